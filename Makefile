@@ -1,0 +1,45 @@
+# aiosonic developer commands. `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint typecheck unit demo bench docs fuzz clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+
+$(STAMP): $(PY) setup.cfg pyproject.toml
+	$(PY) -m pip install -q -e '.[test,docs]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+unit: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check aiosonic tests benchmarks
+	$(VENV)/bin/ruff format --check aiosonic
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy --strict aiosonic
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+	$(VENV)/bin/mypy --strict aiosonic
+	$(VENV)/bin/ruff check aiosonic tests benchmarks
+
+demo: $(STAMP)
+	$(PY) -m aiosonic.demo
+
+bench: $(STAMP)
+	bash benchmarks/run.sh
+
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -q -b html docs docs/_build/html
+	@echo "docs built in docs/_build/html/index.html"
+
+clean:
+	rm -rf $(VENV) docs/_build build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

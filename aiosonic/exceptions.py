@@ -1,0 +1,260 @@
+"""The exception tree of aiosonic: every error the library raises on purpose.
+
+Everything derives from :class:`AiosonicError`. Each class also keeps the
+builtin it refines, so ``except`` clauses written for the standard library go on
+working::
+
+    AiosonicError
+    ├── BaseTimeout (asyncio.TimeoutError)      a deadline of Timeouts ran out
+    │   ├── ConnectTimeout                      sock_connect: DNS + TCP + TLS + proxy
+    │   ├── ReadTimeout                         sock_read: one wait for server bytes
+    │   ├── ConnectionPoolAcquireTimeout        pool_acquire: the wait for a slot
+    │   └── RequestTimeout                      request_timeout: request() as a whole
+    ├── NetworkError (ConnectionError)          the transport failed
+    │   ├── ConnectError                        no connection; nothing was sent
+    │   │   ├── ResolveError                    the host name did not resolve
+    │   │   └── TLSError (ssl.SSLError)         handshake or certificate failure
+    │   └── ConnectionDisconnected              the peer closed or reset mid-exchange
+    │       └── ResponseIncomplete              the body ended before its length
+    ├── HttpParsingError                        the response breaks RFC 9112
+    │   └── LimitExceeded                       a size/count limit was passed
+    ├── InvalidRequest (ValueError)             caller input that cannot be sent
+    ├── MaxRedirects                            more hops than allowed
+    ├── DecompressionError                      bad or oversized compressed body
+    ├── HTTPStatusError                         raise_for_status() on 4xx/5xx
+    ├── ProxyError                              the proxy refused the tunnel
+    └── MissingWriterException, MissingReaderException, MissingEvent
+                                                kept for code written against the
+                                                published package
+
+Whether a failed request may have reached the server is carried by
+``NetworkError.request_sent``: ``False`` means not one byte was written, so any
+request may be retried; ``True`` means only an idempotent one may be.
+
+This module holds error classes only; it raises nothing itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiosonic.response import HttpResponse
+
+__all__ = [
+    "AiosonicError",
+    "BaseTimeout",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionDisconnected",
+    "ConnectionPoolAcquireTimeout",
+    "DecompressionError",
+    "HTTPStatusError",
+    "HttpParsingError",
+    "InvalidRequest",
+    "LimitExceeded",
+    "MaxRedirects",
+    "MissingEvent",
+    "MissingReaderException",
+    "MissingWriterException",
+    "NetworkError",
+    "ProxyError",
+    "ReadTimeout",
+    "RequestTimeout",
+    "ResolveError",
+    "ResponseIncomplete",
+    "TLSError",
+    "TimeoutException",
+]
+
+#: Alias kept from the published package: the builtin every timeout refines.
+TimeoutException = asyncio.TimeoutError
+
+#: How many bytes of offending input an error message quotes at most.
+QUOTE_LIMIT = 60
+
+
+def quote_bytes(data: bytes | bytearray | memoryview, limit: int = QUOTE_LIMIT) -> str:
+    """Return ``data`` as a short printable literal for an error message.
+
+    Args:
+        data: The offending input.
+        limit: How many bytes to show before cutting with ``...``.
+
+    Returns:
+        A ``repr`` of at most ``limit`` bytes, with ``...`` when cut.
+    """
+    raw = bytes(data[:limit])
+    return repr(raw) + ("..." if len(data) > limit else "")
+
+
+class AiosonicError(Exception):
+    """Root of every error aiosonic raises on purpose."""
+
+
+# --- timeouts ---------------------------------------------------------------
+
+
+class BaseTimeout(AiosonicError, asyncio.TimeoutError):
+    """A deadline of :class:`aiosonic.timeout.Timeouts` ran out."""
+
+
+class ConnectTimeout(BaseTimeout):
+    """``sock_connect`` ran out: DNS, TCP, TLS and proxy set-up took too long."""
+
+
+class ReadTimeout(BaseTimeout):
+    """``sock_read`` ran out while waiting for bytes from the server."""
+
+
+class ConnectionPoolAcquireTimeout(BaseTimeout):
+    """``pool_acquire`` ran out while waiting for a free pool slot."""
+
+
+class RequestTimeout(BaseTimeout):
+    """``request_timeout`` ran out: the request as a whole took too long."""
+
+
+# --- network ----------------------------------------------------------------
+
+
+class NetworkError(AiosonicError, ConnectionError):
+    """The transport failed.
+
+    Attributes:
+        request_sent: ``True`` when at least one byte of the request was
+            written, so the server may have acted on it.
+        reused_connection: ``True`` when the request ran on a pooled
+            keep-alive connection rather than a fresh one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_sent: bool = False,
+        reused_connection: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
+        self.reused_connection = reused_connection
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (str(self),), self.__dict__)
+
+
+class ConnectError(NetworkError):
+    """No connection could be opened; nothing of the request was sent."""
+
+
+class ResolveError(ConnectError):
+    """The host name did not resolve to any address."""
+
+
+class TLSError(ConnectError, ssl.SSLError):
+    """The TLS handshake failed: bad certificate, wrong host, protocol error."""
+
+
+class ConnectionDisconnected(NetworkError):
+    """The peer closed or reset the connection during the exchange."""
+
+
+class ResponseIncomplete(ConnectionDisconnected):
+    """The connection ended before the body reached its announced length.
+
+    Attributes:
+        received: Body bytes that arrived.
+        expected: Body bytes announced, or ``None`` for a chunked body.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        received: int = 0,
+        expected: int | None = None,
+        request_sent: bool = True,
+        reused_connection: bool = False,
+    ) -> None:
+        super().__init__(
+            message, request_sent=request_sent, reused_connection=reused_connection
+        )
+        self.received = received
+        self.expected = expected
+
+
+# --- protocol ---------------------------------------------------------------
+
+
+class HttpParsingError(AiosonicError):
+    """The server's response, or a URL, breaks the HTTP grammar."""
+
+
+class LimitExceeded(HttpParsingError):
+    """A response passed one of the parser's size or count limits.
+
+    Attributes:
+        limit: The name of the limit (for example ``max_header_count``).
+        value: The limit's value.
+    """
+
+    def __init__(self, limit: str, value: int, detail: str = "") -> None:
+        message = f"response exceeds {limit}={value}"
+        if detail:
+            message += f": {detail}"
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.limit, self.value), self.__dict__)
+
+
+class InvalidRequest(AiosonicError, ValueError):
+    """Caller input that cannot be sent safely (CR/LF in a header, bad method)."""
+
+
+class MaxRedirects(AiosonicError):
+    """The server redirected more times than allowed."""
+
+
+class DecompressionError(AiosonicError):
+    """A compressed body is corrupt, truncated, or inflates past its cap."""
+
+
+class HTTPStatusError(AiosonicError):
+    """Raised by ``HttpResponse.raise_for_status()`` for a 4xx or 5xx answer.
+
+    Attributes:
+        response: The response that failed.
+    """
+
+    def __init__(self, message: str, response: HttpResponse) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+class ProxyError(AiosonicError):
+    """The proxy refused or broke the tunnel.
+
+    Attributes:
+        status_code: The proxy's status, when it answered with one.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class MissingWriterException(AiosonicError):
+    """A write was attempted on a connection that is not open."""
+
+
+class MissingReaderException(AiosonicError):
+    """A read was attempted on a connection that is not open."""
+
+
+class MissingEvent(AiosonicError):
+    """An expected protocol event never came."""

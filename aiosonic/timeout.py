@@ -1,0 +1,78 @@
+"""Timeout policy (:class:`Timeouts`) and the one scope that enforces a deadline.
+
+Each field of :class:`Timeouts` is enforced in exactly one layer:
+
+==================  ==============================  ==================================
+field               bounds                          enforced by
+==================  ==============================  ==================================
+``sock_connect``    DNS + TCP + TLS (+ proxy)       ``TCPConnector`` (connectors.py)
+``sock_read``       every wait for server bytes     the connection's read timer
+``pool_acquire``    the wait for a pool slot        the pool (pools.py)
+``request_timeout`` ``request()`` as a whole        ``HTTPClient`` (client.py)
+==================  ==============================  ==================================
+
+``sock_read`` is not a scope: a connection re-arms one timer per wait instead of
+creating a task per read (see ``aiosonic.connection``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiosonic.exceptions import BaseTimeout
+
+__all__ = ["Timeouts", "deadline"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Four separate deadlines, in seconds; ``None`` disables one.
+
+    Args:
+        sock_connect: DNS resolution, TCP connect, TLS handshake and proxy
+            set-up, together. Raises ``ConnectTimeout``.
+        sock_read: Each wait for bytes from the server, in the head and the
+            body, whatever the framing. Raises ``ReadTimeout``.
+        pool_acquire: The wait for a free connection slot in the pool.
+            Raises ``ConnectionPoolAcquireTimeout``.
+        request_timeout: ``HTTPClient.request()`` as a whole, redirects
+            included. Raises ``RequestTimeout``.
+    """
+
+    sock_connect: float | None = 5
+    sock_read: float | None = 30
+    pool_acquire: float | None = None
+    request_timeout: float | None = 60
+
+
+@asynccontextmanager
+async def deadline(
+    seconds: float | None, error: Callable[[], BaseTimeout]
+) -> AsyncIterator[None]:
+    """Bound the enclosed block by ``seconds`` and raise ``error()`` when it runs out.
+
+    Only this scope's own expiry is converted: a timeout raised from inside by
+    a narrower deadline (a ``ReadTimeout`` within a ``RequestTimeout`` scope)
+    propagates unchanged.
+
+    Args:
+        seconds: The budget; ``None`` means unbounded.
+        error: Builds the exception raised on expiry.
+
+    Raises:
+        BaseTimeout: The subclass ``error`` builds, chained to the timeout.
+    """
+    if seconds is None:
+        yield
+        return
+    scope = asyncio.timeout(seconds)
+    try:
+        async with scope:
+            yield
+    except TimeoutError as exc:
+        if scope.expired() and not isinstance(exc, BaseTimeout):
+            raise error() from exc
+        raise
