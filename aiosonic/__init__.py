@@ -1,0 +1,1 @@
+"""aiosonic: a fast, strict asyncio HTTP client."""

@@ -1,0 +1,1 @@
+"""Sans-IO protocol cores: bytes in, events out. Nothing here imports asyncio, socket or ssl."""

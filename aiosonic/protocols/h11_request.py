@@ -1,0 +1,94 @@
+"""Sans-IO HTTP/1.1 request serialisation (RFC 9112 §3, §7.1): values in, bytes out.
+
+Everything a caller supplies is validated before a byte exists, so a request
+carrying CR, LF or NUL in its method, target or a header can never be written:
+``InvalidRequest`` is raised instead. Body framing helpers for chunked uploads
+live here too. No I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from aiosonic.exceptions import InvalidRequest, quote_bytes
+from aiosonic.protocols.h11_fields import TCHAR
+
+__all__ = ["LAST_CHUNK", "build_request_head", "encode_chunk"]
+
+#: Terminates a chunked body with no trailers.
+LAST_CHUNK = b"0\r\n\r\n"
+
+_COMMON_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+)
+_TCHAR_STR = TCHAR.decode()
+# A request-target is visible ASCII only: no SP, controls or DEL (RFC 9112 §3.2).
+_BAD_TARGET = re.compile(r"[^\x21-\x7e]")
+# Field values: no controls but HTAB (RFC 9110 §5.5); NUL, CR and LF above all.
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_NOT_TCHAR = re.compile(f"[^{re.escape(_TCHAR_STR)}]")
+
+
+def _check_method(method: str) -> None:
+    if method in _COMMON_METHODS:
+        return
+    if not method or _NOT_TCHAR.search(method):
+        raise InvalidRequest(f"method is not an RFC 9110 token: {method[:60]!r}")
+
+
+def _check_fields(fields: list[tuple[str, str]]) -> None:
+    # Fast path: one regex pass over all names and one over all values.
+    names = "".join(name for name, _ in fields)
+    values = "".join(value for _, value in fields)
+    if (
+        not _NOT_TCHAR.search(names)
+        and not _BAD_VALUE.search(values)
+        and all(name for name, _ in fields)
+    ):
+        return
+    for name, value in fields:
+        if not name or _NOT_TCHAR.search(name):
+            raise InvalidRequest(f"header name is not an RFC 9110 token: {name[:60]!r}")
+        if _BAD_VALUE.search(value):
+            raise InvalidRequest(
+                f"header {name!r} has a control character (CR, LF or NUL?) in {value[:60]!r}"
+            )
+
+
+def build_request_head(method: str, target: str, fields: Iterable[tuple[str, str]]) -> bytes:
+    """Serialise a request line and header block.
+
+    Args:
+        method: An RFC 9110 token, already upper-cased by the caller.
+        target: The request-target: origin-form (``/p?q``), absolute-form for
+            proxies, or authority-form for CONNECT.
+        fields: ``(name, value)`` pairs in the order to send.
+
+    Returns:
+        The head, ending with the empty line.
+
+    Raises:
+        InvalidRequest: A method, target, name or value could split the
+            request or smuggle another one.
+    """
+    _check_method(method)
+    if not target or _BAD_TARGET.search(target):
+        raise InvalidRequest(
+            f"request target has a space or control character: {quote_bytes(target.encode())}"
+        )
+    pairs = fields if isinstance(fields, list) else list(fields)
+    _check_fields(pairs)
+    text = "".join(
+        [f"{method} {target} HTTP/1.1\r\n", *[f"{n}: {v}\r\n" for n, v in pairs], "\r\n"]
+    )
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        # Names are ASCII tokens by now; only values can be non-Latin-1.
+        return text.encode("utf-8")
+
+
+def encode_chunk(data: bytes) -> bytes:
+    """Frame ``data`` as one chunk of a chunked body (never empty: that ends it)."""
+    return b"%x\r\n%b\r\n" % (len(data), data)

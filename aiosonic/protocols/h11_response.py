@@ -1,0 +1,517 @@
+"""Sans-IO HTTP/1.1 response parser (RFC 9112): bytes in, events out.
+
+Feed bytes with :meth:`ResponseParser.receive_data`, signal the peer's close
+with :meth:`ResponseParser.receive_eof`, and pull events with
+:meth:`ResponseParser.next_event` until it returns ``NEED_DATA``. The parser
+is reusable: :meth:`ResponseParser.start` arms it for the next response.
+
+Strictness (all violations raise ``HttpParsingError`` quoting the bytes):
+
+* status line is ``HTTP/1.<digit> <3 digits>[ <reason>]``;
+* line endings are CRLF; a bare CR or LF, NUL or any other control byte
+  except HTAB in the head is rejected;
+* header names are RFC 9110 tokens with no whitespace before the colon;
+  obs-fold (a line starting with SP/HTAB) is rejected;
+* Transfer-Encoding together with Content-Length is rejected (RFC 9112 §6.3
+  allows "chunked wins", but refusing removes a request-smuggling vector);
+* only the ``chunked`` transfer coding is supported;
+* Content-Length values must be plain digits, all equal, at most 19 digits.
+
+What is *not* here: sockets, timers, decompression and charset handling.
+This module imports no asyncio, socket or ssl.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiosonic.exceptions import (
+    ConnectionDisconnected,
+    HttpParsingError,
+    LimitExceeded,
+    ResponseIncomplete,
+    quote_bytes,
+)
+from aiosonic.protocols.h11_events import (
+    NEED_DATA,
+    Data,
+    EndOfMessage,
+    Event,
+    H11Limits,
+    Headers,
+    InformationalResponse,
+    NeedData,
+    ResponseHead,
+)
+from aiosonic.protocols.h11_fields import check_head_bytes, parse_content_length, parse_fields
+
+__all__ = ["ResponseParser"]
+
+_DEFAULT_LIMITS = H11Limits()
+
+# States of the parser.
+_IDLE = 0  # no response expected
+_HEAD = 1  # waiting for the status line and headers
+_BODY_LENGTH = 2  # Content-Length framed body
+_CHUNK_SIZE = 3  # waiting for a chunk-size line
+_CHUNK_DATA = 4  # inside a chunk
+_CHUNK_CRLF = 5  # the CRLF after a chunk's data
+_TRAILERS = 6  # trailer section after the last chunk
+_BODY_CLOSE = 7  # body delimited by the connection closing
+_DONE = 8  # response complete
+_ERROR = 9  # a previous call raised; the parser is unusable
+
+_STATE_NAMES = {
+    _IDLE: "IDLE",
+    _HEAD: "HEAD",
+    _BODY_LENGTH: "BODY_LENGTH",
+    _CHUNK_SIZE: "CHUNK_SIZE",
+    _CHUNK_DATA: "CHUNK_DATA",
+    _CHUNK_CRLF: "CHUNK_CRLF",
+    _TRAILERS: "TRAILERS",
+    _BODY_CLOSE: "BODY_CLOSE",
+    _DONE: "DONE",
+    _ERROR: "ERROR",
+}
+
+_STATUS_RE = re.compile(rb"HTTP/1\.([0-9]) ([1-9][0-9]{2})(?: (.*))?", re.DOTALL)
+# Chunk extensions: visible ASCII, SP, HTAB and obs-text; no CR/LF/controls.
+_EXT_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x7F) + b"\t"
+_HEX = b"0123456789abcdefABCDEF"
+# 16 hex digits cover 2**64; longer sizes are overflow attempts.
+_MAX_CHUNK_SIZE_DIGITS = 16
+# A buffered remainder grows by appending past this size instead of re-copying.
+_COMPACT_THRESHOLD = 64 * 1024
+
+
+class ResponseParser:
+    """Parse one HTTP/1.1 response at a time from a byte stream.
+
+    Args:
+        limits: Size and count bounds; the defaults are documented in
+            ``aiosonic.protocols.h11_events``.
+    """
+
+    __slots__ = (
+        "_body_received",
+        "_buf",
+        "_chunk_left",
+        "_eof",
+        "_informational",
+        "_is_connect",
+        "_is_head",
+        "_keep_alive",
+        "_length",
+        "_limits",
+        "_pos",
+        "_scan_from",
+        "_state",
+        "_trailers",
+        "_trailers_size",
+        "_url",
+    )
+
+    def __init__(self, limits: H11Limits | None = None) -> None:
+        self._limits = limits or _DEFAULT_LIMITS
+        self._buf: bytes | bytearray = b""
+        self._pos = 0
+        self._state = _IDLE
+        self._eof = False
+        self._reset_message()
+        self._is_head = False
+        self._is_connect = False
+        self._url = ""
+
+    def _reset_message(self) -> None:
+        self._scan_from = 0
+        self._length = 0
+        self._body_received = 0
+        self._chunk_left = 0
+        self._keep_alive = False
+        self._informational = 0
+        self._trailers: Headers = []
+        self._trailers_size = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<ResponseParser [{_STATE_NAMES[self._state]}, "
+            f"buffered={len(self._buf) - self._pos}, eof={self._eof}]>"
+        )
+
+    # --- public API ---------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """Name of the current state, for diagnostics and tests."""
+        return _STATE_NAMES[self._state]
+
+    @property
+    def is_done(self) -> bool:
+        """Whether the current response has been parsed completely."""
+        return self._state == _DONE
+
+    @property
+    def is_reusable(self) -> bool:
+        """Whether another request may follow on the same connection.
+
+        True only after a complete keep-alive response with no unread bytes
+        behind it: data the server sent unasked must never be handed to the
+        next request.
+        """
+        return (
+            self._state == _DONE
+            and self._keep_alive
+            and not self._eof
+            and self._pos >= len(self._buf)
+        )
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes received but not consumed by the current response."""
+        return bytes(self._buf[self._pos :])
+
+    def start(self, method: bytes, url: str = "") -> None:
+        """Arm the parser for the response to a request.
+
+        Args:
+            method: The request method (``b"HEAD"`` responses carry no body).
+            url: Shown in error messages.
+        """
+        if self._state not in (_IDLE, _DONE):
+            raise HttpParsingError(f"parser restarted in state {_STATE_NAMES[self._state]} ({url})")
+        self._reset_message()
+        self._is_head = method == b"HEAD"
+        self._is_connect = method == b"CONNECT"
+        self._url = url
+        self._state = _HEAD
+
+    def receive_data(self, data: bytes) -> None:
+        """Append bytes from the peer; no parsing happens until next_event()."""
+        buf = self._buf
+        if self._pos >= len(buf):
+            self._buf = data
+            self._pos = 0
+            self._scan_from = 0
+        elif isinstance(buf, bytearray):
+            buf += data
+        else:
+            rest = bytearray(buf[self._pos :])
+            rest += data
+            self._scan_from -= self._pos
+            self._buf = rest
+            self._pos = 0
+
+    def receive_eof(self) -> None:
+        """Record that the peer closed its side; no more bytes will come."""
+        self._eof = True
+
+    def next_event(self) -> Event | NeedData:
+        """Return the next event, or ``NEED_DATA``.
+
+        Raises:
+            HttpParsingError: The bytes break the grammar or a limit.
+            ConnectionDisconnected: EOF before the response head.
+            ResponseIncomplete: EOF inside a framed body.
+        """
+        state = self._state
+        try:
+            if state == _BODY_LENGTH:
+                return self._next_length_data()
+            if state == _HEAD:
+                return self._next_head()
+            if state == _BODY_CLOSE:
+                return self._next_close_data()
+            if _CHUNK_SIZE <= state <= _TRAILERS:
+                return self._next_chunked()
+            if state == _ERROR:
+                raise HttpParsingError(f"parser unusable after an earlier error ({self._url})")
+            return NEED_DATA
+        except BaseException:
+            self._state = _ERROR
+            raise
+
+    # --- buffer helpers -----------------------------------------------------
+
+    def _available(self) -> int:
+        return len(self._buf) - self._pos
+
+    def _take(self, n: int) -> bytes:
+        buf, pos = self._buf, self._pos
+        end = pos + n
+        self._pos = end
+        if isinstance(buf, bytes):
+            if pos == 0 and end == len(buf):
+                return buf
+            return buf[pos:end]
+        with memoryview(buf) as view:
+            out = bytes(view[pos:end])
+        if end >= len(buf):
+            self._buf = b""
+            self._pos = 0
+            self._scan_from = 0
+        elif end > _COMPACT_THRESHOLD:
+            del buf[:end]
+            self._pos = 0
+            self._scan_from = max(0, self._scan_from - end)
+        return out
+
+    def _find_line_end(self, limit: int, what: str) -> int:
+        """Index of the next CRLF, -1 if more data is needed."""
+        buf, pos = self._buf, self._pos
+        idx = buf.find(b"\r\n", pos)
+        if idx < 0:
+            if len(buf) - pos > limit:
+                raise LimitExceeded(what, limit, f"no line end within {limit} bytes ({self._url})")
+            if self._eof:
+                raise self._truncated()
+            return -1
+        if idx - pos > limit:
+            raise LimitExceeded(what, limit, f"line of {idx - pos} bytes ({self._url})")
+        return idx
+
+    # --- head ---------------------------------------------------------------
+
+    def _next_head(self) -> Event | NeedData:
+        buf, pos = self._buf, self._pos
+        limits = self._limits
+        end = buf.find(b"\r\n\r\n", max(pos, self._scan_from))
+        if end < 0:
+            size = len(buf) - pos
+            if size >= 5 and not buf.startswith(b"HTTP/", pos):
+                raise HttpParsingError(
+                    f"response does not start with 'HTTP/': {quote_bytes(buf[pos:])} ({self._url})"
+                )
+            if size > limits.max_head_size:
+                raise LimitExceeded("max_head_size", limits.max_head_size, self._url)
+            if self._eof:
+                raise self._truncated()
+            self._scan_from = max(pos, len(buf) - 3)
+            return NEED_DATA
+        if end - pos > limits.max_head_size:
+            raise LimitExceeded("max_head_size", limits.max_head_size, self._url)
+        head = bytes(buf[pos:end])
+        self._pos = end + 4
+        self._scan_from = 0
+        return self._parse_head(head)
+
+    def _parse_head(self, head: bytes) -> Event | NeedData:
+        limits = self._limits
+        check_head_bytes(head, self._url)
+        lines = head.split(b"\r\n")
+        status_line = lines[0]
+        if len(status_line) > limits.max_status_line_size:
+            raise LimitExceeded(
+                "max_status_line_size", limits.max_status_line_size, quote_bytes(status_line)
+            )
+        match = _STATUS_RE.fullmatch(status_line)
+        if match is None:
+            raise HttpParsingError(
+                f"malformed status line {quote_bytes(status_line)} ({self._url})"
+            )
+        minor, code, reason = match.groups()
+        status = int(code)
+        if len(lines) - 1 > limits.max_header_count:
+            raise LimitExceeded("max_header_count", limits.max_header_count, self._url)
+        headers = parse_fields(lines, 1, limits.max_header_line_size, self._url)
+        reason = reason or b""
+        if status < 200:
+            return self._informational_response(status, reason, headers)
+        return self._final_head(status, reason, b"1." + minor, headers)
+
+    def _informational_response(
+        self, status: int, reason: bytes, headers: Headers
+    ) -> InformationalResponse:
+        self._informational += 1
+        limit = self._limits.max_informational_responses
+        if self._informational > limit:
+            raise LimitExceeded("max_informational_responses", limit, self._url)
+        if status == 101:
+            raise HttpParsingError(f"unexpected 101 Switching Protocols ({self._url})")
+        return InformationalResponse(status, reason, headers)
+
+    def _final_head(
+        self, status: int, reason: bytes, version: bytes, headers: Headers
+    ) -> ResponseHead:
+        is_11 = version != b"1.0"
+        connection_tokens: list[bytes] = []
+        lengths: list[bytes] = []
+        codings: list[bytes] = []
+        for name, value in headers:
+            lname = name.lower()
+            if lname == b"content-length":
+                lengths.append(value)
+            elif lname == b"transfer-encoding":
+                codings.extend(v.strip().lower() for v in value.split(b",") if v.strip())
+            elif lname == b"connection":
+                connection_tokens.extend(v.strip().lower() for v in value.split(b","))
+        if is_11:
+            keep_alive = b"close" not in connection_tokens
+        else:
+            keep_alive = b"keep-alive" in connection_tokens
+
+        has_body = not (
+            self._is_head or status in (204, 304) or (self._is_connect and 200 <= status < 300)
+        )
+        content_length: int | None = None
+        chunked = False
+        if lengths and codings:
+            raise HttpParsingError(
+                f"response has both Transfer-Encoding and Content-Length ({self._url})"
+            )
+        if codings:
+            if codings != [b"chunked"]:
+                raise HttpParsingError(
+                    f"unsupported transfer-coding {quote_bytes(b', '.join(codings))} ({self._url})"
+                )
+            chunked = True
+        elif lengths:
+            content_length = parse_content_length(lengths, self._url)
+
+        if not has_body:
+            self._state = _DONE
+        elif chunked:
+            self._state = _CHUNK_SIZE
+        elif content_length is not None:
+            self._length = content_length
+            self._state = _BODY_LENGTH if content_length else _DONE
+        else:
+            # RFC 9112 §6.3 (8): the body runs until the connection closes.
+            keep_alive = False
+            self._state = _BODY_CLOSE
+        self._keep_alive = keep_alive
+        return ResponseHead(
+            status_code=status,
+            reason=reason,
+            http_version=version.decode(),
+            headers=headers,
+            keep_alive=keep_alive,
+            content_length=content_length if has_body else None,
+            chunked=chunked and has_body,
+            has_body=has_body,
+        )
+
+    # --- bodies -------------------------------------------------------------
+
+    def _next_length_data(self) -> Event | NeedData:
+        left = self._length - self._body_received
+        if left <= 0:
+            self._state = _DONE
+            return EndOfMessage()
+        available = self._available()
+        if not available:
+            if self._eof:
+                raise self._truncated()
+            return NEED_DATA
+        data = self._take(min(left, available))
+        self._body_received += len(data)
+        return Data(data)
+
+    def _next_close_data(self) -> Event | NeedData:
+        available = self._available()
+        if available:
+            data = self._take(available)
+            self._body_received += available
+            return Data(data)
+        if self._eof:
+            self._state = _DONE
+            return EndOfMessage()
+        return NEED_DATA
+
+    def _next_chunked(self) -> Event | NeedData:
+        while True:
+            state = self._state
+            if state == _CHUNK_DATA:
+                available = self._available()
+                if not available:
+                    if self._eof:
+                        raise self._truncated()
+                    return NEED_DATA
+                data = self._take(min(self._chunk_left, available))
+                self._chunk_left -= len(data)
+                self._body_received += len(data)
+                if not self._chunk_left:
+                    self._state = _CHUNK_CRLF
+                return Data(data)
+            if state == _CHUNK_SIZE:
+                if not self._read_chunk_size():
+                    return NEED_DATA
+            elif state == _CHUNK_CRLF:
+                if self._available() < 2:
+                    if self._eof:
+                        raise self._truncated()
+                    return NEED_DATA
+                crlf = self._take(2)
+                if crlf != b"\r\n":
+                    raise HttpParsingError(
+                        f"chunk data not followed by CRLF: {quote_bytes(crlf)} ({self._url})"
+                    )
+                self._state = _CHUNK_SIZE
+            else:
+                return self._read_trailers()
+
+    def _read_chunk_size(self) -> bool:
+        idx = self._find_line_end(self._limits.max_chunk_line_size, "max_chunk_line_size")
+        if idx < 0:
+            return False
+        line = self._take(idx - self._pos + 2)[:-2]
+        size_part, _, extensions = line.partition(b";")
+        size_part = size_part.rstrip(b" \t")
+        if (
+            not size_part
+            or size_part.translate(None, _HEX)
+            or len(size_part) > _MAX_CHUNK_SIZE_DIGITS
+        ):
+            raise HttpParsingError(f"invalid chunk size line {quote_bytes(line)} ({self._url})")
+        if extensions and extensions.translate(None, _EXT_BYTES):
+            raise HttpParsingError(f"invalid chunk extension {quote_bytes(line)} ({self._url})")
+        size = int(size_part, 16)
+        if size:
+            self._chunk_left = size
+            self._state = _CHUNK_DATA
+        else:
+            self._state = _TRAILERS
+        return True
+
+    def _read_trailers(self) -> Event | NeedData:
+        limits = self._limits
+        while True:
+            idx = self._find_line_end(limits.max_trailer_size, "max_trailer_size")
+            if idx < 0:
+                return NEED_DATA
+            line = self._take(idx - self._pos + 2)[:-2]
+            if not line:
+                self._state = _DONE
+                return EndOfMessage(self._trailers)
+            self._trailers_size += len(line) + 2
+            if self._trailers_size > limits.max_trailer_size:
+                raise LimitExceeded("max_trailer_size", limits.max_trailer_size, self._url)
+            if len(self._trailers) >= limits.max_trailer_count:
+                raise LimitExceeded("max_trailer_count", limits.max_trailer_count, self._url)
+            check_head_bytes(line, self._url)
+            self._trailers.extend(parse_fields([line], 0, limits.max_trailer_size, self._url))
+
+    def _truncated(self) -> ConnectionDisconnected:
+        state = self._state
+        if state == _HEAD:
+            got = self._available()
+            if not got:
+                return ConnectionDisconnected(
+                    f"server closed the connection without a response ({self._url})",
+                    request_sent=True,
+                )
+            return ConnectionDisconnected(
+                f"server closed the connection after {got} bytes of the response head "
+                f"({self._url})",
+                request_sent=True,
+            )
+        if state == _BODY_LENGTH:
+            return ResponseIncomplete(
+                f"peer closed after {self._body_received} of {self._length} body bytes "
+                f"({self._url})",
+                received=self._body_received,
+                expected=self._length,
+            )
+        return ResponseIncomplete(
+            f"peer closed inside the chunked body after {self._body_received} bytes ({self._url})",
+            received=self._body_received,
+        )
