@@ -1,1 +1,33 @@
-"""aiosonic: a fast, strict asyncio HTTP client."""
+"""aiosonic: a fast, strict asyncio HTTP client.
+
+This module only re-exports the public API; see the submodules for each part.
+"""
+
+from aiosonic.client import HTTPClient
+from aiosonic.connectors import TCPConnector
+from aiosonic.exceptions import AiosonicError
+from aiosonic.headers import HttpHeaders
+from aiosonic.multipart import MultipartForm
+from aiosonic.pools import CyclicQueuePool, PoolConfig, SmartPool
+from aiosonic.proxy import Proxy
+from aiosonic.response import HttpResponse
+from aiosonic.timeout import Timeouts
+from aiosonic.version import VERSION
+
+__version__ = VERSION
+
+__all__ = [
+    "AiosonicError",
+    "CyclicQueuePool",
+    "HTTPClient",
+    "HttpHeaders",
+    "HttpResponse",
+    "MultipartForm",
+    "PoolConfig",
+    "Proxy",
+    "SmartPool",
+    "TCPConnector",
+    "Timeouts",
+    "VERSION",
+    "__version__",
+]

@@ -178,9 +178,7 @@ class ResponseIncomplete(ConnectionDisconnected):
         request_sent: bool = True,
         reused_connection: bool = False,
     ) -> None:
-        super().__init__(
-            message, request_sent=request_sent, reused_connection=reused_connection
-        )
+        super().__init__(message, request_sent=request_sent, reused_connection=reused_connection)
         self.received = received
         self.expected = expected
 

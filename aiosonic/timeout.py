@@ -49,9 +49,7 @@ class Timeouts:
 
 
 @asynccontextmanager
-async def deadline(
-    seconds: float | None, error: Callable[[], BaseTimeout]
-) -> AsyncIterator[None]:
+async def deadline(seconds: float | None, error: Callable[[], BaseTimeout]) -> AsyncIterator[None]:
     """Bound the enclosed block by ``seconds`` and raise ``error()`` when it runs out.
 
     Only this scope's own expiry is converted: a timeout raised from inside by

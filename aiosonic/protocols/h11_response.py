@@ -166,6 +166,11 @@ class ResponseParser:
         )
 
     @property
+    def buffered(self) -> int:
+        """Bytes received and not yet turned into events."""
+        return len(self._buf) - self._pos
+
+    @property
     def trailing_data(self) -> bytes:
         """Bytes received but not consumed by the current response."""
         return bytes(self._buf[self._pos :])
@@ -368,12 +373,14 @@ class ResponseParser:
             content_length = parse_content_length(lengths, self._url)
 
         if not has_body:
-            self._state = _DONE
+            # An empty length-framed body: the next event is EndOfMessage.
+            self._length = 0
+            self._state = _BODY_LENGTH
         elif chunked:
             self._state = _CHUNK_SIZE
         elif content_length is not None:
             self._length = content_length
-            self._state = _BODY_LENGTH if content_length else _DONE
+            self._state = _BODY_LENGTH
         else:
             # RFC 9112 §6.3 (8): the body runs until the connection closes.
             keep_alive = False

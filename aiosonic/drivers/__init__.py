@@ -1,0 +1,1 @@
+"""Asyncio drivers that run a sans-IO protocol core over a transport."""

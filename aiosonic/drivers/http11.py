@@ -1,0 +1,364 @@
+"""Asyncio driver for HTTP/1.1: one transport, one request at a time.
+
+:class:`HTTP11Driver` is the ``asyncio.Protocol`` of a connection. It writes a
+serialised request, feeds every received byte to the sans-IO
+:class:`~aiosonic.protocols.h11_response.ResponseParser`, and hands parser
+events to whoever awaits them. It owns:
+
+* the ``sock_read`` deadline: one timer per connection, re-armed lazily, so
+  a read costs no task and usually no timer (see :meth:`_wait_readable`);
+* write flow control (``pause_writing``/``resume_writing``);
+* read flow control (``pause_reading`` when the unread buffer is large).
+
+It knows nothing of pools, DNS, TLS set-up, redirects or decompression.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, Iterable
+from typing import Any
+
+from aiosonic.exceptions import (
+    ConnectionDisconnected,
+    HttpParsingError,
+    NetworkError,
+    ReadTimeout,
+)
+from aiosonic.protocols.h11_events import (
+    NEED_DATA,
+    Data,
+    EndOfMessage,
+    H11Limits,
+    InformationalResponse,
+    ResponseHead,
+)
+from aiosonic.protocols.h11_request import LAST_CHUNK, encode_chunk
+from aiosonic.protocols.h11_response import ResponseParser
+
+__all__ = ["HTTP11Driver", "RequestBody"]
+
+logger = logging.getLogger(__name__)
+
+#: Body of a request as the driver accepts it.
+RequestBody = bytes | AsyncIterable[bytes] | Iterable[bytes] | None
+
+#: Stop reading from the socket once this much is buffered but unread; a slow
+#: consumer must not make us hold an unbounded body in memory.
+READ_HIGH_WATER = 4 * 1024 * 1024
+#: Resume reading once the consumer has drained the buffer below this.
+READ_LOW_WATER = 1024 * 1024
+#: A body at most this large is joined to the head and sent in one write.
+SINGLE_WRITE_LIMIT = 64 * 1024
+
+
+class HTTP11Driver(asyncio.Protocol):
+    """Drive HTTP/1.1 exchanges over one transport.
+
+    Args:
+        limits: Parser limits for responses on this connection.
+    """
+
+    def __init__(self, limits: H11Limits | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._parser = ResponseParser(limits)
+        self.transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._write_paused = False
+        self._read_paused = False
+        self._closed = False
+        self._lost_exc: BaseException | None = None
+        self._in_exchange = False
+        self._request_sent = False
+        self.reused = False
+        self.requests_count = 0
+        self._url = ""
+        # The reusable sock_read timer (see _wait_readable).
+        self._read_timeout: float | None = None
+        self._read_deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __repr__(self) -> str:
+        state = "CLOSED" if self._closed else ("ACTIVE" if self._in_exchange else "IDLE")
+        return (
+            f"<HTTP11Driver [{state}, Request Count: {self.requests_count}, "
+            f"parser={self._parser.state}]>"
+        )
+
+    # --- asyncio.Protocol callbacks -----------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if not self._in_exchange:
+            # RFC 9112 §9.3: bytes with no request outstanding cannot belong to
+            # any future response; the connection is unusable.
+            logger.debug("closing %r: %d unsolicited bytes", self, len(data))
+            self.close()
+            return
+        parser = self._parser
+        parser.receive_data(data)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if not self._read_paused and parser.buffered > READ_HIGH_WATER:
+            transport = self.transport
+            if transport is not None:
+                self._read_paused = True
+                transport.pause_reading()
+
+    def eof_received(self) -> bool | None:
+        self._parser.receive_eof()
+        self._wake(None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._lost_exc = exc
+        self._parser.receive_eof()
+        self._wake(exc)
+        drain = self._drain_waiter
+        if drain is not None and not drain.done():
+            drain.set_exception(self._disconnected("while sending the request", exc))
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        drain = self._drain_waiter
+        if drain is not None:
+            self._drain_waiter = None
+            if not drain.done():
+                drain.set_result(None)
+
+    # --- state --------------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the transport is gone or going."""
+        return (
+            self._closed
+            or self.transport is None
+            or self.transport.is_closing()
+            or self._parser.state == "ERROR"
+        )
+
+    def is_reusable(self) -> bool:
+        """Whether the last exchange ended cleanly and another may start."""
+        return not self._in_exchange and not self.is_closed and self._parser.is_reusable
+
+    def is_idle_usable(self) -> bool:
+        """Whether an idle pooled connection can carry a new request now."""
+        return not self._in_exchange and not self.is_closed and self._parser.is_reusable
+
+    def close(self) -> None:
+        """Close the transport; idempotent, and safe from any state."""
+        self._in_exchange = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+        self._closed = True
+
+    # --- exchange -----------------------------------------------------------
+
+    async def send_request(
+        self,
+        head: bytes,
+        body: RequestBody,
+        method: bytes,
+        url: str,
+        read_timeout: float | None,
+        chunked: bool = False,
+    ) -> ResponseHead:
+        """Write one request and return the final response head.
+
+        Args:
+            head: The serialised request line and headers.
+            body: The body; an iterable is sent chunk by chunk.
+            method: The request method, for the body rules of the response.
+            url: For error messages.
+            read_timeout: ``sock_read`` seconds per wait, or None.
+            chunked: Frame an iterable body with chunked transfer coding.
+
+        Raises:
+            ConnectionDisconnected: The peer closed or reset the connection.
+            ReadTimeout: ``sock_read`` ran out waiting for the head.
+            HttpParsingError: The response head is malformed.
+        """
+        transport = self.transport
+        if self.is_closed or transport is None:
+            raise ConnectionDisconnected(
+                f"connection closed before the request was sent ({url})",
+                reused_connection=self.reused,
+            )
+        self._url = url
+        self._read_timeout = read_timeout
+        self._request_sent = False
+        self._parser.start(method, url)
+        self._in_exchange = True
+        self.requests_count += 1
+        if body is None or isinstance(body, bytes | bytearray | memoryview):
+            data = bytes(body) if body else b""
+            if len(data) <= SINGLE_WRITE_LIMIT:
+                self._write(head + data if data else head)
+            else:
+                self._write(head)
+                self._write(data)
+            if self._write_paused:
+                await self._drain()
+        else:
+            self._write(head)
+            await self._write_stream(body, chunked)
+        while True:
+            event = await self.next_event()
+            if isinstance(event, ResponseHead):
+                return event
+            if not isinstance(event, InformationalResponse):
+                raise HttpParsingError(f"unexpected {event!r} before the response head ({url})")
+
+    async def next_event(self) -> ResponseHead | InformationalResponse | Data | EndOfMessage:
+        """Return the next parser event, waiting (bounded by ``sock_read``) if needed."""
+        parser = self._parser
+        while True:
+            try:
+                event = parser.next_event()
+            except NetworkError as exc:
+                exc.request_sent = True
+                exc.reused_connection = self.reused
+                if self._lost_exc is not None and exc.__cause__ is None:
+                    exc.__cause__ = self._lost_exc
+                self.close()
+                raise
+            except HttpParsingError:
+                self.close()
+                raise
+            if event is not NEED_DATA:
+                if self._read_paused and parser.buffered < READ_LOW_WATER:
+                    self._resume_reading()
+                if isinstance(event, EndOfMessage):
+                    self._in_exchange = False
+                    if not parser.is_reusable:
+                        self.close()
+                return event  # type: ignore[return-value]
+            if self._read_paused:
+                self._resume_reading()
+            await self._wait_readable()
+
+    # --- internals ----------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise self._disconnected("while sending the request", self._lost_exc)
+        transport.write(data)
+        self._request_sent = True
+
+    async def _write_stream(
+        self, body: AsyncIterable[bytes] | Iterable[bytes], chunked: bool
+    ) -> None:
+        frame = encode_chunk if chunked else bytes
+        if isinstance(body, AsyncIterable):
+            async for piece in body:
+                if piece:
+                    self._write(frame(piece))
+                    if self._write_paused:
+                        await self._drain()
+        else:
+            for piece in body:
+                if piece:
+                    self._write(frame(piece))
+                    if self._write_paused:
+                        await self._drain()
+        if chunked:
+            self._write(LAST_CHUNK)
+        if self._write_paused:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        if self._closed:
+            raise self._disconnected("while sending the request", self._lost_exc)
+        waiter = self._loop.create_future()
+        self._drain_waiter = waiter
+        await waiter
+
+    def _resume_reading(self) -> None:
+        self._read_paused = False
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+    def _wake(self, exc: BaseException | None) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait_readable(self) -> None:
+        """Wait for bytes or EOF, bounded by ``sock_read``.
+
+        The deadline is kept as a timestamp. A single timer per connection
+        fires at most once per ``sock_read`` period: when it fires early
+        (because waits completed and a newer one started), it re-arms itself
+        for the newer deadline instead of failing.
+        """
+        if self._closed:
+            raise self._disconnected("while waiting for the response", self._lost_exc)
+        waiter = self._loop.create_future()
+        self._waiter = waiter
+        timeout = self._read_timeout
+        if timeout is not None:
+            self._read_deadline = self._loop.time() + timeout
+            if self._timer is None:
+                self._timer = self._loop.call_at(self._read_deadline, self._on_timer)
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        now = self._loop.time()
+        if now < self._read_deadline:
+            self._timer = self._loop.call_at(self._read_deadline, self._on_timer)
+            return
+        self._waiter = None
+        waiter.set_exception(
+            ReadTimeout(
+                f"no data from the server within sock_read={self._read_timeout}s ({self._url})"
+            )
+        )
+        # A response that stalls mid-way leaves the stream in an unknown state.
+        self.close()
+
+    def _disconnected(self, when: str, exc: BaseException | None) -> ConnectionDisconnected:
+        error = ConnectionDisconnected(
+            f"connection lost {when} ({self._url})",
+            request_sent=self._request_sent,
+            reused_connection=self.reused,
+        )
+        error.__cause__ = exc
+        return error
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """Proxy to the transport's ``get_extra_info``."""
+        if self.transport is None:
+            return default
+        return self.transport.get_extra_info(name, default)

@@ -1,0 +1,805 @@
+"""Encode ``multipart/form-data`` request bodies (RFC 7578): :class:`MultipartForm`, :class:`Part`.
+
+A form is a list of parts. Each part knows its own header block and where its
+data comes from (text, bytes, a path opened only while streaming, a file object,
+or a sync/async stream). The form joins them with a random boundary and yields
+the body in chunks of at most :data:`CHUNK_SIZE` bytes, so a large file is never
+held in memory. :meth:`MultipartForm.content_length` sizes the body without
+reading any data, and streaming checks that each part produced exactly the
+announced number of bytes, so a file that changes in between cannot break the
+``Content-Length`` framing.
+
+This module sends nothing and opens no sockets: the client chooses between
+``Content-Length`` and chunked framing and writes the chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import mimetypes
+import os
+import secrets
+import stat
+from abc import ABC, abstractmethod
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from contextlib import aclosing
+from functools import partial
+from io import IOBase
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, Any, Protocol, TypeAlias, cast
+from urllib.parse import quote
+
+from aiosonic.exceptions import InvalidRequest
+
+__all__ = ["MultipartForm", "Part"]
+
+#: Largest chunk :meth:`MultipartForm.get_buffer` yields, and the size of each
+#: file read: large enough to amortise one executor hop per read, small enough
+#: that streaming a form holds at most this much of any file in memory.
+CHUNK_SIZE = 64 * 1024
+
+#: Random bytes in a boundary: 128 bits, so no content matches it by chance
+#: (RFC 2046 §5.1.1 allows 70 characters; ours has 41).
+BOUNDARY_RANDOM_BYTES = 16
+
+#: Type of a part's data when it is a file and no type was given (RFC 7578 §4.4).
+DEFAULT_FILE_MIME = "application/octet-stream"
+
+_CRLF = b"\r\n"
+# CR and LF end a header line and NUL truncates it in C parsers: any of them in
+# a name, filename or header could smuggle headers or parts, so they are refused.
+_FORBIDDEN_CHARS = ("\r", "\n", "\0")
+# RFC 9110 §5.6.2 tchar: the characters a header name may use.
+_TCHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+# Headers the part builds itself from name/filename and mime.
+_RESERVED_HEADER = "content-disposition"
+_TYPE_HEADER = "content-type"
+
+PartValue: TypeAlias = (
+    "str | bytes | bytearray | memoryview | os.PathLike[str] | IOBase | IO[bytes]"
+    " | Iterable[bytes] | AsyncIterable[bytes]"
+)
+
+
+class _Readable(Protocol):
+    """The one method a file-like value needs."""
+
+    def read(self, size: int = ..., /) -> Any: ...
+
+
+def _new_boundary() -> str:
+    """Return a fresh boundary made only of RFC 2046 ``bchars``."""
+    return f"aiosonic-{secrets.token_hex(BOUNDARY_RANDOM_BYTES)}"
+
+
+def _slices(data: bytes) -> Iterator[bytes]:
+    """Yield ``data`` in pieces of at most :data:`CHUNK_SIZE` bytes."""
+    if len(data) <= CHUNK_SIZE:
+        yield data
+        return
+    view = memoryview(data)
+    for start in range(0, len(data), CHUNK_SIZE):
+        yield bytes(view[start : start + CHUNK_SIZE])
+
+
+def _as_bytes(chunk: object, where: str) -> bytes:
+    """Return ``chunk`` as bytes, or raise naming the part that produced it."""
+    if isinstance(chunk, bytes):
+        return chunk
+    if isinstance(chunk, bytearray | memoryview):
+        return bytes(chunk)
+    raise InvalidRequest(f"{where} produced {type(chunk).__name__}, expected bytes")
+
+
+def _check_text(what: str, value: object) -> str:
+    """Return ``value`` if it is a str safe to put in a part header.
+
+    Raises:
+        InvalidRequest: ``value`` is not a str, holds CR, LF or NUL, or is not
+            encodable as UTF-8 (an undecodable file name, for example).
+    """
+    if not isinstance(value, str):
+        raise InvalidRequest(f"multipart {what} must be str, got {type(value).__name__}")
+    for char in _FORBIDDEN_CHARS:
+        if char in value:
+            raise InvalidRequest(
+                f"multipart {what} {value!r} contains {char!r}: CR, LF and NUL are "
+                "refused because they would break the part's header framing"
+            )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequest(f"multipart {what} {value!r} is not encodable as UTF-8") from exc
+    return value
+
+
+def _quote_param(value: str) -> str:
+    """Escape ``value`` for a quoted Content-Disposition parameter.
+
+    ``"`` becomes ``%22`` as browsers do (HTML form-data encoding), so no
+    parser can see the string end early. ``\\`` is doubled (RFC 9110 §5.6.4
+    quoted-pair) so that a trailing backslash cannot escape the closing quote
+    for the many servers that unescape quoted strings.
+    """
+    return value.replace("\\", "\\\\").replace('"', "%22")
+
+
+def _guess_mime(filename: str) -> str:
+    """Return the media type for ``filename``, defaulting to octet-stream."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    dot = base.find(".")
+    if dot < 0:
+        return DEFAULT_FILE_MIME
+    # Only the extensions are looked at: guess_type would parse "data:..." as a URL.
+    mime, encoding = mimetypes.guess_type("_" + base[dot:])
+    # "x.tar.gz" guesses application/x-tar with gzip encoding: the bytes sent are
+    # gzip, not tar, so naming the inner type would mislead the server.
+    if mime is None or encoding is not None:
+        return DEFAULT_FILE_MIME
+    return mime
+
+
+def _file_basename(value: object) -> str | None:
+    """Return the basename of a file object's ``name``, if it has a path one."""
+    name = getattr(value, "name", None)
+    if isinstance(name, str | bytes | os.PathLike):
+        return os.path.basename(os.fsdecode(name)) or None
+    return None
+
+
+def _close_when_done(close: Callable[[], None], task: asyncio.Future[Any]) -> None:
+    """Call ``close`` once the worker thread reading the file is done."""
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as lost
+    close()
+
+
+def _close_opened(opening: asyncio.Future[IO[bytes]]) -> None:
+    """Close the file an abandoned open produced, if it produced one."""
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
+
+
+# --- data sources: where a part's bytes come from ---------------------------
+
+
+class _Source(ABC):
+    """Produce one part's data; ``where`` names the part in error messages."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    @abstractmethod
+    def size(self) -> int | None:
+        """Return the data size in bytes without reading it, or ``None``."""
+
+    @abstractmethod
+    def chunks(self) -> AsyncGenerator[bytes, None]:
+        """Yield the data, releasing whatever was acquired when closed."""
+
+
+class _Memory(_Source):
+    def __init__(self, where: str, data: bytes) -> None:
+        super().__init__(where)
+        self.data = data
+
+    def size(self) -> int:
+        return len(self.data)
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        for piece in _slices(self.data):
+            yield piece
+
+
+async def _read_file(
+    file: _Readable, where: str, close: Callable[[], None] | None
+) -> AsyncGenerator[bytes, None]:
+    """Yield ``file`` to its end, reading in a worker thread unless it is in memory.
+
+    ``close``, if given, is called when the generator ends for any reason.
+    If it ends (cancelled) while a read is still running in the worker, the close
+    waits for that read: closing under it would block the loop on the file's lock.
+    """
+    loop = asyncio.get_running_loop()
+    reading: asyncio.Future[Any] | None = None
+    try:
+        while True:
+            if isinstance(file, io.BytesIO):
+                data: object = file.read(CHUNK_SIZE)
+            else:
+                reading = loop.run_in_executor(None, file.read, CHUNK_SIZE)
+                data = await asyncio.shield(reading)
+            if data is None:
+                raise InvalidRequest(f"{where}: the file is non-blocking and had no data ready")
+            if not data:
+                return
+            yield _as_bytes(data, where)
+    except InvalidRequest:
+        raise
+    except (OSError, ValueError) as exc:  # ValueError: the caller closed the file
+        raise InvalidRequest(f"{where}: reading the file failed: {exc}") from exc
+    finally:
+        if close is not None and reading is not None and not reading.done():
+            reading.add_done_callback(partial(_close_when_done, close))
+        elif close is not None:
+            close()
+
+
+class _PathFile(_Source):
+    """A file named by path: opened in a worker thread when streamed, then closed."""
+
+    def __init__(self, where: str, path: str | bytes) -> None:
+        super().__init__(where)
+        self.path = path
+
+    def size(self) -> int | None:
+        try:
+            info = os.stat(self.path)
+        except OSError as exc:
+            raise InvalidRequest(f"{self.where}: cannot stat the file: {exc}") from exc
+        # A pipe or device reports no meaningful size: stream it chunked.
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        loop = asyncio.get_running_loop()
+        opening: asyncio.Future[IO[bytes]] = loop.run_in_executor(None, open, self.path, "rb")
+        try:
+            file = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # The worker thread may still open the file: close it when it does.
+            opening.add_done_callback(_close_opened)
+            raise
+        except OSError as exc:
+            raise InvalidRequest(f"{self.where}: cannot open the file: {exc}") from exc
+        # No await separates the open from _read_file's try block, which closes it.
+        async with aclosing(_read_file(file, self.where, file.close)) as data:
+            async for chunk in data:
+                yield chunk
+
+
+class _Seekable(Protocol):
+    def seek(self, offset: int, whence: int = ..., /) -> int: ...
+
+    def tell(self) -> int: ...
+
+
+class _FileObject(_Source):
+    """A caller's open binary file: rewound to its start each pass, never closed."""
+
+    def __init__(self, where: str, file: _Readable) -> None:
+        super().__init__(where)
+        self.file = file
+        # Where the data starts, when the file can seek back there for a resend.
+        self.start: int | None = None
+        self.seekable: _Seekable | None = None
+        try:
+            if getattr(file, "seekable", lambda: False)():
+                self.seekable = cast(_Seekable, file)
+                self.start = self.seekable.tell()
+        except (OSError, ValueError) as exc:
+            raise InvalidRequest(f"{where}: the file object is unusable: {exc}") from exc
+
+    def size(self) -> int | None:
+        if self.seekable is None or self.start is None:
+            return None
+        try:
+            here = self.seekable.tell()
+            end = self.seekable.seek(0, os.SEEK_END)
+            self.seekable.seek(here)
+        except (OSError, ValueError) as exc:
+            raise InvalidRequest(f"{self.where}: cannot size the file: {exc}") from exc
+        return max(end - self.start, 0)
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        if self.seekable is not None and self.start is not None:
+            try:
+                self.seekable.seek(self.start)
+            except (OSError, ValueError) as exc:
+                raise InvalidRequest(f"{self.where}: cannot rewind the file: {exc}") from exc
+        async with aclosing(_read_file(self.file, self.where, None)) as data:
+            async for chunk in data:
+                yield chunk
+
+
+class _SyncStream(_Source):
+    """An iterable of bytes: an iterator can be sent once, a collection again."""
+
+    def __init__(self, where: str, stream: Iterable[bytes]) -> None:
+        super().__init__(where)
+        self.stream = stream
+        self.one_shot = isinstance(stream, Iterator)
+        self.consumed = False
+
+    def size(self) -> None:
+        return None
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        if self.one_shot and self.consumed:
+            raise InvalidRequest(f"{self.where}: its iterator was already sent once")
+        self.consumed = True
+        iterator = iter(self.stream)
+        try:
+            for chunk in iterator:
+                yield _as_bytes(chunk, self.where)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+
+class _AsyncStream(_Source):
+    """An async iterable of bytes: an iterator can be sent once, others again."""
+
+    def __init__(self, where: str, stream: AsyncIterable[bytes]) -> None:
+        super().__init__(where)
+        self.stream = stream
+        self.one_shot = isinstance(stream, AsyncIterator)
+        self.consumed = False
+
+    def size(self) -> None:
+        return None
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        if self.one_shot and self.consumed:
+            raise InvalidRequest(f"{self.where}: its async iterator was already sent once")
+        self.consumed = True
+        iterator = aiter(self.stream)
+        try:
+            async for chunk in iterator:
+                yield _as_bytes(chunk, self.where)
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def _make_source(where: str, value: object) -> tuple[_Source, str | None]:
+    """Pick the source for ``value``; also return the filename it implies."""
+    if isinstance(value, str):
+        return _Memory(where, value.encode("utf-8")), None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _Memory(where, bytes(value)), None
+    if isinstance(value, os.PathLike):
+        path = os.fspath(value)
+        return _PathFile(where, path), os.path.basename(os.fsdecode(path)) or None
+    if callable(getattr(value, "read", None)):
+        if isinstance(value, io.TextIOBase):
+            raise InvalidRequest(f"{where}: the file is open in text mode; open it with 'rb'")
+        return _FileObject(where, cast(_Readable, value)), _file_basename(value)
+    if isinstance(value, AsyncIterable):
+        return _AsyncStream(where, value), None
+    if isinstance(value, Iterable):
+        return _SyncStream(where, value), None
+    raise InvalidRequest(f"{where}: unsupported value type {type(value).__name__}")
+
+
+class Part:
+    """One field of a form: a name, data, and the headers that describe it.
+
+    Modelled on ``rnet.Part``. The data is read only while the form streams:
+    a path is opened then and closed afterwards, a file object is read from
+    the position it had here (and rewound to it for each send), a stream is
+    iterated.
+
+    Args:
+        name: The field name.
+        value: The data: ``str`` (sent as UTF-8), bytes, an ``os.PathLike``
+            path, a binary file object, or a sync or async iterable of bytes.
+            An iterator can be sent only once; a sync one runs on the event
+            loop, so wrap blocking producers in an async iterator.
+        filename: Sent as the part's ``filename``. Defaults to the basename of
+            a path or of a file object's ``name``.
+        mime: The part's Content-Type. Defaults to a guess from the filename,
+            then ``application/octet-stream``; a part without a filename has
+            none (a plain text field).
+        length: The exact number of data bytes. Lets a stream have a known
+            size; for any value, a different count while streaming is an error.
+        headers: Extra part headers. A ``Content-Type`` here stands for
+            ``mime``; ``Content-Disposition`` is built from name and filename.
+
+    Raises:
+        InvalidRequest: A name, filename, mime or header holds CR, LF or NUL,
+            a header name is not a token, ``length`` is negative or disagrees
+            with in-memory data, or ``value`` has an unsupported type.
+    """
+
+    __slots__ = ("_filename", "_head", "_headers", "_length", "_mime", "_name", "_source")
+
+    def __init__(
+        self,
+        name: str,
+        value: PartValue,
+        *,
+        filename: str | None = None,
+        mime: str | None = None,
+        length: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._name = _check_text("part name", name)
+        where = f"multipart part {name!r}"
+        self._source, implied_filename = _make_source(where, value)
+        if filename is None:
+            filename = implied_filename
+        self._filename = None if filename is None else _check_text(f"filename of {where}", filename)
+        extra = self._check_headers(where, headers or {})
+        header_type = extra.pop(_TYPE_HEADER, None)
+        if header_type is not None:
+            if mime is not None:
+                raise InvalidRequest(f"{where}: both mime and a Content-Type header were given")
+            mime = header_type[1]
+        if mime is None and self._filename is not None:
+            mime = _guess_mime(self._filename)
+        self._mime = None if mime is None else _check_text(f"mime of {where}", mime)
+        self._headers = MappingProxyType(dict(extra.values()))
+        self._length = self._check_length(where, length)
+        self._head = self._build_head()
+
+    @staticmethod
+    def _check_headers(where: str, headers: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+        """Validate extra headers, keyed by lower-cased name."""
+        checked: dict[str, tuple[str, str]] = {}
+        for key, value in headers.items():
+            _check_text(f"header name of {where}", key)
+            if not key or not _TCHARS.issuperset(key):
+                raise InvalidRequest(f"{where}: header name {key!r} is not an RFC 9110 token")
+            if key.lower() == _RESERVED_HEADER:
+                raise InvalidRequest(f"{where}: set name/filename instead of {key}")
+            if key.lower() in checked:
+                raise InvalidRequest(f"{where}: header {key!r} given twice")
+            checked[key.lower()] = (key, _check_text(f"header {key!r} of {where}", value))
+        return checked
+
+    def _check_length(self, where: str, length: int | None) -> int | None:
+        if length is None:
+            return None
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise InvalidRequest(f"{where}: length must be an int >= 0, got {length!r}")
+        if isinstance(self._source, _Memory) and length != self._source.size():
+            raise InvalidRequest(
+                f"{where}: length={length} but the value is {self._source.size()} bytes"
+            )
+        return length
+
+    def _build_head(self) -> bytes:
+        """Encode the header block, blank line included (RFC 7578 §4.2)."""
+        disposition = f'form-data; name="{_quote_param(self._name)}"'
+        if self._filename is not None:
+            disposition += f'; filename="{_quote_param(self._filename)}"'
+            if not self._filename.isascii():
+                # RFC 5987 / RFC 8187 form for servers that do not read raw UTF-8.
+                disposition += f"; filename*=UTF-8''{quote(self._filename, safe='')}"
+        lines = [f"Content-Disposition: {disposition}"]
+        if self._mime is not None:
+            lines.append(f"Content-Type: {self._mime}")
+        lines.extend(f"{key}: {value}" for key, value in self._headers.items())
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+    @property
+    def name(self) -> str:
+        """The field name."""
+        return self._name
+
+    @property
+    def filename(self) -> str | None:
+        """The filename sent, or ``None`` for a plain field."""
+        return self._filename
+
+    @property
+    def mime(self) -> str | None:
+        """The Content-Type sent, or ``None``."""
+        return self._mime
+
+    @property
+    def length(self) -> int | None:
+        """The data length the caller declared, or ``None``."""
+        return self._length
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The extra part headers, read-only."""
+        return self._headers
+
+    def _data_size(self) -> int | None:
+        """Return the data size in bytes without reading the data.
+
+        Returns:
+            ``length`` when declared, else the size of text, bytes, a regular
+            file or a seekable file object; ``None`` for a stream or pipe.
+
+        Raises:
+            InvalidRequest: A path cannot be stat'ed or a file object sized.
+        """
+        return self._length if self._length is not None else self._source.size()
+
+    async def _stream(self, expected: int | None) -> AsyncGenerator[bytes, None]:
+        """Yield the data in chunks of at most :data:`CHUNK_SIZE` bytes.
+
+        Args:
+            expected: The size announced for this part, or ``None``.
+
+        Raises:
+            InvalidRequest: The data is longer or shorter than ``expected``.
+                Raised before any byte past ``expected`` is yielded.
+        """
+        produced = 0
+        async with aclosing(self._source.chunks()) as chunks:
+            async for chunk in chunks:
+                produced += len(chunk)
+                if expected is not None and produced > expected:
+                    raise InvalidRequest(
+                        f"multipart part {self._name!r} produced more than the {expected} "
+                        "bytes announced (did the file grow after content_length()?)"
+                    )
+                for piece in _slices(chunk):
+                    if piece:
+                        yield piece
+        if expected is not None and produced != expected:
+            raise InvalidRequest(
+                f"multipart part {self._name!r} produced {produced} of the {expected} "
+                "bytes announced (did the file shrink after content_length()?)"
+            )
+
+    def __repr__(self) -> str:
+        kind = type(self._source).__name__.lstrip("_")
+        return f"<Part {self._name!r} {kind} filename={self._filename!r} mime={self._mime!r}>"
+
+
+def _take_full(pending: bytearray) -> Iterator[bytes]:
+    """Remove and yield every full :data:`CHUNK_SIZE` chunk at the front of ``pending``."""
+    while len(pending) >= CHUNK_SIZE:
+        yield bytes(pending[:CHUNK_SIZE])
+        del pending[:CHUNK_SIZE]
+
+
+class MultipartForm:
+    """A ``multipart/form-data`` body, streamed in bounded chunks.
+
+    Example::
+
+        form = MultipartForm()
+        form.add_field("title", "holiday")
+        form.add_file("photo", "beach.jpg")        # opened only while sending
+        form.add_part(Part("log", chunks(), filename="log.txt", length=4096))
+        response = await client.post(url, data=form)
+
+    The boundary may change while parts are added (when a text or bytes value
+    contains it), so take :meth:`get_headers` after the last ``add_*`` call.
+    One form must not be streamed by two consumers at once.
+    """
+
+    __slots__ = ("_announced", "_boundary", "_parts")
+
+    def __init__(self) -> None:
+        self._boundary = _new_boundary()
+        self._parts: list[Part] = []
+        # Per-part sizes from the last content_length() that returned a total:
+        # get_buffer() holds the data to them so the framing cannot drift.
+        self._announced: tuple[int, ...] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MultipartForm:
+        """Build a form from ``{name: value}``, as ``multipart=True`` does.
+
+        Args:
+            data: Values may be ``str``, ``int`` or ``float`` (sent as text),
+                bytes (a field), a binary file object (a file part), an
+                ``os.PathLike`` (a file opened while sending), a :class:`Part`
+                whose name is the key, or a list/tuple of these (one part each).
+
+        Returns:
+            The new form.
+
+        Raises:
+            InvalidRequest: A value has an unsupported type or unsafe name.
+        """
+        form = cls()
+        for name, value in data.items():
+            values = value if isinstance(value, list | tuple) else (value,)
+            for item in values:
+                form._add_value(name, item)
+        return form
+
+    def _add_value(self, name: str, value: object) -> None:
+        if isinstance(value, Part):
+            if value.name != name:
+                raise InvalidRequest(f"multipart part {value.name!r} given under key {name!r}")
+            self.add_part(value)
+        elif isinstance(value, bool) or value is None:
+            raise InvalidRequest(f"multipart field {name!r}: cannot send {value!r} as text")
+        elif isinstance(value, int | float):
+            self.add_field(name, str(value))
+        elif isinstance(value, os.PathLike):
+            self.add_file(name, value)
+        elif isinstance(value, str | bytes | bytearray | memoryview):
+            self.add_field(
+                name, bytes(value) if isinstance(value, bytearray | memoryview) else value
+            )
+        elif callable(getattr(value, "read", None)):
+            self.add_field(name, cast(IO[bytes], value))
+        else:
+            raise InvalidRequest(
+                f"multipart field {name!r}: unsupported value type {type(value).__name__}"
+            )
+
+    @property
+    def boundary(self) -> str:
+        """The boundary string (without the leading ``--``)."""
+        return self._boundary
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """The parts in sending order."""
+        return tuple(self._parts)
+
+    @property
+    def content_type(self) -> str:
+        """The request's Content-Type value, boundary included."""
+        return f"multipart/form-data; boundary={self._boundary}"
+
+    def add_field(
+        self, name: str, value: str | bytes | IOBase | IO[bytes], filename: str | None = None
+    ) -> None:
+        """Add a text field, a bytes field, or a file object.
+
+        Args:
+            name: The field name.
+            value: Text, bytes, or a binary file object. The caller keeps
+                ownership of a file object: it is read from its current
+                position and left open.
+            filename: The filename to send. For a file object it defaults to
+                the basename of its ``name``, else ``"file"``.
+
+        Raises:
+            InvalidRequest: See :class:`Part`.
+        """
+        if filename is None and callable(getattr(value, "read", None)):
+            filename = _file_basename(value) or "file"
+        self.add_part(Part(name, value, filename=filename))
+
+    def add_file(
+        self, name: str, file_path: str | os.PathLike[str], filename: str | None = None
+    ) -> None:
+        """Add the file at ``file_path``; it is opened only while the form streams.
+
+        The file is closed when its data is sent, and also when streaming stops
+        early (error, cancellation, or ``aclose()`` of :meth:`get_buffer`).
+
+        Args:
+            name: The field name.
+            file_path: The file to send.
+            filename: The filename to send; defaults to the path's basename.
+
+        Raises:
+            InvalidRequest: See :class:`Part`.
+        """
+        self.add_part(Part(name, Path(os.fsdecode(file_path)), filename=filename))
+
+    def add_part(self, part: Part) -> None:
+        """Append ``part``, choosing a new boundary if its text or bytes contain it.
+
+        Raises:
+            InvalidRequest: ``part`` is not a :class:`Part`.
+        """
+        if not isinstance(part, Part):
+            raise InvalidRequest(f"add_part() expects a Part, got {type(part).__name__}")
+        self._parts.append(part)
+        self._announced = None
+        while self._is_boundary_in_data(self._boundary):
+            self._boundary = _new_boundary()
+
+    def _is_boundary_in_data(self, boundary: str) -> bool:
+        """Return whether any in-memory value contains ``boundary``."""
+        needle = boundary.encode("ascii")
+        return any(
+            isinstance(part._source, _Memory) and needle in part._source.data
+            for part in self._parts
+        )
+
+    def _delimiter(self) -> bytes:
+        return b"--" + self._boundary.encode("ascii") + _CRLF
+
+    def _close_delimiter(self) -> bytes:
+        return b"--" + self._boundary.encode("ascii") + b"--" + _CRLF
+
+    def content_length(self) -> int | None:
+        """Return the body size in bytes without reading any data.
+
+        A known result is also recorded: the next :meth:`get_buffer` checks
+        that every part produces exactly the bytes counted here.
+
+        Returns:
+            The size, or ``None`` when a part's size is unknown (a stream
+            without ``length``, a pipe): the body must then be sent chunked.
+
+        Raises:
+            InvalidRequest: A file cannot be stat'ed or sized.
+        """
+        sizes = [part._data_size() for part in self._parts]
+        known = [size for size in sizes if size is not None]
+        if len(known) != len(sizes):
+            self._announced = None
+            return None
+        self._announced = tuple(known)
+        framing = len(self._delimiter()) + len(_CRLF)
+        total = sum(framing + len(part._head) for part in self._parts)
+        return total + sum(known) + len(self._close_delimiter())
+
+    async def get_buffer(self) -> AsyncGenerator[bytes, None]:
+        """Yield the encoded body in non-empty chunks of at most :data:`CHUNK_SIZE` bytes.
+
+        Headers and small values are coalesced; file and stream data is passed
+        on as read, without waiting to fill a chunk.
+
+        Raises:
+            InvalidRequest: A part produced a different number of bytes than
+                :meth:`content_length` or its ``length`` announced, or its
+                data could not be read.
+        """
+        parts = tuple(self._parts)
+        announced = self._announced
+        delimiter = self._delimiter()
+        pending = bytearray()
+        for index, part in enumerate(parts):
+            pending += delimiter + part._head
+            source = part._source
+            if isinstance(source, _Memory):
+                for piece in _slices(source.data):
+                    pending += piece
+                    for chunk in _take_full(pending):
+                        yield chunk
+            else:
+                for chunk in _take_full(pending):
+                    yield chunk
+                if pending:
+                    yield bytes(pending)
+                    pending.clear()
+                expected = part.length if announced is None else announced[index]
+                async with aclosing(part._stream(expected)) as data:
+                    async for chunk in data:
+                        yield chunk
+            pending += _CRLF
+        pending += self._close_delimiter()
+        for chunk in _take_full(pending):
+            yield chunk
+        if pending:
+            yield bytes(pending)
+
+    async def get_body_size(self) -> tuple[bytes, int]:
+        """Build the whole body in memory (kept from the published package).
+
+        Prefer :meth:`get_buffer` with :meth:`content_length` for large files.
+
+        Returns:
+            The body and its size in bytes.
+        """
+        chunks = [chunk async for chunk in self.get_buffer()]
+        body = b"".join(chunks)
+        return body, len(body)
+
+    def get_headers(self, size: int | None = None) -> dict[str, str]:
+        """Return the request headers that describe this body.
+
+        Args:
+            size: The body size, from :meth:`content_length` or
+                :meth:`get_body_size`; ``None`` leaves Content-Length out.
+
+        Returns:
+            ``Content-Type`` with the boundary, and ``Content-Length`` if sized.
+        """
+        headers = {"Content-Type": self.content_type}
+        if size is not None:
+            headers["Content-Length"] = str(size)
+        return headers
+
+    def __repr__(self) -> str:
+        return f"<MultipartForm parts={len(self._parts)} boundary={self._boundary!r}>"

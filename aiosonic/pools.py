@@ -1,0 +1,213 @@
+"""Connection pools: which connection slot a request gets, and when it waits.
+
+A pool holds at most ``pool_size`` connection objects ("slots"); each slot may
+or may not have a live transport. Pools know nothing of HTTP: the connector
+asks a slot whether it can carry the request (``is_reusable_for``) and opens a
+transport when it cannot. The ``pool_acquire`` deadline is applied by the
+connector around :meth:`BasePool.acquire`, so user-written pools get it too.
+
+Any class with the same five methods works as ``TCPConnector(pool_cls=...)``:
+``acquire(urlparsed=None)``, ``release(conn)``, ``free_conns()``,
+``is_all_free()`` and ``cleanup()``; it is built as
+``pool_cls(connector, pool_size, connection_cls)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import ParseResult, SplitResult
+
+__all__ = ["BasePool", "CyclicQueuePool", "PoolConfig", "SmartPool"]
+
+URLParts = ParseResult | SplitResult
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    """Limits of one pool; immutable, hashable and equal by value.
+
+    Args:
+        size: Connection slots in the pool.
+        max_conn_requests: Requests a connection carries before it is closed;
+            ``None`` for no limit.
+        max_conn_idle_ms: Milliseconds a connection may sit idle in the pool
+            before it is closed instead of reused; ``None`` for no limit.
+    """
+
+    size: int = 25
+    max_conn_requests: int | None = 100
+    max_conn_idle_ms: int | None = 60_000
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError(f"PoolConfig.size must be >= 1, got {self.size}")
+
+
+def origin_of(urlparsed: URLParts | None) -> tuple[str, str, int] | None:
+    """Return ``(scheme, host, port)`` of a parsed URL, the pool's preference key."""
+    if urlparsed is None:
+        return None
+    scheme = urlparsed.scheme
+    port = urlparsed.port or (443 if scheme in ("https", "wss") else 80)
+    return (scheme, (urlparsed.hostname or "").lower(), port)
+
+
+class BasePool(ABC):
+    """Shared bookkeeping of the built-in pools.
+
+    Args:
+        connector: The owning connector; passed to each new connection.
+        pool_size: Maximum number of connection slots.
+        connection_cls: Builds a slot as ``connection_cls(connector)``.
+        config: Optional full configuration (size is taken from it if given).
+    """
+
+    def __init__(
+        self,
+        connector: Any,
+        pool_size: int,
+        connection_cls: Any,
+        config: PoolConfig | None = None,
+    ) -> None:
+        self.connector = connector
+        self.config = config or PoolConfig(size=pool_size)
+        self.pool_size = self.config.size
+        self.connection_cls = connection_cls
+        self._all: list[Any] = []
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} [size={self.pool_size}, free={self.free_conns()}, "
+            f"connections={len(self._all)}]>"
+        )
+
+    def _new_slot(self) -> Any:
+        conn = self.connection_cls(self.connector)
+        self._all.append(conn)
+        return conn
+
+    @abstractmethod
+    async def acquire(self, urlparsed: URLParts | None = None) -> Any:
+        """Wait for and return a connection slot (preferring one for ``urlparsed``)."""
+
+    @abstractmethod
+    def release(self, conn: Any) -> None:
+        """Give a slot back to the pool."""
+
+    @abstractmethod
+    def free_conns(self) -> int:
+        """Return the number of slots not in use."""
+
+    def is_all_free(self) -> bool:
+        """Return whether no slot is in use."""
+        return self.free_conns() == self.pool_size
+
+    async def cleanup(self) -> None:
+        """Close every connection; the pool cannot be used afterwards."""
+        self._closed = True
+        for conn in self._all:
+            conn.close()
+
+
+class SmartPool(BasePool):
+    """A pool that prefers an idle connection to the requested origin.
+
+    Slots are created lazily. On acquire, an idle live connection to the same
+    ``(scheme, host, port)`` is taken first, then a never-used slot, then the
+    least recently released other connection (which the connector will close
+    and reopen for the new origin).
+    """
+
+    def __init__(
+        self,
+        connector: Any,
+        pool_size: int,
+        connection_cls: Any,
+        config: PoolConfig | None = None,
+    ) -> None:
+        super().__init__(connector, pool_size, connection_cls, config)
+        self._sem = asyncio.Semaphore(self.pool_size)
+        self._idle: dict[tuple[str, str, int] | None, deque[Any]] = {}
+        self._idle_count = 0
+        self._spare = self.pool_size  # slots not created yet
+
+    async def acquire(self, urlparsed: URLParts | None = None) -> Any:
+        """Wait for a free slot and return the best connection for ``urlparsed``."""
+        await self._sem.acquire()
+        origin = origin_of(urlparsed)
+        bucket = self._idle.get(origin)
+        if bucket:
+            self._idle_count -= 1
+            conn = bucket.pop()  # most recently released: the warmest socket
+            if not bucket:
+                del self._idle[origin]
+            return conn
+        if self._spare:
+            self._spare -= 1
+            return self._new_slot()
+        unconnected = self._idle.get(None)
+        if unconnected:
+            self._idle_count -= 1
+            conn = unconnected.pop()
+            if not unconnected:
+                del self._idle[None]
+            return conn
+        # Take the least recently released connection of any origin.
+        oldest_key = min(self._idle, key=lambda k: self._idle[k][0].last_released_time or 0.0)
+        bucket = self._idle[oldest_key]
+        conn = bucket.popleft()
+        if not bucket:
+            del self._idle[oldest_key]
+        self._idle_count -= 1
+        return conn
+
+    def release(self, conn: Any) -> None:
+        """Return ``conn`` to the idle set of its origin and free a slot."""
+        origin = getattr(conn, "origin", None) if getattr(conn, "is_connected", False) else None
+        bucket = self._idle.get(origin)
+        if bucket is None:
+            bucket = self._idle[origin] = deque()
+        bucket.append(conn)
+        self._idle_count += 1
+        self._sem.release()
+        if self._closed:
+            conn.close()
+
+    def free_conns(self) -> int:
+        """Return the number of slots not in use."""
+        return self._idle_count + self._spare
+
+
+class CyclicQueuePool(BasePool):
+    """A FIFO ring of slots handed out in rotation, whatever the origin."""
+
+    def __init__(
+        self,
+        connector: Any,
+        pool_size: int,
+        connection_cls: Any,
+        config: PoolConfig | None = None,
+    ) -> None:
+        super().__init__(connector, pool_size, connection_cls, config)
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        for _ in range(self.pool_size):
+            self._queue.put_nowait(self._new_slot())
+
+    async def acquire(self, urlparsed: URLParts | None = None) -> Any:
+        """Wait for and return the next slot in rotation."""
+        return await self._queue.get()
+
+    def release(self, conn: Any) -> None:
+        """Put ``conn`` at the back of the ring."""
+        self._queue.put_nowait(conn)
+        if self._closed:
+            conn.close()
+
+    def free_conns(self) -> int:
+        """Return the number of slots not in use."""
+        return self._queue.qsize()

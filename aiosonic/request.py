@@ -1,0 +1,198 @@
+"""Request preparation: method, headers and body into a ready-to-send :class:`Request`.
+
+Turns the arguments of ``HTTPClient.request()`` into the exact header list and
+body the driver sends: default headers, ``Host``, body encoding (form, JSON,
+bytes, iterators, multipart) and framing (Content-Length or chunked). Caller
+input is validated later, in one pass, by the serialiser
+(``aiosonic.protocols.h11_request``). No I/O here.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from multidict import MultiMapping
+
+from aiosonic.decoders import accept_encoding_value
+from aiosonic.exceptions import InvalidRequest
+from aiosonic.multipart import MultipartForm
+from aiosonic.urls import ParsedURL
+from aiosonic.version import VERSION
+
+__all__ = ["DEFAULT_USER_AGENT", "HeadersType", "Request", "build_request"]
+
+DEFAULT_USER_AGENT = f"aiosonic/{VERSION}"
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+
+HeadersType = (
+    Mapping[str, Any] | MultiMapping[str] | Iterable[tuple[str, Any]] | Iterable[list[Any]] | None
+)
+BodyType = (
+    bytes
+    | str
+    | dict[str, Any]
+    | tuple[Any, ...]
+    | AsyncIterable[bytes]
+    | Iterable[bytes]
+    | MultipartForm
+    | None
+)
+
+
+@dataclass(slots=True)
+class Request:
+    """A request ready for the wire.
+
+    Attributes:
+        method: Upper-case method.
+        url: The parsed target URL.
+        headers: Final ``(name, value)`` pairs, ``Host`` first.
+        body: ``bytes``, an (async) iterable of bytes, or None.
+        chunked: The iterable body is sent with chunked transfer coding.
+        replayable: The body can be sent again (redirects, retries, auth).
+    """
+
+    method: str
+    url: ParsedURL
+    headers: list[tuple[str, str]]
+    body: bytes | AsyncIterable[bytes] | Iterable[bytes] | None = None
+    chunked: bool = False
+    replayable: bool = True
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        """Return the first value of header ``name`` (case-insensitive)."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+
+def user_header_pairs(headers: HeadersType) -> list[tuple[str, str]]:
+    """Flatten any accepted headers argument into ``(str, str)`` pairs."""
+    if not headers:
+        return []
+    if isinstance(headers, Mapping | MultiMapping):
+        items: Iterable[Any] = headers.items()
+    else:
+        items = headers
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        if len(item) != 2:
+            raise InvalidRequest(f"header is not a (name, value) pair: {item!r}")
+        name, value = item
+        if not isinstance(name, str):
+            raise InvalidRequest(f"header name must be str, got {name!r}")
+        pairs.append((name, value if isinstance(value, str) else str(value)))
+    return pairs
+
+
+def _encode_body(
+    data: BodyType,
+    json: Any,
+    json_serializer: Callable[[Any], str | bytes],
+    multipart: bool,
+) -> tuple[bytes | AsyncIterable[bytes] | Iterable[bytes] | None, str | None, int | None]:
+    """Return ``(body, content_type, length)``; length None means unknown (chunked)."""
+    if json is not None:
+        encoded = json_serializer(json)
+        raw = encoded.encode() if isinstance(encoded, str) else encoded
+        return raw, "application/json", len(raw)
+    if data is None:
+        return None, None, 0
+    if multipart and not isinstance(data, MultipartForm):
+        if not isinstance(data, Mapping):
+            raise InvalidRequest(
+                f"multipart=True needs a dict or a MultipartForm, not {type(data).__name__}"
+            )
+        data = MultipartForm.from_dict(data)
+    if isinstance(data, MultipartForm):
+        return data.get_buffer(), data.content_type, data.content_length()
+    if isinstance(data, bytes | bytearray | memoryview):
+        raw = bytes(data)
+        return raw, None, len(raw)
+    if isinstance(data, str):
+        raw = data.encode()
+        return raw, "text/plain; charset=utf-8", len(raw)
+    if isinstance(data, dict | tuple):
+        items = data.items() if isinstance(data, dict) else data
+        raw = urlencode(list(items)).encode()
+        return raw, "application/x-www-form-urlencoded", len(raw)
+    if isinstance(data, AsyncIterable | Iterable):
+        return cast("AsyncIterable[bytes] | Iterable[bytes]", data), None, None
+    raise InvalidRequest(f"unsupported request body type {type(data).__name__}")
+
+
+def build_request(
+    method: str,
+    url: ParsedURL,
+    headers: HeadersType = None,
+    data: BodyType = None,
+    json: Any = None,
+    json_serializer: Callable[[Any], str | bytes] = jsonlib.dumps,
+    multipart: bool = False,
+    extra_headers: list[tuple[str, str]] | None = None,
+) -> Request:
+    """Assemble the headers and body of a request.
+
+    Args:
+        method: Any case; sent upper-case.
+        url: The parsed URL.
+        headers: Caller headers; they override the defaults by name.
+        data: Body: bytes, str, a form dict/tuple, an (async) iterator of
+            bytes, or a MultipartForm.
+        json: A value to send as JSON (wins over ``data``).
+        json_serializer: Turns ``json`` into text.
+        multipart: Encode a dict ``data`` as multipart/form-data.
+        extra_headers: Headers added by the client (cookies, auth) that the
+            caller's own headers override.
+
+    Raises:
+        InvalidRequest: The body type is unsupported or inconsistent.
+    """
+    method = method.upper()
+    body, content_type, length = _encode_body(data, json, json_serializer, multipart)
+    user = user_header_pairs(headers)
+    user_names = {name.lower() for name, _ in user}
+    pairs: list[tuple[str, str]] = [("Host", url.host_header)] if "host" not in user_names else []
+    if "user-agent" not in user_names:
+        pairs.append(("User-Agent", DEFAULT_USER_AGENT))
+    if "accept" not in user_names:
+        pairs.append(("Accept", "*/*"))
+    if "accept-encoding" not in user_names:
+        pairs.append(("Accept-Encoding", accept_encoding_value()))
+    if content_type is not None and "content-type" not in user_names:
+        pairs.append(("Content-Type", content_type))
+    if extra_headers:
+        pairs.extend(p for p in extra_headers if p[0].lower() not in user_names)
+
+    chunked = False
+    user_length = "content-length" in user_names
+    if isinstance(body, bytes):
+        pairs.append(("Content-Length", str(length)))
+        user = [p for p in user if p[0].lower() not in _FRAMING]
+    elif body is None:
+        if method in ("POST", "PUT", "PATCH"):
+            pairs.append(("Content-Length", "0"))
+        user = [p for p in user if p[0].lower() not in _FRAMING]
+    elif length is not None:
+        pairs.append(("Content-Length", str(length)))
+        user = [p for p in user if p[0].lower() not in _FRAMING]
+    elif not user_length:
+        chunked = True
+        pairs.append(("Transfer-Encoding", "chunked"))
+        user = [p for p in user if p[0].lower() != "transfer-encoding"]
+    pairs.extend(user)
+    return Request(
+        method=method,
+        url=url,
+        headers=pairs,
+        body=body,
+        chunked=chunked,
+        replayable=body is None or isinstance(body, bytes),
+    )

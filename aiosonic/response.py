@@ -1,0 +1,289 @@
+"""HttpResponse: status, headers and a body read from the connection on demand.
+
+A response owns its connection until the body is read to the end, the
+response is closed (``aclose()`` / ``async with``), or an error ends it. Every
+one of those paths gives the connection back to the connector exactly once;
+the connector keeps it only if the exchange ended cleanly.
+
+Decompression runs here (``aiosonic.decoders``); framing ran in the driver.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json as jsonlib
+import logging
+import re
+import warnings
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from http.cookies import CookieError, SimpleCookie
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from aiosonic.decoders import ContentDecoder, build_decoder
+from aiosonic.exceptions import AiosonicError, HttpParsingError, HTTPStatusError
+from aiosonic.headers import HttpHeaders
+from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
+
+if TYPE_CHECKING:
+    from aiosonic.connection import Connection
+    from aiosonic.connectors import TCPConnector
+
+__all__ = ["HttpResponse", "ResponseJSONError"]
+
+logger = logging.getLogger(__name__)
+
+_CHARSET_RE = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
+
+
+class ResponseJSONError(AiosonicError, ValueError):
+    """The response body is not valid JSON."""
+
+
+class HttpResponse:
+    """A response to one request.
+
+    Attributes:
+        status_code: The three-digit status.
+        reason: The reason phrase.
+        http_version: ``"1.1"``, ``"1.0"`` or ``"2"``.
+        url: The URL that produced this response (after redirects).
+        raw_headers: Header pairs as received, name case kept.
+        history: Responses of the redirects that led here, oldest first.
+        request_method: The method that produced this response.
+    """
+
+    def __init__(
+        self,
+        head: ResponseHead,
+        url: str,
+        method: str,
+        conn: Connection | None = None,
+        connector: TCPConnector | None = None,
+    ) -> None:
+        self.status_code = head.status_code
+        self._reason = head.reason
+        self.http_version = head.http_version
+        self.url = url
+        self.request_method = method
+        self.raw_headers = head.headers
+        self.history: list[HttpResponse] = []
+        self._head = head
+        self._headers: HttpHeaders | None = None
+        self._cookies: SimpleCookie | None = None
+        self._trailers: list[tuple[bytes, bytes]] = []
+        self._content: bytes | None = None
+        self._conn = conn
+        self._connector = connector
+        self._consumed = False
+
+    def __repr__(self) -> str:
+        state = "read" if self._consumed else "unread"
+        return f"<HttpResponse [{self.status_code} {self.reason}, {self.url}, body {state}]>"
+
+    # --- metadata -----------------------------------------------------------
+
+    @property
+    def reason(self) -> str:
+        """The reason phrase (may be empty)."""
+        return self._reason.decode("latin-1")
+
+    @property
+    def headers(self) -> HttpHeaders:
+        """Case-insensitive, multi-valued headers (built on first access)."""
+        if self._headers is None:
+            self._headers = HttpHeaders(
+                [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw_headers]
+            )
+        return self._headers
+
+    @property
+    def trailers(self) -> HttpHeaders:
+        """Trailer fields of a chunked body; empty until the body is read."""
+        return HttpHeaders([(n.decode("latin-1"), v.decode("latin-1")) for n, v in self._trailers])
+
+    @property
+    def cookies(self) -> SimpleCookie:
+        """Cookies set by this response's ``Set-Cookie`` headers."""
+        if self._cookies is None:
+            jar: SimpleCookie = SimpleCookie()
+            for value in self.headers.getall("set-cookie", []):
+                try:
+                    jar.load(value)
+                except CookieError:
+                    logger.debug("ignoring malformed Set-Cookie %r", value[:80])
+            self._cookies = jar
+        return self._cookies
+
+    @property
+    def ok(self) -> bool:
+        """Whether the status is 2xx."""
+        return 200 <= self.status_code < 300
+
+    @property
+    def is_consumed(self) -> bool:
+        """Whether the body was read to the end or the response closed."""
+        return self._consumed
+
+    def raise_for_status(self) -> HttpResponse:
+        """Return ``self``, or raise for a 4xx/5xx status.
+
+        Raises:
+            HTTPStatusError: The status is 400 or above.
+        """
+        if self.status_code >= 400:
+            kind = "client" if self.status_code < 500 else "server"
+            raise HTTPStatusError(
+                f"{kind} error {self.status_code} {self.reason} for {self.url}", self
+            )
+        return self
+
+    def _raw_header(self, name: bytes) -> str | None:
+        values = [v for n, v in self.raw_headers if n.lower() == name]
+        return b", ".join(values).decode("latin-1") if values else None
+
+    # --- body ---------------------------------------------------------------
+
+    def _decoder(self) -> ContentDecoder | None:
+        return build_decoder(self._raw_header(b"content-encoding"))
+
+    async def _raw_chunks(self) -> AsyncGenerator[bytes, None]:
+        """Yield transfer-decoded body bytes, releasing the connection at the end."""
+        conn = self._conn
+        if conn is None or self._consumed:
+            return
+        try:
+            while True:
+                event = await conn.next_event()
+                if isinstance(event, Data):
+                    yield event.data
+                elif isinstance(event, EndOfMessage):
+                    self._trailers = event.trailers
+                    break
+                else:
+                    raise HttpParsingError(
+                        f"unexpected {type(event).__name__} in body ({self.url})"
+                    )
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        self._consumed = True
+        conn, self._conn = self._conn, None
+        if conn is not None and self._connector is not None:
+            self._connector.release(conn)
+
+    async def read_chunks(self) -> AsyncIterator[bytes]:
+        """Stream the decoded body in pieces, whatever its framing.
+
+        Nothing is kept in memory after it is yielded. If the body was already
+        read with :meth:`content`, that content is yielded once.
+        """
+        if self._content is not None:
+            if self._content:
+                yield self._content
+            return
+        decoder = self._decoder()
+        chunks = self._raw_chunks()
+        try:
+            async for chunk in chunks:
+                out = decoder.decode(chunk) if decoder is not None else chunk
+                if out:
+                    yield out
+            if decoder is not None:
+                tail = decoder.flush()
+                if tail:
+                    yield tail
+        finally:
+            await chunks.aclose()
+
+    async def content(self) -> bytes:
+        """Read (once) and return the whole decoded body."""
+        if self._content is None:
+            parts = [chunk async for chunk in self.read_chunks()]
+            self._content = parts[0] if len(parts) == 1 else b"".join(parts)
+        return self._content
+
+    def _encoding(self, body: bytes) -> str:
+        content_type = self._raw_header(b"content-type") or ""
+        match = _CHARSET_RE.search(content_type)
+        if match:
+            try:
+                return codecs.lookup(match.group(1)).name
+            except LookupError:
+                logger.debug("unknown charset %r, detecting", match.group(1))
+        if "json" in content_type:
+            return "utf-8"
+        try:
+            body.decode("utf-8")
+            return "utf-8"
+        except UnicodeDecodeError:
+            pass
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(body[:65536]).best()
+        return best.encoding if best is not None else "latin-1"
+
+    async def text(self, encoding: str | None = None, errors: str = "replace") -> str:
+        """Return the body as text.
+
+        Args:
+            encoding: Force a codec; default: the Content-Type charset, else
+                UTF-8 if the body is valid UTF-8, else detected.
+            errors: Codec error policy; undecodable bytes become U+FFFD by default.
+        """
+        body = await self.content()
+        return body.decode(encoding or self._encoding(body), errors)
+
+    async def json(self, json_decoder: Callable[[Any], Any] = jsonlib.loads) -> Any:
+        """Parse the body as JSON.
+
+        Raises:
+            ResponseJSONError: The body is not valid JSON.
+        """
+        body = await self.content()
+        try:
+            return json_decoder(body)
+        except ValueError as exc:
+            raise ResponseJSONError(
+                f"invalid JSON in response from {self.url}: {exc} (body starts {body[:60]!r})"
+            ) from exc
+
+    # --- lifetime -----------------------------------------------------------
+
+    async def _preload(self) -> None:
+        """Read the body now; used for small bodies so the connection frees at once."""
+        await self.content()
+
+    async def aclose(self) -> None:
+        """Stop reading and free the connection (closing it if the body was unread)."""
+        if self._conn is not None and not self._consumed:
+            self._conn.close()
+            self._finish()
+
+    async def __aenter__(self) -> HttpResponse:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None and not self._consumed:
+            warnings.warn(
+                f"unread response body for {self.url} was garbage collected; "
+                "read it or use 'async with'",
+                ResourceWarning,
+                stacklevel=1,
+            )
+            # Free the pool slot: an unreleased slot would starve the pool.
+            conn.close()
+            self._finish()
