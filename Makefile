@@ -20,7 +20,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check aiosonic tests benchmarks
+	$(VENV)/bin/ruff check aiosonic tests benchmarks examples
 	$(VENV)/bin/ruff format --check aiosonic
 
 typecheck: $(STAMP)
@@ -29,10 +29,10 @@ typecheck: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(VENV)/bin/mypy --strict aiosonic
-	$(VENV)/bin/ruff check aiosonic tests benchmarks
+	$(VENV)/bin/ruff check aiosonic tests benchmarks examples
 
 demo: $(STAMP)
-	$(PY) -m aiosonic.demo
+	$(PY) examples/demo.py
 
 bench: $(STAMP)
 	bash benchmarks/run.sh

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import ssl as ssllib
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -24,7 +25,7 @@ from aiosonic.protocols.h11_request import build_request_head
 from aiosonic.proxy import Proxy
 from aiosonic.redirects import MAX_REDIRECTS, is_redirect, next_request
 from aiosonic.request import BodyType, HeadersType, Request, build_request
-from aiosonic.response import HttpResponse
+from aiosonic.response import HttpResponse, Timings
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.urls import ParamsType, ParsedURL, PoolKey, parse_url
 
@@ -236,7 +237,9 @@ class HTTPClient:
         )
         method = request.method.encode()
         for attempt in (0, 1):
+            started = time.perf_counter()
             conn = await connector.acquire(url, key, timeouts)
+            acquired = time.perf_counter()
             try:
                 response_head = await conn.send_request(
                     head, request.body, method, url.url, timeouts.sock_read, request.chunked
@@ -251,10 +254,20 @@ class HTTPClient:
                 conn.close()
                 connector.release(conn)
                 raise
+            head_at = time.perf_counter()
             response = HttpResponse(response_head, url.url, request.method, conn, connector)
+            dns, connect = conn.connect_timings if not conn.reused else (0.0, 0.0)
+            response.timings = Timings(
+                pool_acquire=acquired - started - dns - connect,
+                dns=dns,
+                connect=connect,
+                reused_connection=conn.reused,
+                wait_head=head_at - acquired,
+            )
             length = response_head.content_length
             if not response_head.has_body or (length is not None and length <= PRELOAD_LIMIT):
                 await response._preload()
+                response.timings.body = time.perf_counter() - head_at
             if self.cookie_jar is not None:
                 self._store_cookies(url, response)
             return response

@@ -45,6 +45,8 @@ class Connection:
         self.last_released_time: float | None = None
         self.reused = False
         self.pool: Any = None
+        #: (dns, connect incl. TLS) seconds of the last transport opened.
+        self.connect_timings: tuple[float, float] = (0.0, 0.0)
 
     def __repr__(self) -> str:
         if self.driver is None or self.key is None:

@@ -173,8 +173,10 @@ class TCPConnector:
                     f"({url.host}:{url.port})"
                 ),
             ):
-                transport, driver = await self._open(url, key)
+                started = time.perf_counter()
+                transport, driver, dns_seconds = await self._open(url, key)
             conn.attach(key, transport, driver)
+            conn.connect_timings = (dns_seconds, time.perf_counter() - started - dns_seconds)
             return conn
         except BaseException:
             conn.close()
@@ -223,9 +225,14 @@ class TCPConnector:
             return None
         return ssl_ctx if ssl_ctx is not None else self.tls.get(verify)
 
-    async def _open(self, url: ParsedURL, key: PoolKey) -> tuple[asyncio.Transport, HTTP11Driver]:
+    async def _open(
+        self, url: ParsedURL, key: PoolKey
+    ) -> tuple[asyncio.Transport, HTTP11Driver, float]:
+        """Resolve, connect and (for https) handshake; return the DNS time too."""
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         answers = await self.dns.lookup(url.host, url.port, socket.AF_UNSPEC)
+        dns_seconds = time.perf_counter() - started
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
         limits = self.limits
         errors: list[OSError] = []
@@ -247,7 +254,7 @@ class TCPConnector:
             except OSError as exc:
                 errors.append(exc)
                 continue
-            return transport, driver
+            return transport, driver, dns_seconds
         last = errors[-1] if errors else None
         raise ConnectError(
             f"cannot connect to {url.host}:{url.port} ({len(errors)} address(es) tried): {last}"

@@ -16,6 +16,7 @@ import logging
 import re
 import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -29,11 +30,32 @@ if TYPE_CHECKING:
     from aiosonic.connection import Connection
     from aiosonic.connectors import TCPConnector
 
-__all__ = ["HttpResponse", "ResponseJSONError"]
+__all__ = ["HttpResponse", "ResponseJSONError", "Timings"]
 
 logger = logging.getLogger(__name__)
 
 _CHARSET_RE = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class Timings:
+    """Where the time of one request went, in seconds.
+
+    Attributes:
+        pool_acquire: Waiting for a pool slot.
+        dns: Name resolution (0 on a reused connection).
+        connect: TCP connect plus TLS handshake (0 on a reused connection).
+        reused_connection: The request ran on a pooled keep-alive connection.
+        wait_head: Writing the request and waiting for the response head.
+        body: Reading the body inside ``request()`` (None when streamed).
+    """
+
+    pool_acquire: float = 0.0
+    dns: float = 0.0
+    connect: float = 0.0
+    reused_connection: bool = False
+    wait_head: float = 0.0
+    body: float | None = None
 
 
 class ResponseJSONError(AiosonicError, ValueError):
@@ -76,6 +98,7 @@ class HttpResponse:
         self._conn = conn
         self._connector = connector
         self._consumed = False
+        self.timings = Timings()
 
     def __repr__(self) -> str:
         state = "read" if self._consumed else "unread"

@@ -1,0 +1,165 @@
+"""Shared fixtures: real servers on 127.0.0.1, port 0, started in-process.
+
+* ``http_server``: an ``aiohttp.web`` app (ordinary behaviour), with
+  ``server.app`` exposed so tests add routes before ``await server.start()``.
+  Counts connections that carried a request in ``server.connections``.
+* ``raw_server``: a scripted asyncio server; the test supplies a coroutine
+  ``handler(reader, writer)`` that sends exact bytes.
+* ``tls_certs``: a trustme CA and a server certificate for ``localhost`` and
+  ``127.0.0.1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp import web
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class HTTPServer:
+    """An aiohttp.web server on 127.0.0.1 with connection counting."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.app = web.Application()
+        self.ssl_context = ssl_context
+        self.peers: set[Any] = set()
+        self.requests = 0
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    async def start(self) -> HTTPServer:
+        @web.middleware
+        async def count(request: web.Request, handler: Any) -> web.StreamResponse:
+            self.requests += 1
+            transport = request.transport
+            if transport is not None:
+                self.peers.add(transport.get_extra_info("peername"))
+            return await handler(request)
+
+        self.app.middlewares.append(count)
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    @property
+    def connections(self) -> int:
+        """Distinct client connections that sent at least one request."""
+        return len(self.peers)
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+class RawServer:
+    """A scripted TCP server: ``handler(reader, writer)`` runs per connection."""
+
+    def __init__(self, handler: Handler, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.handler = handler
+        self.ssl_context = ssl_context
+        self.connections = 0
+        self.received: list[bytes] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)  # type: ignore[arg-type]
+        try:
+            await self.handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._tasks.discard(task)  # type: ignore[arg-type]
+            writer.close()
+
+    async def start(self) -> RawServer:
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", 0, ssl=self.ssl_context
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await self._server.wait_closed()
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """Read one request head (and a Content-Length body) from ``reader``."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    body = await reader.readexactly(length) if length else b""
+    return head + body
+
+
+@pytest.fixture
+async def http_server() -> AsyncIterator[HTTPServer]:
+    server = HTTPServer()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def raw_server() -> AsyncIterator[Callable[..., Awaitable[RawServer]]]:
+    servers: list[RawServer] = []
+
+    async def make(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> RawServer:
+        server = RawServer(handler, ssl_context)
+        servers.append(server)
+        return await server.start()
+
+    yield make
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def tls_server_context(tls_ca: trustme.CA) -> ssl.SSLContext:
+    cert = tls_ca.issue_cert("localhost", "127.0.0.1", "::1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    return context
+
+
+@pytest.fixture(scope="session")
+def tls_client_context(tls_ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    tls_ca.configure_trust(context)
+    return context
