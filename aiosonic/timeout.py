@@ -2,14 +2,11 @@
 
 Each field of :class:`Timeouts` is enforced in exactly one layer:
 
-==================  ==============================  ==================================
-field               bounds                          enforced by
-==================  ==============================  ==================================
-``sock_connect``    DNS + TCP + TLS (+ proxy)       ``TCPConnector`` (connectors.py)
-``sock_read``       every wait for server bytes     the connection's read timer
-``pool_acquire``    the wait for a pool slot        the pool (pools.py)
-``request_timeout`` ``request()`` as a whole        ``HTTPClient`` (client.py)
-==================  ==============================  ==================================
+* ``sock_connect``: DNS + TCP + TLS (+ proxy), by ``TCPConnector.acquire``;
+* ``sock_read``: every wait for server bytes, by the connection's read timer;
+* ``pool_acquire``: the wait for a pool slot, by ``TCPConnector.acquire``
+  around ``pool.acquire()`` (so user-written pools get it too);
+* ``request_timeout``: ``request()`` as a whole, by ``HTTPClient.request``.
 
 ``sock_read`` is not a scope: a connection re-arms one timer per wait instead of
 creating a task per read (see ``aiosonic.connection``).
