@@ -68,6 +68,7 @@ class HTTPClient:
         self._idle = asyncio.Event()
         self._idle.set()
         self._url_cache: dict[str, ParsedURL] = {}
+        self._simple_requests: dict[tuple[str, str], Request] = {}
 
     def __repr__(self) -> str:
         return f"<HTTPClient [active={self._active}, connector={self.connector!r}]>"
@@ -142,17 +143,33 @@ class HTTPClient:
             aiosonic.exceptions.AiosonicError: See the exception tree.
         """
         timeouts = timeouts or self.connector.timeouts
-        parsed = self._parse(url, params)
-        request = build_request(
-            method,
-            parsed,
-            headers,
-            data,
-            json,
-            json_serializer,
-            multipart,
-            extra_headers=self._cookie_headers(parsed, headers),
+        simple = (
+            headers is None
+            and data is None
+            and json is None
+            and not params
+            and self.cookie_jar is None
         )
+        request = self._simple_requests.get((method, url)) if simple else None
+        if request is None:
+            parsed = self._parse(url, params)
+            request = build_request(
+                method,
+                parsed,
+                headers,
+                data,
+                json,
+                json_serializer,
+                multipart,
+                extra_headers=self._cookie_headers(parsed, headers),
+            )
+            if simple:
+                # A body-less request with default headers is the same every
+                # time: keep it, and its serialised head, for reuse.
+                if len(self._simple_requests) >= URL_CACHE_SIZE:
+                    self._simple_requests.clear()
+                self._simple_requests[(method, url)] = request
+        parsed = request.url
         self._active += 1
         self._idle.clear()
         try:
@@ -187,6 +204,14 @@ class HTTPClient:
         follow: bool,
     ) -> HttpResponse:
         history: list[HttpResponse] = []
+        # A Cookie header the caller set (rather than the jar) is kept on
+        # same-origin hops like any other header; next_request drops it otherwise.
+        sent_cookie = request.header("Cookie")
+        caller_cookie = (
+            self.cookie_jar is not None
+            and sent_cookie is not None
+            and self._cookie_headers(request.url, None) != [("Cookie", sent_cookie)]
+        )
         while True:
             response = await self.send(request, verify, ssl, timeouts)
             location = response._raw_header(b"location") if follow else None
@@ -207,7 +232,7 @@ class HTTPClient:
                 await response.aclose()
             history.append(response)
             request = next_request(request, response.status_code, location)
-            if self.cookie_jar is not None:
+            if self.cookie_jar is not None and not (caller_cookie and request.header("Cookie")):
                 request.headers = [p for p in request.headers if p[0].lower() != "cookie"]
                 request.headers.extend(self._cookie_headers(request.url, None) or [])
 
@@ -226,7 +251,11 @@ class HTTPClient:
         timeouts = timeouts or self.connector.timeouts
         url = request.url
         connector = self.connector
-        head = build_request_head(request.method, url.target, request.headers)
+        head = request.serialized
+        if head is None:
+            head = request.serialized = build_request_head(
+                request.method, url.target, request.headers
+            )
         key = PoolKey(
             url.scheme,
             url.host,

@@ -232,6 +232,8 @@ class CookieJar:
             ``name=value`` pairs joined by ``"; "``, longest path first, then
             oldest first (RFC 6265 §5.4), or ``None`` when no cookie applies.
         """
+        if not self._domains:
+            return None
         host = _canonical_host(host)
         request_path = _request_path(path)
         secure = scheme.lower() in _SECURE_SCHEMES
@@ -286,10 +288,12 @@ class CookieJar:
             logger.debug("ignoring unparsable Set-Cookie from %s: %.60r", host, header)
             return None
         attributes = split[1]
-        # RFC 6265 §5.2.3: a leading dot is ignored, an empty value too.
-        domain = attributes.get("domain", "").lstrip(".").lower()
-        if not domain:
-            host_only, domain = True, host
+        # RFC 6265 §5.2.3: one leading dot is dropped; an empty value is ignored.
+        domain = attributes.get("domain", "").lower()
+        if domain.startswith("."):
+            domain = domain[1:]
+        if not domain or (domain == host and _is_ip(host)):
+            host_only, domain = True, host  # an IP address has no subdomains
         elif "." not in domain and domain == host:
             # §5.3 step 5 stand-in: a dotless Domain may only name the host itself.
             host_only = True

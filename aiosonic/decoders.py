@@ -335,6 +335,8 @@ class BrotliDecoder(_CappedDecoder):
             # alone does not report output pending once all input is consumed.
             while len(chunk) >= DECODE_STEP_SIZE or not decompressor.can_accept_more_data():
                 chunk = decompressor.process(b"", output_buffer_limit=DECODE_STEP_SIZE)
+                if not chunk:
+                    break  # no progress: the next call with data reports the error
                 self._count(chunk)
                 out.append(chunk)
         except brotli.error as exc:
@@ -371,7 +373,7 @@ class MultiDecoder(ContentDecoder):
         data = b""
         for decoder in self._decoders:
             # What the previous stage released at its end is this stage's last input.
-            head = data
+            head = decoder.decode(data) if data else b""
             data = head + decoder.flush()
         return data
 

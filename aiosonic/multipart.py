@@ -65,9 +65,10 @@ _TCHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh
 _RESERVED_HEADER = "content-disposition"
 _TYPE_HEADER = "content-type"
 
+_Chunk: TypeAlias = "bytes | bytearray | memoryview"
 PartValue: TypeAlias = (
     "str | bytes | bytearray | memoryview | os.PathLike[str] | IOBase | IO[bytes]"
-    " | Iterable[bytes] | AsyncIterable[bytes]"
+    " | Iterable[_Chunk] | AsyncIterable[_Chunk]"
 )
 
 
@@ -314,7 +315,7 @@ class _FileObject(_Source):
 class _SyncStream(_Source):
     """An iterable of bytes: an iterator can be sent once, a collection again."""
 
-    def __init__(self, where: str, stream: Iterable[bytes]) -> None:
+    def __init__(self, where: str, stream: Iterable[_Chunk]) -> None:
         super().__init__(where)
         self.stream = stream
         self.one_shot = isinstance(stream, Iterator)
@@ -340,7 +341,7 @@ class _SyncStream(_Source):
 class _AsyncStream(_Source):
     """An async iterable of bytes: an iterator can be sent once, others again."""
 
-    def __init__(self, where: str, stream: AsyncIterable[bytes]) -> None:
+    def __init__(self, where: str, stream: AsyncIterable[_Chunk]) -> None:
         super().__init__(where)
         self.stream = stream
         self.one_shot = isinstance(stream, AsyncIterator)

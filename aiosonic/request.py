@@ -63,6 +63,8 @@ class Request:
     chunked: bool = False
     replayable: bool = True
     extensions: dict[str, Any] = field(default_factory=dict)
+    #: The serialised head, filled on first send; do not mutate a sent Request.
+    serialized: bytes | None = None
 
     def header(self, name: str) -> str | None:
         """Return the first value of header ``name`` (case-insensitive)."""

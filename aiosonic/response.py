@@ -226,9 +226,36 @@ class HttpResponse:
     async def content(self) -> bytes:
         """Read (once) and return the whole decoded body."""
         if self._content is None:
-            parts = [chunk async for chunk in self.read_chunks()]
-            self._content = parts[0] if len(parts) == 1 else b"".join(parts)
+            raw = await self._read_raw_body()
+            decoder = self._decoder()
+            if decoder is not None:
+                raw = decoder.decode(raw) + decoder.flush()
+            self._content = raw
         return self._content
+
+    async def _read_raw_body(self) -> bytes:
+        """Read the rest of the body in one coroutine (no generator layers)."""
+        conn = self._conn
+        if conn is None or self._consumed:
+            return b""
+        parts: list[bytes] = []
+        try:
+            while True:
+                event = await conn.next_event()
+                if type(event) is Data:
+                    parts.append(event.data)
+                elif type(event) is EndOfMessage:
+                    self._trailers = event.trailers
+                    break
+                else:
+                    kind = type(event).__name__
+                    raise HttpParsingError(f"unexpected {kind} in body ({self.url})")
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            self._finish()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _encoding(self, body: bytes) -> str:
         content_type = self._raw_header(b"content-type") or ""

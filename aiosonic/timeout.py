@@ -15,9 +15,9 @@ creating a task per read (see ``aiosonic.connection``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 
 from aiosonic.exceptions import BaseTimeout
 
@@ -45,13 +45,12 @@ class Timeouts:
     request_timeout: float | None = 60
 
 
-@asynccontextmanager
-async def deadline(seconds: float | None, error: Callable[[], BaseTimeout]) -> AsyncIterator[None]:
+class deadline:
     """Bound the enclosed block by ``seconds`` and raise ``error()`` when it runs out.
 
     Only this scope's own expiry is converted: a timeout raised from inside by
     a narrower deadline (a ``ReadTimeout`` within a ``RequestTimeout`` scope)
-    propagates unchanged.
+    propagates unchanged. With ``seconds=None`` it costs nothing.
 
     Args:
         seconds: The budget; ``None`` means unbounded.
@@ -60,14 +59,29 @@ async def deadline(seconds: float | None, error: Callable[[], BaseTimeout]) -> A
     Raises:
         BaseTimeout: The subclass ``error`` builds, chained to the timeout.
     """
-    if seconds is None:
-        yield
-        return
-    scope = asyncio.timeout(seconds)
-    try:
-        async with scope:
-            yield
-    except TimeoutError as exc:
-        if scope.expired() and not isinstance(exc, BaseTimeout):
-            raise error() from exc
-        raise
+
+    __slots__ = ("_error", "_scope")
+
+    def __init__(self, seconds: float | None, error: Callable[[], BaseTimeout]) -> None:
+        self._error = error
+        self._scope = asyncio.timeout(seconds) if seconds is not None else None
+
+    async def __aenter__(self) -> None:
+        if self._scope is not None:
+            await self._scope.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        scope = self._scope
+        if scope is None:
+            return
+        try:
+            await scope.__aexit__(exc_type, exc, tb)
+        except TimeoutError as timeout_exc:
+            if scope.expired() and not isinstance(exc, BaseTimeout):
+                raise self._error() from timeout_exc
+            raise

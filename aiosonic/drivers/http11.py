@@ -206,6 +206,11 @@ class HTTP11Driver(asyncio.Protocol):
             )
         self._url = url
         self._read_timeout = read_timeout
+        # A timer left by the previous exchange was armed for its sock_read: it
+        # only ever re-arms later, so a shorter (or no) sock_read now needs a new one.
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._request_sent = False
         self._parser.start(method, url)
         self._in_exchange = True

@@ -9,7 +9,14 @@ from __future__ import annotations
 from aiosonic.exceptions import HttpParsingError, LimitExceeded, quote_bytes
 from aiosonic.protocols.h11_events import MAX_CONTENT_LENGTH_DIGITS, Headers
 
-__all__ = ["TCHAR", "check_head_bytes", "is_token", "parse_content_length", "parse_fields"]
+__all__ = [
+    "TCHAR",
+    "check_head_bytes",
+    "is_token",
+    "parse_content_length",
+    "parse_field_block",
+    "parse_fields",
+]
 
 # RFC 9110 §5.6.2 tchar.
 TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -57,8 +64,53 @@ def _around(head: bytes, idx: int) -> bytes:
     return head[start : start + 60]
 
 
+_IDENTITY = bytes(range(256))
+# Lengths of the names that decide framing and reuse, for a cheap pre-check.
+_FRAMING_NAMES = {14: b"content-length", 17: b"transfer-encoding", 10: b"connection"}
+
+
+def parse_field_block(block: bytes, max_line: int, url: str) -> tuple[Headers, Headers]:
+    """Parse a CRLF-separated block of field lines in one pass.
+
+    The block must already have passed :func:`check_head_bytes`. Names are
+    validated together (one ``translate`` over all of them); on any problem the
+    slow path re-parses line by line to name the bad line.
+
+    Returns:
+        ``(fields, framing)``: all fields in order, and the Content-Length,
+        Transfer-Encoding and Connection fields with lower-cased names.
+    """
+    if not block:
+        return [], []
+    fields: Headers = []
+    framing: Headers = []
+    names: list[bytes] = []
+    append = fields.append
+    add_name = names.append
+    valid = len(block) <= max_line
+    for line in block.split(b"\r\n"):
+        name, colon, value = line.partition(b":")
+        if not colon or not name:
+            valid = False
+            break
+        add_name(name)
+        value = value.strip(b" \t")
+        append((name, value))
+        special = _FRAMING_NAMES.get(len(name))
+        if special is not None and name.lower() == special:
+            framing.append((special, value))
+    if valid and not b"".join(names).translate(_IDENTITY, TCHAR):
+        return fields, framing
+    if not valid and len(block) > max_line:
+        longest = max(block.split(b"\r\n"), key=len)
+        if len(longest) > max_line:
+            raise LimitExceeded("max_header_line_size", max_line, quote_bytes(longest))
+    parse_fields(block.split(b"\r\n"), 0, max_line, url)
+    raise HttpParsingError(f"malformed header block {quote_bytes(block)} ({url})")
+
+
 def parse_fields(lines: list[bytes], first: int, max_line: int, url: str) -> Headers:
-    """Parse ``name: value`` lines (already free of bad bytes) into pairs."""
+    """Parse ``name: value`` lines one by one, raising a precise error for a bad one."""
     headers: Headers = []
     append = headers.append
     for i in range(first, len(lines)):

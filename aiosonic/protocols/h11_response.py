@@ -43,7 +43,12 @@ from aiosonic.protocols.h11_events import (
     NeedData,
     ResponseHead,
 )
-from aiosonic.protocols.h11_fields import check_head_bytes, parse_content_length, parse_fields
+from aiosonic.protocols.h11_fields import (
+    check_head_bytes,
+    parse_content_length,
+    parse_field_block,
+    parse_fields,
+)
 
 __all__ = ["ResponseParser"]
 
@@ -265,7 +270,8 @@ class ResponseParser:
         buf, pos = self._buf, self._pos
         idx = buf.find(b"\r\n", pos)
         if idx < 0:
-            if len(buf) - pos > limit:
+            # A final CR may begin the CRLF, as in the whole-line check below.
+            if len(buf) - pos > limit + 1:
                 raise LimitExceeded(what, limit, f"no line end within {limit} bytes ({self._url})")
             if self._eof:
                 raise self._truncated()
@@ -286,7 +292,9 @@ class ResponseParser:
                 raise HttpParsingError(
                     f"response does not start with 'HTTP/': {quote_bytes(buf[pos:])} ({self._url})"
                 )
-            if size > limits.max_head_size:
+            # Up to 3 of these bytes may still begin the CRLFCRLF, so the head may
+            # yet fit; without this slack the limit would depend on the split.
+            if size - 3 > limits.max_head_size:
                 raise LimitExceeded("max_head_size", limits.max_head_size, self._url)
             if self._eof:
                 raise self._truncated()
@@ -302,8 +310,11 @@ class ResponseParser:
     def _parse_head(self, head: bytes) -> Event | NeedData:
         limits = self._limits
         check_head_bytes(head, self._url)
-        lines = head.split(b"\r\n")
-        status_line = lines[0]
+        eol = head.find(b"\r\n")
+        if eol < 0:
+            status_line, block = head, b""
+        else:
+            status_line, block = head[:eol], head[eol + 2 :]
         if len(status_line) > limits.max_status_line_size:
             raise LimitExceeded(
                 "max_status_line_size", limits.max_status_line_size, quote_bytes(status_line)
@@ -315,13 +326,13 @@ class ResponseParser:
             )
         minor, code, reason = match.groups()
         status = int(code)
-        if len(lines) - 1 > limits.max_header_count:
+        headers, framing = parse_field_block(block, limits.max_header_line_size, self._url)
+        if len(headers) > limits.max_header_count:
             raise LimitExceeded("max_header_count", limits.max_header_count, self._url)
-        headers = parse_fields(lines, 1, limits.max_header_line_size, self._url)
         reason = reason or b""
         if status < 200:
             return self._informational_response(status, reason, headers)
-        return self._final_head(status, reason, b"1." + minor, headers)
+        return self._final_head(status, reason, b"1." + minor, headers, framing)
 
     def _informational_response(
         self, status: int, reason: bytes, headers: Headers
@@ -335,35 +346,37 @@ class ResponseParser:
         return InformationalResponse(status, reason, headers)
 
     def _final_head(
-        self, status: int, reason: bytes, version: bytes, headers: Headers
+        self, status: int, reason: bytes, version: bytes, headers: Headers, framing: Headers
     ) -> ResponseHead:
         is_11 = version != b"1.0"
         connection_tokens: list[bytes] = []
         lengths: list[bytes] = []
         codings: list[bytes] = []
-        for name, value in headers:
-            lname = name.lower()
+        has_te = False
+        for name, value in framing:
+            lname = name  # already lower-case (parse_field_block)
             if lname == b"content-length":
                 lengths.append(value)
             elif lname == b"transfer-encoding":
+                has_te = True  # even when empty: it must not fall back to other framing
                 codings.extend(v.strip().lower() for v in value.split(b",") if v.strip())
             elif lname == b"connection":
                 connection_tokens.extend(v.strip().lower() for v in value.split(b","))
-        if is_11:
-            keep_alive = b"close" not in connection_tokens
-        else:
-            keep_alive = b"keep-alive" in connection_tokens
+        # RFC 9112 §9.3: "close" ends the connection whatever the version.
+        keep_alive = b"close" not in connection_tokens and (
+            is_11 or b"keep-alive" in connection_tokens
+        )
 
         has_body = not (
             self._is_head or status in (204, 304) or (self._is_connect and 200 <= status < 300)
         )
         content_length: int | None = None
         chunked = False
-        if lengths and codings:
+        if lengths and has_te:
             raise HttpParsingError(
                 f"response has both Transfer-Encoding and Content-Length ({self._url})"
             )
-        if codings:
+        if has_te:
             if codings != [b"chunked"]:
                 raise HttpParsingError(
                     f"unsupported transfer-coding {quote_bytes(b', '.join(codings))} ({self._url})"
