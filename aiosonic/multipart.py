@@ -9,44 +9,32 @@ reading any data, and streaming checks that each part produced exactly the
 announced number of bytes, so a file that changes in between cannot break the
 ``Content-Length`` framing.
 
-This module sends nothing and opens no sockets: the client chooses between
-``Content-Length`` and chunked framing and writes the chunks.
+Where a part's data comes from, and how it is opened, sized and read, lives
+in :mod:`aiosonic._multipart_sources`; this module owns the part headers, the
+boundary and the framing. It sends nothing and opens no sockets: the client
+chooses between ``Content-Length`` and chunked framing and writes the chunks.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
 import mimetypes
 import os
 import secrets
-import stat
-from abc import ABC, abstractmethod
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    AsyncIterator,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-)
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing
-from functools import partial
 from io import IOBase
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any, Protocol, TypeAlias, cast
+from typing import IO, Any, cast
 from urllib.parse import quote
 
+# CHUNK_SIZE and PartValue were always importable from here: re-exported explicitly.
+from aiosonic._multipart_sources import CHUNK_SIZE as CHUNK_SIZE
+from aiosonic._multipart_sources import Memory, file_basename, make_source, slices
+from aiosonic._multipart_sources import PartValue as PartValue
 from aiosonic.exceptions import InvalidRequest
 
 __all__ = ["MultipartForm", "Part"]
-
-#: Largest chunk :meth:`MultipartForm.get_buffer` yields, and the size of each
-#: file read: large enough to amortise one executor hop per read, small enough
-#: that streaming a form holds at most this much of any file in memory.
-CHUNK_SIZE = 64 * 1024
 
 #: Random bytes in a boundary: 128 bits, so no content matches it by chance
 #: (RFC 2046 §5.1.1 allows 70 characters; ours has 41).
@@ -65,41 +53,10 @@ _TCHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh
 _RESERVED_HEADER = "content-disposition"
 _TYPE_HEADER = "content-type"
 
-_Chunk: TypeAlias = "bytes | bytearray | memoryview"
-PartValue: TypeAlias = (
-    "str | bytes | bytearray | memoryview | os.PathLike[str] | IOBase | IO[bytes]"
-    " | Iterable[_Chunk] | AsyncIterable[_Chunk]"
-)
-
-
-class _Readable(Protocol):
-    """The one method a file-like value needs."""
-
-    def read(self, size: int = ..., /) -> Any: ...
-
 
 def _new_boundary() -> str:
     """Return a fresh boundary made only of RFC 2046 ``bchars``."""
     return f"aiosonic-{secrets.token_hex(BOUNDARY_RANDOM_BYTES)}"
-
-
-def _slices(data: bytes) -> Iterator[bytes]:
-    """Yield ``data`` in pieces of at most :data:`CHUNK_SIZE` bytes."""
-    if len(data) <= CHUNK_SIZE:
-        yield data
-        return
-    view = memoryview(data)
-    for start in range(0, len(data), CHUNK_SIZE):
-        yield bytes(view[start : start + CHUNK_SIZE])
-
-
-def _as_bytes(chunk: object, where: str) -> bytes:
-    """Return ``chunk`` as bytes, or raise naming the part that produced it."""
-    if isinstance(chunk, bytes):
-        return chunk
-    if isinstance(chunk, bytearray | memoryview):
-        return bytes(chunk)
-    raise InvalidRequest(f"{where} produced {type(chunk).__name__}, expected bytes")
 
 
 def _check_text(what: str, value: object) -> str:
@@ -150,240 +107,6 @@ def _guess_mime(filename: str) -> str:
     return mime
 
 
-def _file_basename(value: object) -> str | None:
-    """Return the basename of a file object's ``name``, if it has a path one."""
-    name = getattr(value, "name", None)
-    if isinstance(name, str | bytes | os.PathLike):
-        return os.path.basename(os.fsdecode(name)) or None
-    return None
-
-
-def _close_when_done(close: Callable[[], None], task: asyncio.Future[Any]) -> None:
-    """Call ``close`` once the worker thread reading the file is done."""
-    if not task.cancelled():
-        task.exception()  # retrieved, so asyncio does not log it as lost
-    close()
-
-
-def _close_opened(opening: asyncio.Future[IO[bytes]]) -> None:
-    """Close the file an abandoned open produced, if it produced one."""
-    if not opening.cancelled() and opening.exception() is None:
-        opening.result().close()
-
-
-# --- data sources: where a part's bytes come from ---------------------------
-
-
-class _Source(ABC):
-    """Produce one part's data; ``where`` names the part in error messages."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-    @abstractmethod
-    def size(self) -> int | None:
-        """Return the data size in bytes without reading it, or ``None``."""
-
-    @abstractmethod
-    def chunks(self) -> AsyncGenerator[bytes, None]:
-        """Yield the data, releasing whatever was acquired when closed."""
-
-
-class _Memory(_Source):
-    def __init__(self, where: str, data: bytes) -> None:
-        super().__init__(where)
-        self.data = data
-
-    def size(self) -> int:
-        return len(self.data)
-
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        for piece in _slices(self.data):
-            yield piece
-
-
-async def _read_file(
-    file: _Readable, where: str, close: Callable[[], None] | None
-) -> AsyncGenerator[bytes, None]:
-    """Yield ``file`` to its end, reading in a worker thread unless it is in memory.
-
-    ``close``, if given, is called when the generator ends for any reason.
-    If it ends (cancelled) while a read is still running in the worker, the close
-    waits for that read: closing under it would block the loop on the file's lock.
-    """
-    loop = asyncio.get_running_loop()
-    reading: asyncio.Future[Any] | None = None
-    try:
-        while True:
-            if isinstance(file, io.BytesIO):
-                data: object = file.read(CHUNK_SIZE)
-            else:
-                reading = loop.run_in_executor(None, file.read, CHUNK_SIZE)
-                data = await asyncio.shield(reading)
-            if data is None:
-                raise InvalidRequest(f"{where}: the file is non-blocking and had no data ready")
-            if not data:
-                return
-            yield _as_bytes(data, where)
-    except InvalidRequest:
-        raise
-    except (OSError, ValueError) as exc:  # ValueError: the caller closed the file
-        raise InvalidRequest(f"{where}: reading the file failed: {exc}") from exc
-    finally:
-        if close is not None and reading is not None and not reading.done():
-            reading.add_done_callback(partial(_close_when_done, close))
-        elif close is not None:
-            close()
-
-
-class _PathFile(_Source):
-    """A file named by path: opened in a worker thread when streamed, then closed."""
-
-    def __init__(self, where: str, path: str | bytes) -> None:
-        super().__init__(where)
-        self.path = path
-
-    def size(self) -> int | None:
-        try:
-            info = os.stat(self.path)
-        except OSError as exc:
-            raise InvalidRequest(f"{self.where}: cannot stat the file: {exc}") from exc
-        # A pipe or device reports no meaningful size: stream it chunked.
-        return info.st_size if stat.S_ISREG(info.st_mode) else None
-
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        loop = asyncio.get_running_loop()
-        opening: asyncio.Future[IO[bytes]] = loop.run_in_executor(None, open, self.path, "rb")
-        try:
-            file = await asyncio.shield(opening)
-        except asyncio.CancelledError:
-            # The worker thread may still open the file: close it when it does.
-            opening.add_done_callback(_close_opened)
-            raise
-        except OSError as exc:
-            raise InvalidRequest(f"{self.where}: cannot open the file: {exc}") from exc
-        # No await separates the open from _read_file's try block, which closes it.
-        async with aclosing(_read_file(file, self.where, file.close)) as data:
-            async for chunk in data:
-                yield chunk
-
-
-class _Seekable(Protocol):
-    def seek(self, offset: int, whence: int = ..., /) -> int: ...
-
-    def tell(self) -> int: ...
-
-
-class _FileObject(_Source):
-    """A caller's open binary file: rewound to its start each pass, never closed."""
-
-    def __init__(self, where: str, file: _Readable) -> None:
-        super().__init__(where)
-        self.file = file
-        # Where the data starts, when the file can seek back there for a resend.
-        self.start: int | None = None
-        self.seekable: _Seekable | None = None
-        try:
-            if getattr(file, "seekable", lambda: False)():
-                self.seekable = cast(_Seekable, file)
-                self.start = self.seekable.tell()
-        except (OSError, ValueError) as exc:
-            raise InvalidRequest(f"{where}: the file object is unusable: {exc}") from exc
-
-    def size(self) -> int | None:
-        if self.seekable is None or self.start is None:
-            return None
-        try:
-            here = self.seekable.tell()
-            end = self.seekable.seek(0, os.SEEK_END)
-            self.seekable.seek(here)
-        except (OSError, ValueError) as exc:
-            raise InvalidRequest(f"{self.where}: cannot size the file: {exc}") from exc
-        return max(end - self.start, 0)
-
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        if self.seekable is not None and self.start is not None:
-            try:
-                self.seekable.seek(self.start)
-            except (OSError, ValueError) as exc:
-                raise InvalidRequest(f"{self.where}: cannot rewind the file: {exc}") from exc
-        async with aclosing(_read_file(self.file, self.where, None)) as data:
-            async for chunk in data:
-                yield chunk
-
-
-class _SyncStream(_Source):
-    """An iterable of bytes: an iterator can be sent once, a collection again."""
-
-    def __init__(self, where: str, stream: Iterable[_Chunk]) -> None:
-        super().__init__(where)
-        self.stream = stream
-        self.one_shot = isinstance(stream, Iterator)
-        self.consumed = False
-
-    def size(self) -> None:
-        return None
-
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        if self.one_shot and self.consumed:
-            raise InvalidRequest(f"{self.where}: its iterator was already sent once")
-        self.consumed = True
-        iterator = iter(self.stream)
-        try:
-            for chunk in iterator:
-                yield _as_bytes(chunk, self.where)
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-
-
-class _AsyncStream(_Source):
-    """An async iterable of bytes: an iterator can be sent once, others again."""
-
-    def __init__(self, where: str, stream: AsyncIterable[_Chunk]) -> None:
-        super().__init__(where)
-        self.stream = stream
-        self.one_shot = isinstance(stream, AsyncIterator)
-        self.consumed = False
-
-    def size(self) -> None:
-        return None
-
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        if self.one_shot and self.consumed:
-            raise InvalidRequest(f"{self.where}: its async iterator was already sent once")
-        self.consumed = True
-        iterator = aiter(self.stream)
-        try:
-            async for chunk in iterator:
-                yield _as_bytes(chunk, self.where)
-        finally:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                await aclose()
-
-
-def _make_source(where: str, value: object) -> tuple[_Source, str | None]:
-    """Pick the source for ``value``; also return the filename it implies."""
-    if isinstance(value, str):
-        return _Memory(where, value.encode("utf-8")), None
-    if isinstance(value, bytes | bytearray | memoryview):
-        return _Memory(where, bytes(value)), None
-    if isinstance(value, os.PathLike):
-        path = os.fspath(value)
-        return _PathFile(where, path), os.path.basename(os.fsdecode(path)) or None
-    if callable(getattr(value, "read", None)):
-        if isinstance(value, io.TextIOBase):
-            raise InvalidRequest(f"{where}: the file is open in text mode; open it with 'rb'")
-        return _FileObject(where, cast(_Readable, value)), _file_basename(value)
-    if isinstance(value, AsyncIterable):
-        return _AsyncStream(where, value), None
-    if isinstance(value, Iterable):
-        return _SyncStream(where, value), None
-    raise InvalidRequest(f"{where}: unsupported value type {type(value).__name__}")
-
-
 class Part:
     """One field of a form: a name, data, and the headers that describe it.
 
@@ -428,7 +151,7 @@ class Part:
     ) -> None:
         self._name = _check_text("part name", name)
         where = f"multipart part {name!r}"
-        self._source, implied_filename = _make_source(where, value)
+        self._source, implied_filename = make_source(where, value)
         if filename is None:
             filename = implied_filename
         self._filename = None if filename is None else _check_text(f"filename of {where}", filename)
@@ -465,7 +188,7 @@ class Part:
             return None
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             raise InvalidRequest(f"{where}: length must be an int >= 0, got {length!r}")
-        if isinstance(self._source, _Memory) and length != self._source.size():
+        if isinstance(self._source, Memory) and length != self._source.size():
             raise InvalidRequest(
                 f"{where}: length={length} but the value is {self._source.size()} bytes"
             )
@@ -522,36 +245,8 @@ class Part:
         """
         return self._length if self._length is not None else self._source.size()
 
-    async def _stream(self, expected: int | None) -> AsyncGenerator[bytes, None]:
-        """Yield the data in chunks of at most :data:`CHUNK_SIZE` bytes.
-
-        Args:
-            expected: The size announced for this part, or ``None``.
-
-        Raises:
-            InvalidRequest: The data is longer or shorter than ``expected``.
-                Raised before any byte past ``expected`` is yielded.
-        """
-        produced = 0
-        async with aclosing(self._source.chunks()) as chunks:
-            async for chunk in chunks:
-                produced += len(chunk)
-                if expected is not None and produced > expected:
-                    raise InvalidRequest(
-                        f"multipart part {self._name!r} produced more than the {expected} "
-                        "bytes announced (did the file grow after content_length()?)"
-                    )
-                for piece in _slices(chunk):
-                    if piece:
-                        yield piece
-        if expected is not None and produced != expected:
-            raise InvalidRequest(
-                f"multipart part {self._name!r} produced {produced} of the {expected} "
-                "bytes announced (did the file shrink after content_length()?)"
-            )
-
     def __repr__(self) -> str:
-        kind = type(self._source).__name__.lstrip("_")
+        kind = type(self._source).__name__
         return f"<Part {self._name!r} {kind} filename={self._filename!r} mime={self._mime!r}>"
 
 
@@ -664,7 +359,7 @@ class MultipartForm:
             InvalidRequest: See :class:`Part`.
         """
         if filename is None and callable(getattr(value, "read", None)):
-            filename = _file_basename(value) or "file"
+            filename = file_basename(value) or "file"
         self.add_part(Part(name, value, filename=filename))
 
     def add_file(
@@ -702,8 +397,7 @@ class MultipartForm:
         """Return whether any in-memory value contains ``boundary``."""
         needle = boundary.encode("ascii")
         return any(
-            isinstance(part._source, _Memory) and needle in part._source.data
-            for part in self._parts
+            isinstance(part._source, Memory) and needle in part._source.data for part in self._parts
         )
 
     def _delimiter(self) -> bytes:
@@ -753,8 +447,8 @@ class MultipartForm:
         for index, part in enumerate(parts):
             pending += delimiter + part._head
             source = part._source
-            if isinstance(source, _Memory):
-                for piece in _slices(source.data):
+            if isinstance(source, Memory):
+                for piece in slices(source.data):
                     pending += piece
                     for chunk in _take_full(pending):
                         yield chunk
@@ -765,7 +459,7 @@ class MultipartForm:
                     yield bytes(pending)
                     pending.clear()
                 expected = part.length if announced is None else announced[index]
-                async with aclosing(part._stream(expected)) as data:
+                async with aclosing(source.checked_chunks(expected)) as data:
                     async for chunk in data:
                         yield chunk
             pending += _CRLF

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from aiohttp import BodyPartReader, web
 
-import aiosonic.multipart as multipart_module
+import aiosonic._multipart_sources as multipart_module
 from aiosonic.exceptions import AiosonicError, InvalidRequest
 from aiosonic.multipart import CHUNK_SIZE, MultipartForm, Part
 
