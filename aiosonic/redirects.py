@@ -34,6 +34,18 @@ def is_redirect(status_code: int, location: str | None) -> bool:
     return status_code in REDIRECT_STATUSES and bool(location)
 
 
+def _utf8_location(location: str) -> str:
+    """Re-decode a Location read as latin-1 as UTF-8 when its bytes are UTF-8.
+
+    Servers often send a non-ASCII path unescaped, as UTF-8 bytes; read as
+    latin-1 they would be percent-encoded twice (``é`` -> ``%C3%83%C2%A9``).
+    """
+    try:
+        return location.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return location
+
+
 def _crosses_boundary(old: ParsedURL, new: ParsedURL) -> bool:
     """Whether credentials must be dropped going from ``old`` to ``new``."""
     if old.is_secure and not new.is_secure:
@@ -60,7 +72,7 @@ def next_request(request: Request, status_code: int, location: str) -> Request:
         InvalidRequest: The target is not ``http``/``https``, or a 307/308
             needs a body that was streamed and cannot be sent again.
     """
-    target = urljoin(request.url.url, location.strip())
+    target = urljoin(request.url.url, _utf8_location(location).strip())
     scheme = target.split(":", 1)[0].lower()
     if scheme not in _FOLLOWED_SCHEMES:
         raise InvalidRequest(
