@@ -91,17 +91,21 @@ class TCPConnector:
         self.pool_configs = {_normalise_pool_name(k): v for k, v in configs.items()}
         self.pools: dict[str, Any] = {}
         self._configs_by_pool: dict[int, PoolConfig] = {}
+        # Pools whose acquire() takes the full pool key (ours; a user's may not).
+        self._keyed_pools: set[int] = set()
         for name, config in self.pool_configs.items():
             pool = self._build_pool(config)
             self.pools[name] = pool
             self._configs_by_pool[id(pool)] = config
+            if _accepts(pool.acquire, "key"):
+                self._keyed_pools.add(id(pool))
         self._leased = 0
         self._all_free = asyncio.Event()
         self._all_free.set()
         self._closed = False
 
     def _build_pool(self, config: PoolConfig) -> Any:
-        if self.pool_cls is SmartPool or _accepts_config(self.pool_cls):
+        if self.pool_cls is SmartPool or _accepts(self.pool_cls, "config"):
             return self.pool_cls(self, config.size, self.connection_cls, config=config)
         return self.pool_cls(self, config.size, self.connection_cls)
 
@@ -155,7 +159,10 @@ class TCPConnector:
                 f"no free connection within pool_acquire={timeouts.pool_acquire}s ({url.url})"
             ),
         ):
-            conn: Connection = await pool.acquire(url.split)
+            if id(pool) in self._keyed_pools:
+                conn: Connection = await pool.acquire(url.split, key)
+            else:
+                conn = await pool.acquire(url.split)
         self._leased += 1
         self._all_free.clear()
         conn.pool = pool
@@ -294,8 +301,9 @@ def _normalise_pool_name(name: str) -> str:
     return f"{url.scheme}://{url.host}:{url.port}"
 
 
-def _accepts_config(pool_cls: Any) -> bool:
+def _accepts(func: Any, parameter: str) -> bool:
+    """Whether ``func`` (a callable or class) takes a parameter of that name."""
     try:
-        return "config" in inspect.signature(pool_cls).parameters
+        return parameter in inspect.signature(func).parameters
     except (TypeError, ValueError):
         return False

@@ -117,8 +117,9 @@ class BasePool(ABC):
 class SmartPool(BasePool):
     """A pool that prefers an idle connection to the requested origin.
 
-    Slots are created lazily. On acquire, an idle live connection to the same
-    ``(scheme, host, port)`` is taken first, then a never-used slot, then the
+    Slots are created lazily. On acquire, an idle live connection with the
+    exact pool key is taken first (same origin, TLS settings and proxy), then
+    one to the same ``(scheme, host, port)``, then a never-used slot, then the
     least recently released other connection (which the connector will close
     and reopen for the new origin).
     """
@@ -132,46 +133,62 @@ class SmartPool(BasePool):
     ) -> None:
         super().__init__(connector, pool_size, connection_cls, config)
         self._sem = asyncio.Semaphore(self.pool_size)
-        self._idle: dict[tuple[str, str, int] | None, deque[Any]] = {}
+        # Idle connections grouped by pool key (or origin); None: no transport.
+        self._idle: dict[Any, deque[Any]] = {}
         self._idle_count = 0
         self._spare = self.pool_size  # slots not created yet
 
-    async def acquire(self, urlparsed: URLParts | None = None) -> Any:
-        """Wait for a free slot and return the best connection for ``urlparsed``."""
+    def _take(self, bucket_key: Any) -> Any:
+        bucket = self._idle[bucket_key]
+        conn = bucket.pop()  # most recently released: the warmest socket
+        if not bucket:
+            del self._idle[bucket_key]
+        self._idle_count -= 1
+        return conn
+
+    async def acquire(self, urlparsed: URLParts | None = None, key: Any = None) -> Any:
+        """Wait for a free slot and return the best connection for the request.
+
+        Args:
+            urlparsed: The target URL; idle connections to its origin win.
+            key: The connector's full pool key (origin, TLS settings, proxy);
+                an idle connection with exactly this key wins over all.
+        """
         await self._sem.acquire()
+        idle = self._idle
+        if key is not None and idle.get(key):
+            return self._take(key)
         origin = origin_of(urlparsed)
-        bucket = self._idle.get(origin)
-        if bucket:
-            self._idle_count -= 1
-            conn = bucket.pop()  # most recently released: the warmest socket
-            if not bucket:
-                del self._idle[origin]
-            return conn
+        if origin is not None:
+            for bucket_key in idle:
+                if bucket_key is not None and (
+                    bucket_key == origin or getattr(bucket_key, "origin", None) == origin
+                ):
+                    return self._take(bucket_key)
         if self._spare:
             self._spare -= 1
             return self._new_slot()
-        unconnected = self._idle.get(None)
-        if unconnected:
-            self._idle_count -= 1
-            conn = unconnected.pop()
-            if not unconnected:
-                del self._idle[None]
-            return conn
-        # Take the least recently released connection of any origin.
-        oldest_key = min(self._idle, key=lambda k: self._idle[k][0].last_released_time or 0.0)
-        bucket = self._idle[oldest_key]
+        if idle.get(None):
+            return self._take(None)
+        # Take the least recently released connection of any origin; the
+        # connector closes it and opens one for the new origin.
+        oldest = min(idle, key=lambda k: idle[k][0].last_released_time or 0.0)
+        bucket = idle[oldest]
         conn = bucket.popleft()
         if not bucket:
-            del self._idle[oldest_key]
+            del idle[oldest]
         self._idle_count -= 1
         return conn
 
     def release(self, conn: Any) -> None:
-        """Return ``conn`` to the idle set of its origin and free a slot."""
-        origin = getattr(conn, "origin", None) if getattr(conn, "is_connected", False) else None
-        bucket = self._idle.get(origin)
+        """Return ``conn`` to the idle set of its key and free a slot."""
+        if getattr(conn, "is_connected", False):
+            bucket_key = getattr(conn, "key", None) or getattr(conn, "origin", None)
+        else:
+            bucket_key = None
+        bucket = self._idle.get(bucket_key)
         if bucket is None:
-            bucket = self._idle[origin] = deque()
+            bucket = self._idle[bucket_key] = deque()
         bucket.append(conn)
         self._idle_count += 1
         self._sem.release()

@@ -195,39 +195,43 @@ class ThreadedResolver(AbstractResolver):
         return f"<{type(self).__name__}>"
 
     async def resolve(
-        self, host: str, port: int = 0, family: int = socket.AF_INET
+        self, hostname: str, port: int = 0, family: int = socket.AF_INET
     ) -> list[dict[str, Any]]:
-        """Resolve ``host`` with ``getaddrinfo()`` (see :class:`AbstractResolver`).
+        """Resolve ``hostname`` with ``getaddrinfo()`` (see :class:`AbstractResolver`).
 
         Raises:
             ResolveError: ``getaddrinfo()`` failed or found nothing.
         """
-        literal = _literal_for_family(host, port, family)
+        literal = _literal_for_family(hostname, port, family)
         if literal is not None:
             return literal
         loop = asyncio.get_running_loop()
         try:
-            # No AI_ADDRCONFIG: it hides every address on a host whose only
+            # No AI_ADDRCONFIG: it hides every address on a hostname whose only
             # interface is loopback, which is exactly where tests run.
-            infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM)
+            infos = await loop.getaddrinfo(hostname, port, family=family, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise ResolveError(
-                f"cannot resolve {host}:{port} ({_family_name(family)}): "
+                f"cannot resolve {hostname}:{port} ({_family_name(family)}): "
                 f"getaddrinfo failed: {exc.strerror} [gaierror {exc.errno}]"
             ) from exc
         except (OSError, UnicodeError) as exc:
             raise ResolveError(
-                f"cannot resolve {host}:{port} ({_family_name(family)}): {exc!r}"
+                f"cannot resolve {hostname}:{port} ({_family_name(family)}): {exc!r}"
             ) from exc
         answers = _unique(
             _answer(
-                host, _sockaddr_host(info_family, sockaddr), int(sockaddr[1]), info_family, proto
+                hostname,
+                _sockaddr_host(info_family, sockaddr),
+                int(sockaddr[1]),
+                info_family,
+                proto,
             )
             for info_family, _type, proto, _canonname, sockaddr in infos
         )
         if not answers:
             raise ResolveError(
-                f"cannot resolve {host}:{port} ({_family_name(family)}): "
+                f"cannot resolve {hostname}:{port} ({_family_name(family)}): "
                 "getaddrinfo returned no address"
             )
         return answers
