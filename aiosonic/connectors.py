@@ -27,6 +27,7 @@ from aiosonic.drivers.http11 import HTTP11Driver
 from aiosonic.exceptions import (
     ConnectError,
     ConnectionPoolAcquireTimeout,
+    ConnectorClosed,
     ConnectTimeout,
     TLSError,
 )
@@ -57,7 +58,8 @@ class TCPConnector:
         use_dns_cache: Cache DNS answers at all.
         conn_max_requests: Requests a connection carries before it is closed.
         pool_configs: ``{"https://host[:port]": PoolConfig, ":default": PoolConfig}``:
-            separate pools, with their own limits, per origin.
+            separate pools, with their own limits, per origin. A ``":default"``
+            entry replaces ``pool_size`` and ``conn_max_requests``.
         limits: HTTP/1.1 parser limits for every response.
     """
 
@@ -152,6 +154,8 @@ class TCPConnector:
             ConnectError: The host did not resolve or refused the connection.
             TLSError: The TLS handshake or certificate check failed.
         """
+        if self._closed:
+            raise ConnectorClosed(f"connector is closed; not sending to {url.url}")
         pool, config = self.pool_for(url)
         async with deadline(
             timeouts.pool_acquire,

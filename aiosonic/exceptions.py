@@ -19,9 +19,11 @@ working::
     ├── HttpParsingError                        the response breaks RFC 9112
     │   └── LimitExceeded                       a size/count limit was passed
     ├── InvalidRequest (ValueError)             caller input that cannot be sent
+    ├── ConnectorClosed (RuntimeError)          the client/connector was closed
     ├── MaxRedirects                            more hops than allowed
     ├── DecompressionError                      bad or oversized compressed body
     ├── HTTPStatusError                         raise_for_status() on 4xx/5xx
+    ├── AuthenticationError                     a challenge that cannot be answered
     ├── ProxyError                              the proxy refused the tunnel
     └── MissingWriterException, MissingReaderException, MissingEvent
                                                 kept for code written against the
@@ -45,9 +47,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AiosonicError",
+    "AuthenticationError",
     "BaseTimeout",
     "ConnectError",
     "ConnectTimeout",
+    "ConnectorClosed",
     "ConnectionDisconnected",
     "ConnectionPoolAcquireTimeout",
     "DecompressionError",
@@ -214,6 +218,10 @@ class InvalidRequest(AiosonicError, ValueError):
     """Caller input that cannot be sent safely (CR/LF in a header, bad method)."""
 
 
+class ConnectorClosed(AiosonicError, RuntimeError):
+    """A request was made on a client or connector that was already closed."""
+
+
 class MaxRedirects(AiosonicError):
     """The server redirected more times than allowed."""
 
@@ -232,6 +240,14 @@ class HTTPStatusError(AiosonicError):
     def __init__(self, message: str, response: HttpResponse) -> None:
         super().__init__(message)
         self.response = response
+
+
+class AuthenticationError(AiosonicError):
+    """An auth scheme cannot answer the server's challenge.
+
+    The challenge is malformed or asks for something unsupported (an unknown
+    Digest algorithm or ``qop``), or a custom flow broke its contract.
+    """
 
 
 class ProxyError(AiosonicError):
