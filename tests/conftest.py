@@ -79,6 +79,7 @@ class RawServer:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
@@ -90,12 +91,14 @@ class RawServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)  # type: ignore[arg-type]
+        self._writers.add(writer)
         try:
             await self.handler(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             self._tasks.discard(task)  # type: ignore[arg-type]
+            self._writers.discard(writer)
             writer.close()
 
     async def start(self) -> RawServer:
@@ -108,8 +111,14 @@ class RawServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            for task in list(self._tasks):
-                task.cancel()
+            # Closing the transports ends handlers blocked on reads cleanly;
+            # cancel only those still running after that.
+            for writer in list(self._writers):
+                writer.transport.abort()
+            if self._tasks:
+                _, pending = await asyncio.wait(list(self._tasks), timeout=1)
+                for task in pending:
+                    task.cancel()
             await self._server.wait_closed()
 
 
