@@ -105,8 +105,11 @@ def parse_field_block(block: bytes, max_line: int, url: str) -> tuple[Headers, H
         longest = max(block.split(b"\r\n"), key=len)
         if len(longest) > max_line:
             raise LimitExceeded("max_header_line_size", max_line, quote_bytes(longest))
-    parse_fields(block.split(b"\r\n"), 0, max_line, url)
-    raise HttpParsingError(f"malformed header block {quote_bytes(block)} ({url})")
+    # parse_fields raises for a bad line; if none is bad, the block was only
+    # longer than one line may be, which is fine.
+    fields = parse_fields(block.split(b"\r\n"), 0, max_line, url)
+    wanted = _FRAMING_NAMES.values()
+    return fields, [(n.lower(), v) for n, v in fields if n.lower() in wanted]
 
 
 def parse_fields(lines: list[bytes], first: int, max_line: int, url: str) -> Headers:
