@@ -3,6 +3,7 @@
 This module only re-exports the public API; see the submodules for each part.
 """
 
+from aiosonic.auth import AuthBase, BasicAuth, DigestAuth
 from aiosonic.client import HTTPClient
 from aiosonic.connectors import TCPConnector
 from aiosonic.exceptions import AiosonicError
@@ -18,7 +19,10 @@ __version__ = VERSION
 
 __all__ = [
     "AiosonicError",
+    "AuthBase",
+    "BasicAuth",
     "CyclicQueuePool",
+    "DigestAuth",
     "HTTPClient",
     "HttpHeaders",
     "HttpResponse",

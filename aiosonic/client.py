@@ -1,9 +1,10 @@
-"""HTTPClient: the public entry point; the whole-request deadline, redirects, cookies.
+"""HTTPClient: the public entry point; the whole-request deadline, redirects, auth, cookies.
 
 ``request()`` parses the URL, builds a :class:`~aiosonic.request.Request`, and
 sends it under the ``request_timeout`` scope. Sending one request is
 :meth:`HTTPClient.send`; following redirects is a loop around it, not a
-branch inside it. Connections come from the :class:`TCPConnector`; the client
+branch inside it; so is an auth flow (:func:`aiosonic.auth.send_with_auth`),
+run per hop inside that loop. Connections come from the :class:`TCPConnector`; the client
 never touches sockets.
 """
 
@@ -17,16 +18,23 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from aiosonic.auth import AuthBase, AuthType, BasicAuth, NetrcAuth, as_auth, send_with_auth
 from aiosonic.connectors import TCPConnector
 from aiosonic.cookies import CookieJar
 from aiosonic.exceptions import MaxRedirects, NetworkError, RequestTimeout
 from aiosonic.headers import HttpHeaders
 from aiosonic.protocols.h11_request import build_request_head
-from aiosonic.proxy import Proxy
-from aiosonic.redirects import MAX_REDIRECTS, is_redirect, next_request
+from aiosonic.proxy import EnvironmentProxies, Proxy
+from aiosonic.redirects import (
+    MAX_REDIRECTS,
+    crosses_credential_boundary,
+    is_redirect,
+    next_request,
+)
 from aiosonic.request import BodyType, HeadersType, Request, build_request
 from aiosonic.response import HttpResponse, Timings
 from aiosonic.timeout import Timeouts, deadline
+from aiosonic.tunnel import uses_absolute_form
 from aiosonic.urls import ParamsType, ParsedURL, PoolKey, parse_url
 
 __all__ = ["HTTPClient", "HttpHeaders", "HttpResponse"]
@@ -49,7 +57,14 @@ class HTTPClient:
         handle_cookies: Keep cookies from responses and send them back.
         verify_ssl: Verify TLS certificates (per-request ``verify`` can only
             turn it off).
-        proxy: Proxy for every request (see :mod:`aiosonic.proxy`).
+        proxy: Proxy for every request (see :mod:`aiosonic.proxy`); a
+            request's own ``proxy=`` wins over it.
+        trust_env: Read ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and
+            ``NO_PROXY`` (lowercase too) once, here, for requests that have no
+            explicit proxy. Also use ``.netrc`` credentials (the ``NETRC``
+            variable, else ``~/.netrc``) for requests without other auth.
+        auth: Auth scheme for every request (see :mod:`aiosonic.auth`);
+            ``(user, password)`` means Basic. A request's own ``auth=`` wins.
     """
 
     def __init__(
@@ -58,12 +73,18 @@ class HTTPClient:
         handle_cookies: bool = False,
         verify_ssl: bool = True,
         proxy: Proxy | None = None,
+        trust_env: bool = False,
+        auth: AuthType = None,
     ) -> None:
         self.connector = connector or TCPConnector()
         self.handle_cookies = handle_cookies
         self.cookie_jar = CookieJar() if handle_cookies else None
         self.verify_ssl = verify_ssl
         self.proxy = proxy
+        self.trust_env = trust_env
+        self.auth = as_auth(auth)
+        self._netrc_auth = NetrcAuth() if trust_env else None
+        self._env_proxies = EnvironmentProxies() if trust_env else None
         self._active = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -116,6 +137,8 @@ class HTTPClient:
         timeouts: Timeouts | None = None,
         follow: bool = False,
         http2: bool = False,
+        proxy: Proxy | None = None,
+        auth: AuthType = None,
     ) -> HttpResponse:
         """Send a request and return its response.
 
@@ -134,6 +157,12 @@ class HTTPClient:
             timeouts: Deadlines for this request; default: the connector's.
             follow: Follow redirects.
             http2: Accepted for compatibility; HTTP/2 is not negotiated yet.
+            proxy: Proxy for this request (and its redirects); default: the
+                client's ``proxy``, then the environment's if ``trust_env``.
+            auth: Auth scheme for this request (and same-origin redirects);
+                ``(user, password)`` means Basic. Default: the client's, then
+                the URL's userinfo, then ``.netrc`` if ``trust_env``. An
+                ``Authorization`` header in ``headers`` wins over all of them.
 
         Returns:
             The response; small bodies are already read.
@@ -170,6 +199,9 @@ class HTTPClient:
                     self._simple_requests.clear()
                 self._simple_requests[(method, url)] = request
         parsed = request.url
+        scheme = self.auth if auth is None else as_auth(auth)
+        if scheme is None and parsed.username is not None:
+            scheme = _userinfo_auth(parsed)
         self._active += 1
         self._idle.clear()
         try:
@@ -181,7 +213,7 @@ class HTTPClient:
                 ),
             ):
                 return await self._send_following(
-                    request, verify and self.verify_ssl, ssl, timeouts, follow
+                    request, verify and self.verify_ssl, ssl, timeouts, follow, proxy, scheme
                 )
         finally:
             self._active -= 1
@@ -202,6 +234,8 @@ class HTTPClient:
         ssl: ssllib.SSLContext | None,
         timeouts: Timeouts,
         follow: bool,
+        proxy: Proxy | None = None,
+        auth: AuthBase | None = None,
     ) -> HttpResponse:
         history: list[HttpResponse] = []
         # A Cookie header the caller set (rather than the jar) is kept on
@@ -212,8 +246,22 @@ class HTTPClient:
             and sent_cookie is not None
             and self._cookie_headers(request.url, None) != [("Cookie", sent_cookie)]
         )
+        # ``auth`` goes with the request until a hop crosses the boundary where
+        # redirects drop credentials; it is never re-added after that.
+        trusted = True
         while True:
-            response = await self.send(request, verify, ssl, timeouts)
+            scheme = self._hop_auth(request, auth if trusted else None)
+            if scheme is None:
+                response = await self.send(request, verify, ssl, timeouts, proxy)
+            else:
+
+                async def send_one(outgoing: Request) -> HttpResponse:
+                    if self.cookie_jar is not None and not caller_cookie:
+                        # The challenge may have set a cookie the answer needs.
+                        outgoing = self._with_jar_cookie(outgoing)
+                    return await self.send(outgoing, verify, ssl, timeouts, proxy)
+
+                response = await send_with_auth(request, scheme, send_one)
             location = response._raw_header(b"location") if follow else None
             if not (follow and location and is_redirect(response.status_code, location)):
                 response.history = history
@@ -231,10 +279,26 @@ class HTTPClient:
             else:
                 await response.aclose()
             history.append(response)
-            request = next_request(request, response.status_code, location)
+            previous, request = request, next_request(request, response.status_code, location)
+            trusted = trusted and not crosses_credential_boundary(previous.url, request.url)
             if self.cookie_jar is not None and not (caller_cookie and request.header("Cookie")):
                 request.headers = [p for p in request.headers if p[0].lower() != "cookie"]
                 request.headers.extend(self._cookie_headers(request.url, None) or [])
+
+    def _hop_auth(self, request: Request, auth: AuthBase | None) -> AuthBase | None:
+        """Pick the scheme for one hop: a caller's Authorization, then ``auth``, then netrc."""
+        netrc_auth = self._netrc_auth
+        if auth is None and netrc_auth is None:
+            return None
+        if request.header("Authorization") is not None:
+            # An explicit header always wins: no flow at all.
+            return None
+        return auth if auth is not None else netrc_auth
+
+    def _with_jar_cookie(self, request: Request) -> Request:
+        """Return ``request`` with the jar's current Cookie header for its URL."""
+        cookie = self._cookie_headers(request.url, None)
+        return request.with_header(*cookie[0]) if cookie else request
 
     async def send(
         self,
@@ -242,17 +306,23 @@ class HTTPClient:
         verify: bool = True,
         ssl: ssllib.SSLContext | None = None,
         timeouts: Timeouts | None = None,
+        proxy: Proxy | None = None,
     ) -> HttpResponse:
         """Send one prepared request (no redirects) and return the response.
 
         A pooled connection that turns out to be dead is replaced once,
         transparently, when nothing was written or the method is idempotent.
+        ``proxy`` defaults to the client's, then the environment's.
         """
         timeouts = timeouts or self.connector.timeouts
         url = request.url
         connector = self.connector
-        head = request.serialized
-        if head is None:
+        proxy = self._proxy_for(url, proxy)
+        if proxy is not None and uses_absolute_form(proxy, url):
+            head = _absolute_form_head(request, proxy)
+        elif request.serialized is not None:
+            head = request.serialized
+        else:
             head = request.serialized = build_request_head(
                 request.method, url.target, request.headers
             )
@@ -262,12 +332,15 @@ class HTTPClient:
             url.port,
             verify,
             ssl if url.is_secure else None,
-            None,
+            proxy.pool_id if proxy is not None else None,
         )
         method = request.method.encode()
         for attempt in (0, 1):
             started = time.perf_counter()
-            conn = await connector.acquire(url, key, timeouts)
+            if proxy is None:
+                conn = await connector.acquire(url, key, timeouts)
+            else:
+                conn = await connector.acquire(url, key, timeouts, proxy)
             acquired = time.perf_counter()
             try:
                 response_head = await conn.send_request(
@@ -301,6 +374,15 @@ class HTTPClient:
                 self._store_cookies(url, response)
             return response
         raise AssertionError("unreachable: the retry loop always returns or raises")
+
+    def _proxy_for(self, url: ParsedURL, proxy: Proxy | None) -> Proxy | None:
+        """Pick the proxy for one hop: explicit, then the client's, then the environment's."""
+        if proxy is not None:
+            return proxy
+        if self.proxy is not None:
+            return self.proxy
+        env = self._env_proxies
+        return env.proxy_for(url.scheme, url.host, url.port) if env else None
 
     def _store_cookies(self, url: ParsedURL, response: HttpResponse) -> None:
         assert self.cookie_jar is not None
@@ -345,6 +427,8 @@ class HTTPClient:
         timeouts: Timeouts | None = None,
         follow: bool = False,
         http2: bool = False,
+        proxy: Proxy | None = None,
+        auth: AuthType = None,
     ) -> HttpResponse:
         """Send a GET request."""
         return await self.request(
@@ -357,6 +441,8 @@ class HTTPClient:
             timeouts=timeouts,
             follow=follow,
             http2=http2,
+            proxy=proxy,
+            auth=auth,
         )
 
     async def head(
@@ -369,6 +455,8 @@ class HTTPClient:
         timeouts: Timeouts | None = None,
         follow: bool = False,
         http2: bool = False,
+        proxy: Proxy | None = None,
+        auth: AuthType = None,
     ) -> HttpResponse:
         """Send a HEAD request."""
         return await self.request(
@@ -381,6 +469,8 @@ class HTTPClient:
             timeouts=timeouts,
             follow=follow,
             http2=http2,
+            proxy=proxy,
+            auth=auth,
         )
 
     async def options(
@@ -393,6 +483,8 @@ class HTTPClient:
         timeouts: Timeouts | None = None,
         follow: bool = False,
         http2: bool = False,
+        proxy: Proxy | None = None,
+        auth: AuthType = None,
     ) -> HttpResponse:
         """Send an OPTIONS request."""
         return await self.request(
@@ -405,6 +497,8 @@ class HTTPClient:
             timeouts=timeouts,
             follow=follow,
             http2=http2,
+            proxy=proxy,
+            auth=auth,
         )
 
     async def _with_body(
@@ -422,6 +516,8 @@ class HTTPClient:
         timeouts: Timeouts | None,
         follow: bool,
         http2: bool,
+        proxy: Proxy | None = None,
+        auth: AuthType = None,
     ) -> HttpResponse:
         return await self.request(
             url,
@@ -437,6 +533,8 @@ class HTTPClient:
             timeouts,
             follow,
             http2,
+            proxy,
+            auth,
         )
 
     async def post(
@@ -453,6 +551,8 @@ class HTTPClient:
         timeouts: Timeouts | None = None,
         follow: bool = False,
         http2: bool = False,
+        proxy: Proxy | None = None,
+        auth: AuthType = None,
     ) -> HttpResponse:
         """Send a POST request."""
         return await self._with_body(
@@ -469,6 +569,8 @@ class HTTPClient:
             timeouts,
             follow,
             http2,
+            proxy,
+            auth,
         )
 
     async def put(
@@ -485,6 +587,8 @@ class HTTPClient:
         timeouts: Timeouts | None = None,
         follow: bool = False,
         http2: bool = False,
+        proxy: Proxy | None = None,
+        auth: AuthType = None,
     ) -> HttpResponse:
         """Send a PUT request."""
         return await self._with_body(
@@ -501,6 +605,8 @@ class HTTPClient:
             timeouts,
             follow,
             http2,
+            proxy,
+            auth,
         )
 
     async def patch(
@@ -517,6 +623,8 @@ class HTTPClient:
         timeouts: Timeouts | None = None,
         follow: bool = False,
         http2: bool = False,
+        proxy: Proxy | None = None,
+        auth: AuthType = None,
     ) -> HttpResponse:
         """Send a PATCH request."""
         return await self._with_body(
@@ -533,6 +641,8 @@ class HTTPClient:
             timeouts,
             follow,
             http2,
+            proxy,
+            auth,
         )
 
     async def delete(
@@ -549,6 +659,8 @@ class HTTPClient:
         timeouts: Timeouts | None = None,
         follow: bool = False,
         http2: bool = False,
+        proxy: Proxy | None = None,
+        auth: AuthType = None,
     ) -> HttpResponse:
         """Send a DELETE request."""
         return await self._with_body(
@@ -565,7 +677,27 @@ class HTTPClient:
             timeouts,
             follow,
             http2,
+            proxy,
+            auth,
         )
+
+
+def _absolute_form_head(request: Request, proxy: Proxy) -> bytes:
+    """Serialise ``request`` for an HTTP proxy: absolute-form target (RFC 9112 §3.2.2).
+
+    ``Proxy-Authorization`` is added unless the caller set one. Not cached on
+    the request: the same request may go direct or through another proxy.
+    """
+    headers = request.headers
+    credentials = proxy.authorization_header()
+    if credentials is not None and request.header("Proxy-Authorization") is None:
+        headers = [*headers, ("Proxy-Authorization", credentials)]
+    return build_request_head(request.method, request.url.url, headers)
+
+
+def _userinfo_auth(url: ParsedURL) -> BasicAuth:
+    """Basic auth from ``http://user:password@host/``; urls.py keeps userinfo off the wire."""
+    return BasicAuth(url.username or "", url.password or "")
 
 
 def _may_retry(exc: NetworkError, request: Request) -> bool:

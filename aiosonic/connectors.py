@@ -4,6 +4,8 @@ The connector picks the pool for an origin, waits for a slot (the
 ``pool_acquire`` deadline), and when the slot cannot carry the request as it
 is, opens a transport: DNS (through :class:`~aiosonic.dns_cache.DNSCache`), TCP,
 TLS with SNI and ALPN. DNS + TCP + TLS together are bounded by ``sock_connect``.
+Through a proxy, :mod:`aiosonic.tunnel` does the proxy's part (CONNECT, SOCKS5,
+TLS inside the tunnel) with this connector's DNS and TCP, under the same deadline.
 It also decides at release whether a connection is kept, and tracks leases so
 ``wait_requests()`` can wait on an event instead of polling.
 
@@ -18,8 +20,9 @@ import inspect
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from aiosonic.connection import Connection
 from aiosonic.dns_cache import DNSCache
@@ -33,14 +36,18 @@ from aiosonic.exceptions import (
 )
 from aiosonic.pools import PoolConfig, SmartPool
 from aiosonic.protocols.h11_events import H11Limits
+from aiosonic.proxy import Proxy
 from aiosonic.resolver import AbstractResolver, DefaultResolver
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import TLSContextCache
+from aiosonic.tunnel import open_via_proxy
 from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
 __all__ = ["TCPConnector"]
 
 DEFAULT_POOL_KEY = ":default"
+
+_P = TypeVar("_P", bound=asyncio.BaseProtocol)
 
 
 class TCPConnector:
@@ -145,14 +152,24 @@ class TCPConnector:
 
     # --- acquire / release --------------------------------------------------
 
-    async def acquire(self, url: ParsedURL, key: PoolKey, timeouts: Timeouts) -> Connection:
+    async def acquire(
+        self, url: ParsedURL, key: PoolKey, timeouts: Timeouts, proxy: Proxy | None = None
+    ) -> Connection:
         """Return a connection that can carry a request to ``key`` now.
+
+        Args:
+            url: The request URL.
+            key: The pool key; ``key.proxy`` is set when ``proxy`` is.
+            timeouts: The deadlines of this request.
+            proxy: The proxy a new connection goes through, if any.
 
         Raises:
             ConnectionPoolAcquireTimeout: No slot freed within ``pool_acquire``.
-            ConnectTimeout: DNS + TCP + TLS took longer than ``sock_connect``.
+            ConnectTimeout: DNS + TCP + TLS (+ proxy set-up) took longer than
+                ``sock_connect``.
             ConnectError: The host did not resolve or refused the connection.
             TLSError: The TLS handshake or certificate check failed.
+            ProxyError: The proxy refused the tunnel.
         """
         if self._closed:
             raise ConnectorClosed(f"connector is closed; not sending to {url.url}")
@@ -181,11 +198,11 @@ class TCPConnector:
                 timeouts.sock_connect,
                 lambda: ConnectTimeout(
                     f"no connection within sock_connect={timeouts.sock_connect}s "
-                    f"({url.host}:{url.port})"
+                    f"({url.host}:{url.port}{f' via {proxy.key}' if proxy else ''})"
                 ),
             ):
                 started = time.perf_counter()
-                transport, driver, dns_seconds = await self._open(url, key)
+                transport, driver, dns_seconds = await self._open(url, key, proxy)
             conn.attach(key, transport, driver)
             conn.connect_timings = (dns_seconds, time.perf_counter() - started - dns_seconds)
             return conn
@@ -237,39 +254,34 @@ class TCPConnector:
         return ssl_ctx if ssl_ctx is not None else self.tls.get(verify)
 
     async def _open(
-        self, url: ParsedURL, key: PoolKey
+        self, url: ParsedURL, key: PoolKey, proxy: Proxy | None = None
     ) -> tuple[asyncio.Transport, HTTP11Driver, float]:
-        """Resolve, connect and (for https) handshake; return the DNS time too."""
-        loop = asyncio.get_running_loop()
-        started = time.perf_counter()
-        answers = await self.dns.lookup(url.host, url.port, socket.AF_UNSPEC)
-        dns_seconds = time.perf_counter() - started
+        """Resolve, connect and (for https) handshake; return the DNS time too.
+
+        With a proxy, :func:`aiosonic.tunnel.open_via_proxy` does the proxy's
+        part; name resolution and TCP still go through this connector.
+        """
+        dialer = _Dialer(self.dns)
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
         limits = self.limits
-        errors: list[OSError] = []
-        for answer in answers:
-            try:
-                transport, driver = await loop.create_connection(
-                    lambda: HTTP11Driver(limits),
-                    host=answer["host"],
-                    port=answer["port"],
-                    family=answer["family"],
-                    proto=answer["proto"],
-                    flags=answer["flags"],
-                    ssl=ssl_ctx,
-                    server_hostname=url.host if ssl_ctx is not None else None,
-                    ssl_handshake_timeout=None,
-                )
-            except ssl.SSLError as exc:
-                raise _tls_error(url, exc) from exc
-            except OSError as exc:
-                errors.append(exc)
-                continue
-            return transport, driver, dns_seconds
-        last = errors[-1] if errors else None
-        raise ConnectError(
-            f"cannot connect to {url.host}:{url.port} ({len(errors)} address(es) tried): {last}"
-        ) from last
+
+        def driver_factory() -> HTTP11Driver:
+            return HTTP11Driver(limits)
+
+        if proxy is not None:
+            proxy_ssl = self.tls.get(key.verify) if proxy.scheme == "https" else None
+            transport, driver = await open_via_proxy(
+                proxy, url, dialer, driver_factory, ssl_ctx, proxy_ssl, limits
+            )
+        else:
+            transport, driver = await dialer.open_transport(
+                url.host,
+                url.port,
+                driver_factory,
+                ssl_ctx,
+                url.host if ssl_ctx is not None else None,
+            )
+        return transport, driver, dialer.dns_seconds
 
     # --- shutdown -----------------------------------------------------------
 
@@ -292,9 +304,74 @@ class TCPConnector:
         await self.dns.close()
 
 
-def _tls_error(url: ParsedURL, exc: ssl.SSLError) -> TLSError:
+class _Dialer:
+    """DNS (through the cache) and TCP (+TLS) for one new connection.
+
+    Implements :class:`aiosonic.tunnel.Dialer`; records the time spent in DNS
+    for the response's timings.
+    """
+
+    __slots__ = ("_dns", "dns_seconds")
+
+    def __init__(self, dns: DNSCache) -> None:
+        self._dns = dns
+        self.dns_seconds = 0.0
+
+    async def _lookup(self, host: str, port: int) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        try:
+            return await self._dns.lookup(host, port, socket.AF_UNSPEC)
+        finally:
+            self.dns_seconds += time.perf_counter() - started
+
+    async def resolve_address(self, host: str, port: int) -> str:
+        """Resolve ``host`` to its first address."""
+        answers = await self._lookup(host, port)
+        return str(answers[0]["host"])
+
+    async def open_transport(
+        self,
+        host: str,
+        port: int,
+        factory: Callable[[], _P],
+        ssl_ctx: ssl.SSLContext | None,
+        server_hostname: str | None,
+    ) -> tuple[asyncio.Transport, _P]:
+        """Resolve ``host`` and connect to each address in turn until one answers.
+
+        Raises:
+            ConnectError: Every address refused or was unreachable.
+            TLSError: The TLS handshake or certificate check failed.
+        """
+        loop = asyncio.get_running_loop()
+        answers = await self._lookup(host, port)
+        errors: list[OSError] = []
+        for answer in answers:
+            try:
+                return await loop.create_connection(
+                    factory,
+                    host=answer["host"],
+                    port=answer["port"],
+                    family=answer["family"],
+                    proto=answer["proto"],
+                    flags=answer["flags"],
+                    ssl=ssl_ctx,
+                    server_hostname=server_hostname,
+                    ssl_handshake_timeout=None,
+                )
+            except ssl.SSLError as exc:
+                raise _tls_error(host, port, exc) from exc
+            except OSError as exc:
+                errors.append(exc)
+        last = errors[-1] if errors else None
+        raise ConnectError(
+            f"cannot connect to {host}:{port} ({len(errors)} address(es) tried): {last}"
+        ) from last
+
+
+def _tls_error(host: str, port: int, exc: ssl.SSLError) -> TLSError:
     reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
-    return TLSError(f"TLS handshake with {url.host}:{url.port} failed: {reason}")
+    return TLSError(f"TLS handshake with {host}:{port} failed: {reason}")
 
 
 def _normalise_pool_name(name: str) -> str:

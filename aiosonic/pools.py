@@ -161,8 +161,12 @@ class SmartPool(BasePool):
         origin = origin_of(urlparsed)
         if origin is not None:
             for bucket_key in idle:
+                # With a full key, a connection filed under another full key of
+                # the same origin (other TLS settings or proxy) cannot carry the
+                # request: taking it would only close it, so a spare slot wins.
                 if bucket_key is not None and (
-                    bucket_key == origin or getattr(bucket_key, "origin", None) == origin
+                    bucket_key == origin
+                    or (key is None and getattr(bucket_key, "origin", None) == origin)
                 ):
                     return self._take(bucket_key)
         if self._spare:

@@ -15,7 +15,13 @@ from aiosonic.exceptions import InvalidRequest
 from aiosonic.request import Request
 from aiosonic.urls import ParsedURL, parse_url
 
-__all__ = ["MAX_REDIRECTS", "REDIRECT_STATUSES", "is_redirect", "next_request"]
+__all__ = [
+    "MAX_REDIRECTS",
+    "REDIRECT_STATUSES",
+    "crosses_credential_boundary",
+    "is_redirect",
+    "next_request",
+]
 
 #: Hops followed before MaxRedirects; browsers stop around 20, curl at 50.
 MAX_REDIRECTS = 30
@@ -46,8 +52,12 @@ def _utf8_location(location: str) -> str:
         return location
 
 
-def _crosses_boundary(old: ParsedURL, new: ParsedURL) -> bool:
-    """Whether credentials must be dropped going from ``old`` to ``new``."""
+def crosses_credential_boundary(old: ParsedURL, new: ParsedURL) -> bool:
+    """Whether credentials must be dropped going from ``old`` to ``new``.
+
+    The client applies the same rule to ``auth=``: a scheme stops at the hop
+    where this is true.
+    """
     if old.is_secure and not new.is_secure:
         return True
     return old.origin != new.origin and not (
@@ -92,7 +102,7 @@ def next_request(request: Request, status_code: int, location: str) -> Request:
         raise InvalidRequest(
             f"cannot follow {status_code} to {new_url.url}: the streamed body cannot be re-sent"
         )
-    if _crosses_boundary(request.url, new_url):
+    if crosses_credential_boundary(request.url, new_url):
         drop |= _CREDENTIALS
     headers = [("Host", new_url.host_header)]
     headers.extend(p for p in request.headers if p[0].lower() not in drop)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json as jsonlib
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -73,6 +73,17 @@ class Request:
             if key.lower() == lname:
                 return value
         return None
+
+    def with_header(self, name: str, value: str) -> Request:
+        """Return a copy with header ``name`` set to ``value``, replacing any.
+
+        Auth flows use it: a Request may be cached and re-sent, so it is never
+        mutated once built.
+        """
+        lname = name.lower()
+        headers = [pair for pair in self.headers if pair[0].lower() != lname]
+        headers.append((name, value))
+        return replace(self, headers=headers, extensions=dict(self.extensions), serialized=None)
 
 
 def user_header_pairs(headers: HeadersType) -> list[tuple[str, str]]:

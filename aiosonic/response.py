@@ -304,6 +304,29 @@ class HttpResponse:
 
     # --- lifetime -----------------------------------------------------------
 
+    async def _drain(self, limit: int) -> None:
+        """Read and drop the rest of the body so the connection can be reused.
+
+        A body longer than ``limit`` bytes is cheaper to drop with its
+        connection, so reading stops there and the connection is closed.
+        """
+        if self._conn is None or self._consumed:
+            return
+        length = self._head.content_length
+        if length is not None and length > limit:
+            await self.aclose()
+            return
+        received = 0
+        chunks = self._raw_chunks()
+        try:
+            async for chunk in chunks:
+                received += len(chunk)
+                if received > limit:
+                    break
+        finally:
+            # Stopping early closes the connection in _raw_chunks.
+            await chunks.aclose()
+
     async def _preload(self) -> None:
         """Read the body now; used for small bodies so the connection frees at once."""
         await self.content()

@@ -101,9 +101,11 @@ def encode_params(params: ParamsType) -> str:
     items = params.items() if isinstance(params, Mapping) else params
     pairs: list[tuple[str, str]] = []
     for item in items:
-        if len(item) != 2:
+        if not isinstance(item, tuple | list) or len(item) != 2:
             raise InvalidRequest(f"query parameter is not a (name, value) pair: {item!r}")
         name, value = item
+        if value is None:
+            continue  # as in requests/httpx: a None value means "leave it out"
         pairs.append((str(name), str(value)))
     return urlencode(pairs)
 

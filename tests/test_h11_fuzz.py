@@ -256,6 +256,9 @@ def responses(draw: st.DrawFn) -> Generated:
     has_body = method != b"HEAD" and status not in (204, 304)
     chunked = draw(st.booleans())
     body = draw(st.binary(max_size=300)) if has_body else b""
+    if chunked and minor == b"0":
+        # RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing: close after.
+        keep_alive = False
 
     framing = (
         (b"Transfer-Encoding", b"chunked") if chunked else (b"Content-Length", b"%d" % len(body))

@@ -85,10 +85,26 @@ def build_request_head(method: str, target: str, fields: Iterable[tuple[str, str
     try:
         return text.encode("latin-1")
     except UnicodeEncodeError:
-        # Names are ASCII tokens by now; only values can be non-Latin-1.
-        return text.encode("utf-8")
+        # Names are ASCII tokens by now; only values can be non-Latin-1. Encode
+        # each value on its own, so one value's encoding never depends on the
+        # others': Latin-1 where it fits, UTF-8 otherwise.
+        return b"".join(
+            [
+                f"{method} {target} HTTP/1.1\r\n".encode("latin-1"),
+                *[b"%s: %s\r\n" % (n.encode("ascii"), _encode_value(v)) for n, v in pairs],
+                b"\r\n",
+            ]
+        )
+
+
+def _encode_value(value: str) -> bytes:
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
 
 
 def encode_chunk(data: bytes) -> bytes:
     """Frame ``data`` as one chunk of a chunked body (never empty: that ends it)."""
+    assert data, "an empty chunk would terminate the body early"
     return b"%x\r\n%b\r\n" % (len(data), data)

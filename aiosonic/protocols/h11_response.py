@@ -366,6 +366,10 @@ class ResponseParser:
         keep_alive = b"close" not in connection_tokens and (
             is_11 or b"keep-alive" in connection_tokens
         )
+        if has_te and not is_11:
+            # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means the
+            # framing is faulty; read it, then close.
+            keep_alive = False
 
         has_body = not (
             self._is_head or status in (204, 304) or (self._is_connect and 200 <= status < 300)
