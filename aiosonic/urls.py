@@ -110,6 +110,14 @@ def encode_params(params: ParamsType) -> str:
     return urlencode(pairs)
 
 
+_USERINFO = re.compile(r"(//)[^/?#@]*@")
+
+
+def _shown(url: str) -> str:
+    """The URL as quoted in error messages: userinfo masked, cut to 80 chars."""
+    return _USERINFO.sub(r"\1***@", url, count=1)[:80]
+
+
 def _idna_host(host: str) -> str:
     if host.isascii():
         return host.lower()
@@ -137,19 +145,19 @@ def parse_url(url: str, params: ParamsType = None) -> ParsedURL:
     if not isinstance(url, str):
         raise InvalidRequest(f"URL must be a str, got {type(url).__name__}")
     if _FORBIDDEN.search(url):
-        raise InvalidRequest(f"URL contains a control character (CR, LF or NUL?): {url[:80]!r}")
+        raise InvalidRequest(f"URL contains a control character (CR, LF or NUL?): {_shown(url)!r}")
     url = url.strip(" ")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise InvalidRequest(f"invalid URL {url[:80]!r}: {exc}") from exc
+        raise InvalidRequest(f"invalid URL {_shown(url)!r}: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in _SUPPORTED_SCHEMES:
-        raise InvalidRequest(f"unsupported URL scheme {parts.scheme!r} in {url[:80]!r}")
+        raise InvalidRequest(f"unsupported URL scheme {parts.scheme!r} in {_shown(url)!r}")
     raw_host = parts.hostname
     if not raw_host:
-        raise HttpParsingError(f"URL has no host: {url[:80]!r}")
+        raise HttpParsingError(f"URL has no host: {_shown(url)!r}")
     host = _idna_host(raw_host)
     default_port = DEFAULT_PORTS[scheme]
     effective_port = port if port is not None else default_port
