@@ -240,12 +240,12 @@ class HTTPClient:
         history: list[HttpResponse] = []
         # A Cookie header the caller set (rather than the jar) is kept on
         # same-origin hops like any other header; next_request drops it otherwise.
-        sent_cookie = request.header("Cookie")
-        caller_cookie = (
-            self.cookie_jar is not None
-            and sent_cookie is not None
-            and self._cookie_headers(request.url, None) != [("Cookie", sent_cookie)]
-        )
+        caller_cookie = False
+        if self.cookie_jar is not None:
+            sent_cookie = request.header("Cookie")
+            caller_cookie = sent_cookie is not None and self._cookie_headers(request.url, None) != [
+                ("Cookie", sent_cookie)
+            ]
         # ``auth`` goes with the request until a hop crosses the boundary where
         # redirects drop credentials; it is never re-added after that.
         trusted = True

@@ -146,12 +146,8 @@ class HTTP11Driver(asyncio.Protocol):
     @property
     def is_closed(self) -> bool:
         """Whether the transport is gone or going."""
-        return (
-            self._closed
-            or self.transport is None
-            or self.transport.is_closing()
-            or self._parser.state == "ERROR"
-        )
+        # connection_lost() and close() set _closed; a parser error closes too.
+        return self._closed
 
     def is_reusable(self) -> bool:
         """Whether the last exchange ended cleanly and another may start."""
@@ -206,11 +202,6 @@ class HTTP11Driver(asyncio.Protocol):
             )
         self._url = url
         self._read_timeout = read_timeout
-        # A timer left by the previous exchange was armed for its sock_read: it
-        # only ever re-arms later, so a shorter (or no) sock_read now needs a new one.
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         self._request_sent = False
         self._parser.start(method, url)
         self._in_exchange = True
@@ -326,9 +317,14 @@ class HTTP11Driver(asyncio.Protocol):
         self._waiter = waiter
         timeout = self._read_timeout
         if timeout is not None:
-            self._read_deadline = self._loop.time() + timeout
-            if self._timer is None:
-                self._timer = self._loop.call_at(self._read_deadline, self._on_timer)
+            deadline = self._read_deadline = self._loop.time() + timeout
+            timer = self._timer
+            if timer is None:
+                self._timer = self._loop.call_at(deadline, self._on_timer)
+            elif timer.when() > deadline:
+                # Armed for a longer sock_read of an earlier exchange: re-arm sooner.
+                timer.cancel()
+                self._timer = self._loop.call_at(deadline, self._on_timer)
         try:
             await waiter
         finally:
@@ -338,7 +334,7 @@ class HTTP11Driver(asyncio.Protocol):
     def _on_timer(self) -> None:
         self._timer = None
         waiter = self._waiter
-        if waiter is None or waiter.done():
+        if waiter is None or waiter.done() or self._read_timeout is None:
             return
         now = self._loop.time()
         if now < self._read_deadline:
