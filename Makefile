@@ -24,7 +24,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check aiosonic tests benchmarks examples
+	$(VENV)/bin/ruff check aiosonic tests benchmarks examples fuzz
 	$(VENV)/bin/ruff format --check aiosonic
 
 typecheck: $(STAMP)
@@ -33,10 +33,25 @@ typecheck: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(VENV)/bin/mypy --strict aiosonic
-	$(VENV)/bin/ruff check aiosonic tests benchmarks examples
+	$(VENV)/bin/ruff check aiosonic tests benchmarks examples fuzz
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
+
+# Coverage-guided fuzzing (atheris, libFuzzer) of the response parser, chunked
+# framing and the decoders, for FUZZ_SECONDS (default 60). atheris ships wheels
+# for CPython 3.11 on Linux, so no compiler is needed; it stays out of the test
+# extras so `make test` never needs it. New inputs go to fuzz/corpus, crashes to
+# fuzz/artifacts (both git-ignored); replay one with
+# `$(PY) fuzz/fuzz_response.py fuzz/artifacts/crash-...`.
+FUZZ_SECONDS ?= 60
+
+fuzz: $(STAMP)
+	$(PY) -m pip install -q atheris
+	$(PY) fuzz/fuzz_response.py --write-seeds fuzz/corpus
+	mkdir -p fuzz/artifacts
+	$(PY) fuzz/fuzz_response.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+		-artifact_prefix=fuzz/artifacts/ fuzz/corpus
 
 bench: $(STAMP)
 	bash benchmarks/run.sh
@@ -46,4 +61,5 @@ docs: $(STAMP)
 	@echo "docs built in docs/_build/html/index.html"
 
 clean:
-	rm -rf $(VENV) docs/_build build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) docs/_build build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache \
+		fuzz/corpus fuzz/artifacts

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from aiosonic.connection import Connection
+from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE
 from aiosonic.dns_cache import DNSCache
 from aiosonic.drivers.http11 import HTTP11Driver
 from aiosonic.exceptions import (
@@ -68,6 +69,13 @@ class TCPConnector:
             separate pools, with their own limits, per origin. A ``":default"``
             entry replaces ``pool_size`` and ``conn_max_requests``.
         limits: HTTP/1.1 parser limits for every response.
+        max_decompressed_size: Most bytes one response body may decode to, in
+            bytes, for gzip, deflate and br alike; checked while streaming.
+        max_content_encodings: Most codings one ``Content-Encoding`` may chain.
+
+    Raises:
+        ValueError: ``max_decompressed_size`` or ``max_content_encodings`` is
+            below 1.
     """
 
     def __init__(
@@ -82,7 +90,14 @@ class TCPConnector:
         conn_max_requests: int | None = 100,
         pool_configs: dict[str, PoolConfig] | None = None,
         limits: H11Limits | None = None,
+        max_decompressed_size: int = MAX_DECOMPRESSED_SIZE,
+        max_content_encodings: int = MAX_CONTENT_ENCODINGS,
     ) -> None:
+        if max_decompressed_size < 1 or max_content_encodings < 1:
+            raise ValueError(
+                f"max_decompressed_size={max_decompressed_size} and "
+                f"max_content_encodings={max_content_encodings} must both be at least 1"
+            )
         if isinstance(pool_size, dict):
             pool_configs, pool_size = pool_size, 25
         self.timeouts = timeouts or Timeouts()
@@ -92,6 +107,8 @@ class TCPConnector:
         self.dns = DNSCache(self.resolver, ttl_dns_cache, use_dns_cache)
         self.conn_max_requests = conn_max_requests
         self.limits = limits
+        self.max_decompressed_size = max_decompressed_size
+        self.max_content_encodings = max_content_encodings
         self.tls = TLSContextCache()
         configs = dict(pool_configs or {})
         configs.setdefault(

@@ -46,12 +46,14 @@ __all__ = [
 #: whole with ``content()`` may cost in memory: 100 MiB is far above any API
 #: payload, the same default as the published aiosonic, and deflate's best
 #: ratio (~1:1030) means an attacker needs only ~100 KiB of input to reach it.
-#: Bulk downloads raise it per decoder (``build_decoder(..., max_size=...)``).
+#: Bulk downloads raise it per client (``TCPConnector(max_decompressed_size=...)``)
+#: or per decoder (``build_decoder(..., max_size=...)``).
 MAX_DECOMPRESSED_SIZE = 100 * 1024 * 1024
 
 #: Most codings one ``Content-Encoding`` may chain. Real servers apply one;
 #: five leaves room for odd proxies, while each extra layer costs a full
 #: decompressor (32 KiB zlib window, up to 16 MiB brotli window) per response.
+#: Settable per client: ``TCPConnector(max_content_encodings=...)``.
 MAX_CONTENT_ENCODINGS = 5
 
 #: Most bytes one zlib/brotli call may yield before the cap is checked again.
@@ -141,7 +143,8 @@ class _CappedDecoder(ContentDecoder):
         if self._decoded > self.max_size:
             raise DecompressionError(
                 f"{self.coding} body decodes past max_size={self.max_size} bytes "
-                f"(within the first {self._fed} encoded bytes); raise max_size to accept it"
+                f"(within the first {self._fed} encoded bytes); raise max_size "
+                "(TCPConnector's max_decompressed_size) to accept it"
             )
 
     def _corrupt(self, what: str) -> DecompressionError:
@@ -187,8 +190,11 @@ class _ZlibDecoder(_CappedDecoder):
             chunk = inflater.decompress(data, DECODE_STEP_SIZE)
             self._count(chunk)
             out.append(chunk)
-            # A full step may leave output pending even with no input left.
-            while inflater.unconsumed_tail or len(chunk) == DECODE_STEP_SIZE:
+            # A full step may leave output pending even with no input left. At the
+            # end of the stream nothing is pending; CPython may then keep the bytes
+            # after it in unconsumed_tail as well as unused_data, and decoding
+            # that tail again yields nothing and never empties it: stop there.
+            while not inflater.eof and (inflater.unconsumed_tail or len(chunk) == DECODE_STEP_SIZE):
                 chunk = inflater.decompress(inflater.unconsumed_tail, DECODE_STEP_SIZE)
                 if not chunk and not inflater.unconsumed_tail:
                     break
@@ -394,7 +400,9 @@ def _decoder_factory(coding: str) -> Callable[[int], ContentDecoder] | None:
 
 
 def build_decoder(
-    content_encoding: str | None, max_size: int = MAX_DECOMPRESSED_SIZE
+    content_encoding: str | None,
+    max_size: int = MAX_DECOMPRESSED_SIZE,
+    max_encodings: int = MAX_CONTENT_ENCODINGS,
 ) -> ContentDecoder | None:
     """Return the decoder for a ``Content-Encoding`` value.
 
@@ -409,6 +417,8 @@ def build_decoder(
         content_encoding: The header value, or ``None`` when absent.
         max_size: Most decoded bytes the body may yield; applied to every
             stage of a chain.
+        max_encodings: Most codings the value may chain (``identity`` not
+            counted).
 
     Returns:
         A decoder, a :class:`MultiDecoder` for several codings, or ``None``
@@ -416,7 +426,7 @@ def build_decoder(
 
     Raises:
         DecompressionError: A coding is not supported, or more than
-            :data:`MAX_CONTENT_ENCODINGS` codings are chained.
+            ``max_encodings`` codings are chained.
     """
     if not content_encoding:
         return None
@@ -424,10 +434,10 @@ def build_decoder(
     codings = [coding for coding in codings if coding and coding != "identity"]
     if not codings:
         return None
-    if len(codings) > MAX_CONTENT_ENCODINGS:
+    if len(codings) > max_encodings:
         raise DecompressionError(
             f"Content-Encoding chains {len(codings)} codings, more than "
-            f"MAX_CONTENT_ENCODINGS={MAX_CONTENT_ENCODINGS}: "
+            f"max_content_encodings={max_encodings}: "
             f"{content_encoding[:QUOTE_LIMIT]!r}"
         )
     decoders: list[ContentDecoder] = []

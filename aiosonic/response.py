@@ -168,7 +168,14 @@ class HttpResponse:
     # --- body ---------------------------------------------------------------
 
     def _decoder(self) -> ContentDecoder | None:
-        return build_decoder(self._raw_header(b"content-encoding"))
+        """Build the body's decoder under the connector's decompression limits."""
+        coding = self._raw_header(b"content-encoding")
+        connector = self._connector
+        if connector is None:
+            return build_decoder(coding)
+        return build_decoder(
+            coding, connector.max_decompressed_size, connector.max_content_encodings
+        )
 
     async def _raw_chunks(self) -> AsyncGenerator[bytes, None]:
         """Yield transfer-decoded body bytes, releasing the connection at the end."""
@@ -284,6 +291,10 @@ class HttpResponse:
             encoding: Force a codec; default: the Content-Type charset, else
                 UTF-8 if the body is valid UTF-8, else detected.
             errors: Codec error policy; undecodable bytes become U+FFFD by default.
+
+        Raises:
+            UnicodeDecodeError: Only when the caller passes ``errors="strict"``
+                and the body does not decode.
         """
         body = await self.content()
         return body.decode(encoding or self._encoding(body), errors)

@@ -731,6 +731,94 @@ async def test_unknown_content_coding_is_an_error(http_server: HTTPServer) -> No
             await response.content()
 
 
+SMALL_CAP = 256 * 1024
+SMALL_BOMB_ENCODERS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "br": brotli.compress,
+}
+
+
+def serve_encoded_once(body: bytes, coding: str, *, chunked: bool) -> Any:
+    """Answer one request with ``body`` under ``coding``; a chunked body never ends."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        head = b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\n" % coding.encode()
+        if chunked:
+            # No last chunk: only a cap checked while streaming can end this.
+            writer.write(
+                head + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (len(body), body)
+            )
+        else:
+            writer.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        await reader.read()
+
+    return handler
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["streamed", "preloaded"])
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+async def test_connector_max_decompressed_size_caps_a_bomb(
+    raw_server: RawServerFactory, coding: str, chunked: bool
+) -> None:
+    # 4 MiB of zeros, a few KiB on the wire: 16 times the cap.
+    bomb = SMALL_BOMB_ENCODERS[coding](bytes(16 * SMALL_CAP))
+    srv = await raw_server(serve_encoded_once(bomb, coding, chunked=chunked))
+    connector = aiosonic.TCPConnector(max_decompressed_size=SMALL_CAP)
+    decoded = 0
+    async with aiosonic.HTTPClient(connector) as client:
+        with pytest.raises(DecompressionError, match=f"max_size={SMALL_CAP}"):
+            async with asyncio.timeout(5):
+                response = await client.get(srv.url + "/")
+                async for piece in response.read_chunks():
+                    decoded += len(piece)
+        assert decoded <= SMALL_CAP
+        assert connector.is_all_free()
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+async def test_connector_max_decompressed_size_admits_a_body_of_exactly_that_size(
+    raw_server: RawServerFactory, coding: str
+) -> None:
+    body = bytes(SMALL_CAP)
+    srv = await raw_server(
+        serve_encoded_once(SMALL_BOMB_ENCODERS[coding](body), coding, chunked=False)
+    )
+    async with aiosonic.HTTPClient(
+        aiosonic.TCPConnector(max_decompressed_size=SMALL_CAP)
+    ) as client:
+        response = await client.get(srv.url + "/")
+        assert await response.content() == body
+
+
+@pytest.mark.parametrize(("limit", "accepted"), [(2, False), (3, True)])
+async def test_connector_max_content_encodings_bounds_the_chain(
+    raw_server: RawServerFactory, limit: int, accepted: bool
+) -> None:
+    body = gzip.compress(gzip.compress(gzip.compress(b"three layers")))
+    srv = await raw_server(serve_encoded_once(body, "gzip, gzip, gzip", chunked=False))
+    connector = aiosonic.TCPConnector(max_content_encodings=limit)
+    async with aiosonic.HTTPClient(connector) as client:
+        if accepted:
+            response = await client.get(srv.url + "/")
+            assert await response.content() == b"three layers"
+        else:
+            with pytest.raises(DecompressionError, match=r"3 codings.*max_content_encodings=2"):
+                response = await client.get(srv.url + "/")
+                await response.content()
+        assert connector.is_all_free()
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"max_decompressed_size": 0}, {"max_content_encodings": 0}], ids=["size", "count"]
+)
+def test_connector_refuses_decompression_limits_below_one(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="must both be at least 1"):
+        aiosonic.TCPConnector(**kwargs)
+
+
 # --- wait_requests ----------------------------------------------------------
 
 

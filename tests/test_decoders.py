@@ -235,6 +235,44 @@ def test_raw_deflate_trailing_data_raises() -> None:
         DeflateDecoder().decode(raw_deflate(b"payload") + b"\x00")
 
 
+# --- a stream ending exactly at a decode step (found by fuzz/fuzz_response.py) -------
+
+#: The fuzzer's input: one gzip member of 262,144 zeros (four decode steps
+#: exactly) and one byte of NUL padding. CPython's zlib, when a stream ends in
+#: a call fed from ``unconsumed_tail`` with the output full, keeps the bytes
+#: after it in ``unconsumed_tail`` as well as ``unused_data``; decoding that tail
+#: again yields nothing and never empties it, so the step loop spun forever and
+#: froze the event loop.
+FUZZ_GZIP_STEP_END = (
+    bytes.fromhex("1f8b08003de4016b02ffedc13101000000c2a0f54fed6d07a0")
+    + bytes(254)
+    + bytes.fromhex("de0022ea0ee2000004000000")
+)
+
+
+@pytest.mark.timeout(5)
+def test_gzip_member_ending_at_a_step_boundary_before_padding() -> None:
+    assert GzipDecoder().decode(FUZZ_GZIP_STEP_END) == bytes(4 * DECODE_STEP_SIZE)
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_gzip_member_ending_at_a_step_boundary_before_the_next_member(steps: int) -> None:
+    body = bytes(steps * DECODE_STEP_SIZE)
+    encoded = gzip.compress(body, mtime=0) + gzip.compress(b"next", mtime=0)
+    assert decode_all(GzipDecoder(), encoded) == body + b"next"
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("encode", [zlib.compress, raw_deflate], ids=["zlib", "raw"])
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_deflate_ending_at_a_step_boundary_then_trailing_bytes_raise(
+    encode: Callable[[bytes], bytes], steps: int
+) -> None:
+    with pytest.raises(DecompressionError, match="1 bytes after the end of the stream"):
+        DeflateDecoder().decode(encode(bytes(steps * DECODE_STEP_SIZE)) + b"\x00")
+
+
 # --- corrupt and truncated input ------------------------------------------------------
 
 
@@ -502,9 +540,17 @@ def test_build_decoder_accepts_max_chain() -> None:
 
 def test_build_decoder_too_many_codings() -> None:
     value = ", ".join(["gzip"] * (MAX_CONTENT_ENCODINGS + 1))
-    with pytest.raises(DecompressionError, match="MAX_CONTENT_ENCODINGS=5") as info:
+    with pytest.raises(DecompressionError, match="max_content_encodings=5") as info:
         build_decoder(value)
     assert "6 codings" in str(info.value)
+
+
+def test_build_decoder_chain_limit_is_settable() -> None:
+    assert isinstance(build_decoder("gzip, br", max_encodings=2), MultiDecoder)
+    with pytest.raises(DecompressionError, match="2 codings, more than max_content_encodings=1"):
+        build_decoder("gzip, br", max_encodings=1)
+    value = ", ".join(["gzip"] * (MAX_CONTENT_ENCODINGS + 1))
+    assert isinstance(build_decoder(value, max_encodings=MAX_CONTENT_ENCODINGS + 1), MultiDecoder)
 
 
 def test_build_decoder_identity_does_not_count_towards_limit() -> None:
