@@ -224,3 +224,66 @@ async def test_tls_connection_never_carries_plain_http(
         response = await client.get(tls_server.url + "/", ssl=tls_client_context)
         assert await response.text() == "hello https"
     assert tls_server.requests == 2
+
+
+# --- expired certificates and SSL_CERT_DIR ----------------------------------
+
+
+@pytest.fixture
+async def expired_server(tls_ca: trustme.CA) -> AsyncIterator[HTTPServer]:
+    """An HTTPS server whose (trusted) certificate expired a day ago."""
+    import datetime
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert(
+        "127.0.0.1",
+        not_before=now - datetime.timedelta(days=30),
+        not_after=now - datetime.timedelta(days=1),
+    ).configure_cert(context)
+    server = HTTPServer(ssl_context=context)
+    server.app.router.add_get("/{tail:.*}", _hello)
+    await server.start()
+    yield server
+    await server.close()
+
+
+async def test_expired_certificate_is_rejected(
+    expired_server: HTTPServer, tls_client_context: ssl.SSLContext
+) -> None:
+    async with aiosonic.HTTPClient() as client:
+        with pytest.raises(TLSError, match="expired") as info:
+            await client.get(expired_server.url + "/", ssl=tls_client_context)
+        assert client.connector.is_all_free()
+    assert isinstance(info.value, ssl.SSLError)
+    assert expired_server.requests == 0
+
+
+async def test_ssl_cert_dir_makes_default_verification_pass(
+    tls_server: HTTPServer,
+    tls_ca: trustme.CA,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_env_trust_store: None,
+) -> None:
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to name the CA file by its subject hash")
+    ca_file = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(ca_file))
+    subject_hash = subprocess.run(
+        [openssl, "x509", "-hash", "-noout", "-in", str(ca_file)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    cert_dir = tmp_path / "certs"
+    cert_dir.mkdir()
+    shutil.copy(ca_file, cert_dir / f"{subject_hash}.0")
+    monkeypatch.setenv("SSL_CERT_DIR", str(cert_dir))
+    async with aiosonic.HTTPClient() as client:
+        response = await client.get(tls_server.url + "/")
+        assert await response.text() == "hello https"
