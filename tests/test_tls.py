@@ -234,7 +234,7 @@ async def expired_server(tls_ca: trustme.CA) -> AsyncIterator[HTTPServer]:
     """An HTTPS server whose (trusted) certificate expired a day ago."""
     import datetime
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls_ca.issue_cert(
         "127.0.0.1",
