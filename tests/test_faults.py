@@ -10,6 +10,7 @@ is healthy afterwards, and, for a few, that no file descriptor leaked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import struct
@@ -25,6 +26,7 @@ from aiosonic import TCPConnector
 from aiosonic.exceptions import (
     ConnectError,
     ConnectionDisconnected,
+    InvalidRequest,
     ResolveError,
     ResponseIncomplete,
 )
@@ -444,3 +446,62 @@ async def test_a_closed_streamed_response_frees_its_connection_for_the_next_call
         late_answer.set()
         assert await (await client.get(server.url + "/2")).content() == b"/2"
     assert server.connections == 2
+
+
+async def test_cancel_while_writing_the_body_never_reuses_the_connection(
+    raw_server: Any,
+) -> None:
+    """A request cancelled mid-upload leaves no half-written request in the pool."""
+    body_started = asyncio.Event()
+    release_reader = asyncio.Event()
+    client_closed = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b"POST" in head.split(b" ", 1)[0]:
+            await reader.read(1)  # the body has begun to arrive...
+            body_started.set()
+            await release_reader.wait()  # ...and the server stops reading it
+            # Now drain: the client must have closed this half-written request.
+            with contextlib.suppress(ConnectionError):
+                while await reader.read(1 << 20):
+                    pass
+            client_closed.set()
+            return
+        writer.write(echo_response(head))
+        await writer.drain()
+
+    server: RawServer = await raw_server(handler)
+    async with aiosonic.HTTPClient(TCPConnector(pool_size=1)) as client:
+        # Far more than the socket buffers hold, so the write must wait on drain.
+        upload = asyncio.create_task(client.post(server.url + "/up", data=b"x" * (64 << 20)))
+        await body_started.wait()
+        await asyncio.sleep(0)  # let the writer reach its drain wait
+        await cancel_and_wait(upload)
+        assert client.connector.is_all_free()
+        release_reader.set()
+        # The cancelled upload's connection was closed, not pooled: the server
+        # reads to EOF while the client still holds its pool open.
+        await asyncio.wait_for(client_closed.wait(), 5)
+
+        response = await client.get(server.url + "/after")
+        assert await response.content() == b"/after"
+    assert server.connections == 2
+
+
+async def test_bad_method_and_url_are_refused_before_any_byte(raw_server: Any) -> None:
+    received: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(65536))
+
+    server: RawServer = await raw_server(handler)
+    async with aiosonic.HTTPClient() as client:
+        for method in ("GET /x HTTP/1.1\r\nX:", "GE T", "GET\x00"):
+            with pytest.raises(InvalidRequest):
+                await client.request(server.url + "/", method=method)
+        for path in ("/a\r\nInjected: 1", "/a\nb", "/a\x00b"):
+            with pytest.raises(InvalidRequest):
+                await client.get(server.url + path)
+    assert server.connections == 0
+    assert received == []
