@@ -32,6 +32,7 @@ from aiosonic.exceptions import (
     ResponseIncomplete,
     quote_bytes,
 )
+from aiosonic.protocols.h11_buffer import ReceiveBuffer
 from aiosonic.protocols.h11_events import (
     NEED_DATA,
     Data,
@@ -85,8 +86,6 @@ _EXT_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x7F) + b"\t"
 _HEX = b"0123456789abcdefABCDEF"
 # 16 hex digits cover 2**64; longer sizes are overflow attempts.
 _MAX_CHUNK_SIZE_DIGITS = 16
-# A buffered remainder grows by appending past this size instead of re-copying.
-_COMPACT_THRESHOLD = 64 * 1024
 
 
 class ResponseParser:
@@ -99,7 +98,7 @@ class ResponseParser:
 
     __slots__ = (
         "_body_received",
-        "_buf",
+        "_buffer",
         "_chunk_left",
         "_eof",
         "_informational",
@@ -108,8 +107,6 @@ class ResponseParser:
         "_keep_alive",
         "_length",
         "_limits",
-        "_pos",
-        "_scan_from",
         "_state",
         "_trailers",
         "_trailers_size",
@@ -118,8 +115,7 @@ class ResponseParser:
 
     def __init__(self, limits: H11Limits | None = None) -> None:
         self._limits = limits or _DEFAULT_LIMITS
-        self._buf: bytes | bytearray = b""
-        self._pos = 0
+        self._buffer = ReceiveBuffer()
         self._state = _IDLE
         self._eof = False
         self._reset_message()
@@ -128,7 +124,6 @@ class ResponseParser:
         self._url = ""
 
     def _reset_message(self) -> None:
-        self._scan_from = 0
         self._length = 0
         self._body_received = 0
         self._chunk_left = 0
@@ -140,7 +135,7 @@ class ResponseParser:
     def __repr__(self) -> str:
         return (
             f"<ResponseParser [{_STATE_NAMES[self._state]}, "
-            f"buffered={len(self._buf) - self._pos}, eof={self._eof}]>"
+            f"buffered={len(self._buffer)}, eof={self._eof}]>"
         )
 
     # --- public API ---------------------------------------------------------
@@ -163,22 +158,17 @@ class ResponseParser:
         behind it: data the server sent unasked must never be handed to the
         next request.
         """
-        return (
-            self._state == _DONE
-            and self._keep_alive
-            and not self._eof
-            and self._pos >= len(self._buf)
-        )
+        return self._state == _DONE and self._keep_alive and not self._eof and not self._buffer
 
     @property
     def buffered(self) -> int:
         """Bytes received and not yet turned into events."""
-        return len(self._buf) - self._pos
+        return len(self._buffer)
 
     @property
     def trailing_data(self) -> bytes:
         """Bytes received but not consumed by the current response."""
-        return bytes(self._buf[self._pos :])
+        return self._buffer.peek()
 
     def start(self, method: bytes, url: str = "") -> None:
         """Arm the parser for the response to a request.
@@ -197,19 +187,7 @@ class ResponseParser:
 
     def receive_data(self, data: bytes) -> None:
         """Append bytes from the peer; no parsing happens until next_event()."""
-        buf = self._buf
-        if self._pos >= len(buf):
-            self._buf = data
-            self._pos = 0
-            self._scan_from = 0
-        elif isinstance(buf, bytearray):
-            buf += data
-        else:
-            rest = bytearray(buf[self._pos :])
-            rest += data
-            self._scan_from -= self._pos
-            self._buf = rest
-            self._pos = 0
+        self._buffer.append(data)
 
     def receive_eof(self) -> None:
         """Record that the peer closed its side; no more bytes will come."""
@@ -240,57 +218,34 @@ class ResponseParser:
             self._state = _ERROR
             raise
 
-    # --- buffer helpers -----------------------------------------------------
-
-    def _available(self) -> int:
-        return len(self._buf) - self._pos
-
-    def _take(self, n: int) -> bytes:
-        buf, pos = self._buf, self._pos
-        end = pos + n
-        self._pos = end
-        if isinstance(buf, bytes):
-            if pos == 0 and end == len(buf):
-                return buf
-            return buf[pos:end]
-        with memoryview(buf) as view:
-            out = bytes(view[pos:end])
-        if end >= len(buf):
-            self._buf = b""
-            self._pos = 0
-            self._scan_from = 0
-        elif end > _COMPACT_THRESHOLD:
-            del buf[:end]
-            self._pos = 0
-            self._scan_from = max(0, self._scan_from - end)
-        return out
+    # --- lines ------------------------------------------------------------
 
     def _find_line_end(self, limit: int, what: str) -> int:
-        """Index of the next CRLF, -1 if more data is needed."""
-        buf, pos = self._buf, self._pos
-        idx = buf.find(b"\r\n", pos)
+        """Offset of the next CRLF, -1 if more data is needed."""
+        idx = self._buffer.find_crlf()
         if idx < 0:
             # A final CR may begin the CRLF, as in the whole-line check below.
-            if len(buf) - pos > limit + 1:
+            if len(self._buffer) > limit + 1:
                 raise LimitExceeded(what, limit, f"no line end within {limit} bytes ({self._url})")
             if self._eof:
                 raise self._truncated()
             return -1
-        if idx - pos > limit:
-            raise LimitExceeded(what, limit, f"line of {idx - pos} bytes ({self._url})")
+        if idx > limit:
+            raise LimitExceeded(what, limit, f"line of {idx} bytes ({self._url})")
         return idx
 
     # --- head ---------------------------------------------------------------
 
     def _next_head(self) -> Event | NeedData:
-        buf, pos = self._buf, self._pos
+        buffer = self._buffer
         limits = self._limits
-        end = buf.find(b"\r\n\r\n", max(pos, self._scan_from))
+        end = buffer.find_head_end()
         if end < 0:
-            size = len(buf) - pos
-            if size >= 5 and not buf.startswith(b"HTTP/", pos):
+            size = len(buffer)
+            if size >= 5 and not buffer.startswith(b"HTTP/"):
+                shown = quote_bytes(buffer.peek(64))
                 raise HttpParsingError(
-                    f"response does not start with 'HTTP/': {quote_bytes(buf[pos:])} ({self._url})"
+                    f"response does not start with 'HTTP/': {shown} ({self._url})"
                 )
             # Up to 3 of these bytes may still begin the CRLFCRLF, so the head may
             # yet fit; without this slack the limit would depend on the split.
@@ -298,13 +253,10 @@ class ResponseParser:
                 raise LimitExceeded("max_head_size", limits.max_head_size, self._url)
             if self._eof:
                 raise self._truncated()
-            self._scan_from = max(pos, len(buf) - 3)
             return NEED_DATA
-        if end - pos > limits.max_head_size:
+        if end > limits.max_head_size:
             raise LimitExceeded("max_head_size", limits.max_head_size, self._url)
-        head = bytes(buf[pos:end])
-        self._pos = end + 4
-        self._scan_from = 0
+        head = buffer.take(end + 4)[:-4]
         return self._parse_head(head)
 
     def _parse_head(self, head: bytes) -> Event | NeedData:
@@ -421,19 +373,19 @@ class ResponseParser:
         if left <= 0:
             self._state = _DONE
             return EndOfMessage()
-        available = self._available()
+        available = len(self._buffer)
         if not available:
             if self._eof:
                 raise self._truncated()
             return NEED_DATA
-        data = self._take(min(left, available))
+        data = self._buffer.take(min(left, available))
         self._body_received += len(data)
         return Data(data)
 
     def _next_close_data(self) -> Event | NeedData:
-        available = self._available()
+        available = len(self._buffer)
         if available:
-            data = self._take(available)
+            data = self._buffer.take(available)
             self._body_received += available
             return Data(data)
         if self._eof:
@@ -445,12 +397,12 @@ class ResponseParser:
         while True:
             state = self._state
             if state == _CHUNK_DATA:
-                available = self._available()
+                available = len(self._buffer)
                 if not available:
                     if self._eof:
                         raise self._truncated()
                     return NEED_DATA
-                data = self._take(min(self._chunk_left, available))
+                data = self._buffer.take(min(self._chunk_left, available))
                 self._chunk_left -= len(data)
                 self._body_received += len(data)
                 if not self._chunk_left:
@@ -460,11 +412,11 @@ class ResponseParser:
                 if not self._read_chunk_size():
                     return NEED_DATA
             elif state == _CHUNK_CRLF:
-                if self._available() < 2:
+                if len(self._buffer) < 2:
                     if self._eof:
                         raise self._truncated()
                     return NEED_DATA
-                crlf = self._take(2)
+                crlf = self._buffer.take(2)
                 if crlf != b"\r\n":
                     raise HttpParsingError(
                         f"chunk data not followed by CRLF: {quote_bytes(crlf)} ({self._url})"
@@ -477,7 +429,7 @@ class ResponseParser:
         idx = self._find_line_end(self._limits.max_chunk_line_size, "max_chunk_line_size")
         if idx < 0:
             return False
-        line = self._take(idx - self._pos + 2)[:-2]
+        line = self._buffer.take(idx + 2)[:-2]
         size_part, _, extensions = line.partition(b";")
         size_part = size_part.rstrip(b" \t")
         if (
@@ -502,7 +454,7 @@ class ResponseParser:
             idx = self._find_line_end(limits.max_trailer_size, "max_trailer_size")
             if idx < 0:
                 return NEED_DATA
-            line = self._take(idx - self._pos + 2)[:-2]
+            line = self._buffer.take(idx + 2)[:-2]
             if not line:
                 self._state = _DONE
                 return EndOfMessage(self._trailers)
@@ -517,7 +469,7 @@ class ResponseParser:
     def _truncated(self) -> ConnectionDisconnected:
         state = self._state
         if state == _HEAD:
-            got = self._available()
+            got = len(self._buffer)
             if not got:
                 return ConnectionDisconnected(
                     f"server closed the connection without a response ({self._url})",
