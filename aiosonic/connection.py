@@ -73,7 +73,7 @@ class Connection:
     def is_reusable_for(self, key: PoolKey) -> bool:
         """Return whether the live transport can carry a request for ``key`` now."""
         driver = self.driver
-        return driver is not None and self.key == key and driver.is_idle_usable()
+        return driver is not None and self.key == key and driver.is_reusable()
 
     def is_reusable(self) -> bool:
         """Return whether the last exchange left the transport fit for another."""

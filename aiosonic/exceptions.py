@@ -94,6 +94,11 @@ def quote_bytes(data: bytes | bytearray | memoryview, limit: int = QUOTE_LIMIT) 
     return repr(raw) + ("..." if len(data) > limit else "")
 
 
+def quote_text(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """Return ``text`` as a short ``repr`` for an error message, cut with ``...``."""
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
+
+
 class AiosonicError(Exception):
     """Root of every error aiosonic raises on purpose."""
 

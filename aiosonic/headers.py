@@ -9,34 +9,24 @@ in ``aiosonic.protocols``, not here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 from multidict import CIMultiDict
 
-from aiosonic.exceptions import QUOTE_LIMIT, InvalidRequest
+from aiosonic.exceptions import QUOTE_LIMIT, InvalidRequest, quote_text
+from aiosonic.protocols.h11_request import check_field
 
 __all__ = ["HttpHeaders", "validate_header_field"]
 
 #: What ``HttpHeaders(...)`` accepts as its positional argument.
 HeadersInput = Mapping[str, object] | Iterable[Iterable[object]]
 
-# RFC 9110 §5.1 / §5.6.2: field-name = token; token = 1*tchar.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-# RFC 9110 §5.5: field-value is VCHAR / obs-text with SP and HTAB inside. CR, LF
-# and NUL must be rejected (they would end the line or the string); the other C0
-# controls and DEL are not allowed either. Everything from 0x80 up is obs-text.
-_FORBIDDEN_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def _quote(text: str) -> str:
-    """Return ``text`` as a short ``repr`` for an error message, cut with ``...``."""
-    return repr(text[:QUOTE_LIMIT]) + ("..." if len(text) > QUOTE_LIMIT else "")
-
 
 def validate_header_field(name: str, value: str) -> None:
     """Check that a request header can be written without forging other lines.
+
+    The rule itself lives with the serialiser that enforces it on every request
+    (:func:`aiosonic.protocols.h11_request.check_field`); this is its public name.
 
     Args:
         name: The field name; it must be an RFC 9110 token.
@@ -48,17 +38,7 @@ def validate_header_field(name: str, value: str) -> None:
             forbidden character. The message names the header and quotes
             the offending text.
     """
-    if _TOKEN.fullmatch(name) is None:
-        raise InvalidRequest(
-            f"invalid header name {_quote(name)}: a name must be a non-empty "
-            "RFC 9110 token (letters, digits and !#$%&'*+-.^_`|~)"
-        )
-    bad = _FORBIDDEN_IN_VALUE.search(value)
-    if bad is not None:
-        raise InvalidRequest(
-            f"invalid value for header {_quote(name)}: control character "
-            f"{bad.group()!r} at index {bad.start()} in {_quote(value)}"
-        )
+    check_field(name, value)
 
 
 def _as_text(value: object) -> str:
@@ -85,8 +65,9 @@ def _pairs(data: HeadersInput) -> list[tuple[str, str]]:
         # multidict.items() yields every value of a repeated name, dict.items() one.
         return [(_as_name(k), _as_text(v)) for k, v in data.items()]
     if isinstance(data, str | bytes | bytearray):
+        shown = quote_text(str(data))
         raise InvalidRequest(
-            f"headers must be a mapping or pairs, got {type(data).__name__}: {_quote(str(data))}"
+            f"headers must be a mapping or pairs, got {type(data).__name__}: {shown}"
         )
     pairs: list[tuple[str, str]] = []
     for index, item in enumerate(data):

@@ -153,10 +153,6 @@ class HTTP11Driver(asyncio.Protocol):
         """Whether the last exchange ended cleanly and another may start."""
         return not self._in_exchange and not self.is_closed and self._parser.is_reusable
 
-    def is_idle_usable(self) -> bool:
-        """Whether an idle pooled connection can carry a new request now."""
-        return not self._in_exchange and not self.is_closed and self._parser.is_reusable
-
     def close(self) -> None:
         """Close the transport; idempotent, and safe from any state."""
         self._in_exchange = False

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from aiosonic.exceptions import InvalidRequest, quote_bytes
+from aiosonic.exceptions import InvalidRequest, quote_bytes, quote_text
 from aiosonic.protocols.h11_fields import TCHAR
 
-__all__ = ["LAST_CHUNK", "build_request_head", "encode_chunk"]
+__all__ = ["LAST_CHUNK", "build_request_head", "check_field", "encode_chunk"]
 
 #: Terminates a chunked body with no trailers.
 LAST_CHUNK = b"0\r\n\r\n"
@@ -48,12 +48,30 @@ def _check_fields(fields: list[tuple[str, str]]) -> None:
     ):
         return
     for name, value in fields:
-        if not name or _NOT_TCHAR.search(name):
-            raise InvalidRequest(f"header name is not an RFC 9110 token: {name[:60]!r}")
-        if _BAD_VALUE.search(value):
-            raise InvalidRequest(
-                f"header {name!r} has a control character (CR, LF or NUL?) in {value[:60]!r}"
-            )
+        check_field(name, value)
+
+
+def check_field(name: str, value: str) -> None:
+    """Check that one request header can be written without forging other lines.
+
+    Args:
+        name: The field name; it must be an RFC 9110 token.
+        value: The field value; no CR, LF, NUL, other C0 control but HTAB, or DEL.
+
+    Raises:
+        InvalidRequest: Naming the header and quoting (and locating) the bad text.
+    """
+    if not name or _NOT_TCHAR.search(name):
+        raise InvalidRequest(
+            f"invalid header name {quote_text(name)}: header name is not an RFC 9110 token "
+            "(letters, digits and !#$%&'*+-.^_`|~)"
+        )
+    bad = _BAD_VALUE.search(value)
+    if bad is not None:
+        raise InvalidRequest(
+            f"invalid value for header {quote_text(name)}: control character "
+            f"{bad.group()!r} at index {bad.start()} in {quote_text(value)}"
+        )
 
 
 def build_request_head(method: str, target: str, fields: Iterable[tuple[str, str]]) -> bytes:
