@@ -79,6 +79,11 @@ class BasePool(ABC):
         self.connection_cls = connection_cls
         self._all: list[Any] = []
         self._closed = False
+        self._init_slots()
+
+    @abstractmethod
+    def _init_slots(self) -> None:
+        """Set up the pool's own structure once the shared state exists."""
 
     def __repr__(self) -> str:
         return (
@@ -124,14 +129,7 @@ class SmartPool(BasePool):
     and reopen for the new origin).
     """
 
-    def __init__(
-        self,
-        connector: Any,
-        pool_size: int,
-        connection_cls: Any,
-        config: PoolConfig | None = None,
-    ) -> None:
-        super().__init__(connector, pool_size, connection_cls, config)
+    def _init_slots(self) -> None:
         self._sem = asyncio.Semaphore(self.pool_size)
         # Idle connections grouped by pool key (or origin); None: no transport.
         self._idle: dict[Any, deque[Any]] = {}
@@ -207,14 +205,7 @@ class SmartPool(BasePool):
 class CyclicQueuePool(BasePool):
     """A FIFO ring of slots handed out in rotation, whatever the origin."""
 
-    def __init__(
-        self,
-        connector: Any,
-        pool_size: int,
-        connection_cls: Any,
-        config: PoolConfig | None = None,
-    ) -> None:
-        super().__init__(connector, pool_size, connection_cls, config)
+    def _init_slots(self) -> None:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         for _ in range(self.pool_size):
             self._queue.put_nowait(self._new_slot())
