@@ -205,11 +205,10 @@ class TCPConnector:
         self._all_free.clear()
         conn.pool = pool
         try:
-            if conn.is_connected and not self._keep_idle(conn, key, config):
-                conn.close()
-            if conn.is_reusable_for(key):
+            if conn.is_reusable_for(key) and not _idle_expired(conn, config):
                 conn.reused = True
                 return conn
+            conn.close()  # another key, dead, or idle too long; no-op when unconnected
             conn.reused = False
             async with deadline(
                 timeouts.sock_connect,
@@ -227,18 +226,6 @@ class TCPConnector:
             conn.close()
             self.release(conn)
             raise
-
-    def _keep_idle(self, conn: Connection, key: PoolKey, config: PoolConfig) -> bool:
-        """Decide whether an idle pooled connection is still worth reusing."""
-        if conn.key != key:
-            return False
-        idle_ms = config.max_conn_idle_ms
-        released = conn.last_released_time
-        return not (
-            idle_ms is not None
-            and released is not None
-            and (time.monotonic() - released) * 1000 > idle_ms
-        )
 
     def release(self, conn: Connection) -> None:
         """Give ``conn`` back to its pool, closing it if it must not be reused."""
@@ -405,3 +392,14 @@ def _accepts(func: Any, parameter: str) -> bool:
         return parameter in inspect.signature(func).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _idle_expired(conn: Connection, config: PoolConfig) -> bool:
+    """Whether a pooled connection sat idle longer than ``max_conn_idle_ms``."""
+    idle_ms = config.max_conn_idle_ms
+    released = conn.last_released_time
+    return (
+        idle_ms is not None
+        and released is not None
+        and (time.monotonic() - released) * 1000 > idle_ms
+    )
