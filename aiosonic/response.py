@@ -177,27 +177,41 @@ class HttpResponse:
             coding, connector.max_decompressed_size, connector.max_content_encodings
         )
 
-    async def _raw_chunks(self) -> AsyncGenerator[bytes, None]:
-        """Yield transfer-decoded body bytes, releasing the connection at the end."""
+    async def _next_chunk(self) -> bytes | None:
+        """Return the next transfer-decoded piece of the body, or None at its end.
+
+        The end releases the connection; an error or a cancellation closes it
+        first, so a half-read response never goes back to the pool.
+        """
         conn = self._conn
         if conn is None or self._consumed:
-            return
+            return None
         try:
-            while True:
-                event = await conn.next_event()
-                if isinstance(event, Data):
-                    yield event.data
-                elif isinstance(event, EndOfMessage):
-                    self._trailers = event.trailers
-                    break
-                else:
-                    raise HttpParsingError(
-                        f"unexpected {type(event).__name__} in body ({self.url})"
-                    )
+            event = await conn.next_event()
         except BaseException:
-            conn.close()
+            self._abort()
             raise
+        if type(event) is Data:
+            return event.data
+        if type(event) is EndOfMessage:
+            self._trailers = event.trailers
+            self._finish()
+            return None
+        self._abort()
+        raise HttpParsingError(f"unexpected {type(event).__name__} in body ({self.url})")
+
+    async def _raw_chunks(self) -> AsyncGenerator[bytes, None]:
+        """Yield transfer-decoded body bytes; stopping early closes the connection."""
+        try:
+            while (chunk := await self._next_chunk()) is not None:
+                yield chunk
         finally:
+            self._abort()  # nothing left to do once the body ended
+
+    def _abort(self) -> None:
+        """Close the connection of an unfinished body and give its slot back."""
+        if self._conn is not None and not self._consumed:
+            self._conn.close()
             self._finish()
 
     def _finish(self) -> None:
@@ -242,26 +256,9 @@ class HttpResponse:
 
     async def _read_raw_body(self) -> bytes:
         """Read the rest of the body in one coroutine (no generator layers)."""
-        conn = self._conn
-        if conn is None or self._consumed:
-            return b""
         parts: list[bytes] = []
-        try:
-            while True:
-                event = await conn.next_event()
-                if type(event) is Data:
-                    parts.append(event.data)
-                elif type(event) is EndOfMessage:
-                    self._trailers = event.trailers
-                    break
-                else:
-                    kind = type(event).__name__
-                    raise HttpParsingError(f"unexpected {kind} in body ({self.url})")
-        except BaseException:
-            conn.close()
-            raise
-        finally:
-            self._finish()
+        while (chunk := await self._next_chunk()) is not None:
+            parts.append(chunk)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _encoding(self, body: bytes) -> str:
@@ -344,9 +341,7 @@ class HttpResponse:
 
     async def aclose(self) -> None:
         """Stop reading and free the connection (closing it if the body was unread)."""
-        if self._conn is not None and not self._consumed:
-            self._conn.close()
-            self._finish()
+        self._abort()
 
     async def __aenter__(self) -> HttpResponse:
         return self
@@ -369,5 +364,4 @@ class HttpResponse:
                 stacklevel=1,
             )
             # Free the pool slot: an unreleased slot would starve the pool.
-            conn.close()
-            self._finish()
+            self._abort()
