@@ -6,6 +6,7 @@ This module only re-exports the public API; see the submodules for each part.
 from aiosonic.auth import AuthBase, BasicAuth, DigestAuth
 from aiosonic.client import HTTPClient
 from aiosonic.connectors import TCPConnector
+from aiosonic.drivers.http2 import Http2Config
 from aiosonic.exceptions import AiosonicError
 from aiosonic.headers import HttpHeaders
 from aiosonic.multipart import MultipartForm
@@ -24,6 +25,7 @@ __all__ = [
     "CyclicQueuePool",
     "DigestAuth",
     "HTTPClient",
+    "Http2Config",
     "HttpHeaders",
     "HttpResponse",
     "MultipartForm",

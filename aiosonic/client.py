@@ -46,6 +46,8 @@ PRELOAD_LIMIT = 1024 * 1024
 #: Methods that may be re-sent after a failure once bytes were written
 #: (RFC 9110 §9.2.2).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+#: Attempts per request when the server said it did not process it (HTTP/2).
+MAX_ATTEMPTS = 3
 #: Parsed URLs kept per client; URLs repeat in real workloads.
 URL_CACHE_SIZE = 512
 
@@ -66,6 +68,8 @@ class HTTPClient(HTTPVerbs):
             variable, else ``~/.netrc``) for requests without other auth.
         auth: Auth scheme for every request (see :mod:`aiosonic.auth`);
             ``(user, password)`` means Basic. A request's own ``auth=`` wins.
+        http2: Negotiate HTTP/2 for every ``https`` request (as if each
+            passed ``http2=True``).
     """
 
     def __init__(
@@ -76,8 +80,10 @@ class HTTPClient(HTTPVerbs):
         proxy: Proxy | None = None,
         trust_env: bool = False,
         auth: AuthType = None,
+        http2: bool = False,
     ) -> None:
         self.connector = connector or TCPConnector()
+        self.http2 = http2
         self.handle_cookies = handle_cookies
         self.cookie_jar = CookieJar() if handle_cookies else None
         self.verify_ssl = verify_ssl
@@ -157,7 +163,9 @@ class HTTPClient(HTTPVerbs):
             ssl: A custom SSL context.
             timeouts: Deadlines for this request; default: the connector's.
             follow: Follow redirects.
-            http2: Accepted for compatibility; HTTP/2 is not negotiated yet.
+            http2: Negotiate HTTP/2 (ALPN h2, else HTTP/1.1) for ``https``;
+                ``http://`` only with ``Http2Config(prior_knowledge=True)``
+                on the connector. ``response.http_version`` tells which ran.
             proxy: Proxy for this request (and its redirects); default: the
                 client's ``proxy``, then the environment's if ``trust_env``.
             auth: Auth scheme for this request (and same-origin redirects);
@@ -214,7 +222,14 @@ class HTTPClient(HTTPVerbs):
                 ),
             ):
                 return await self._send_following(
-                    request, verify and self.verify_ssl, ssl, timeouts, follow, proxy, scheme
+                    request,
+                    verify and self.verify_ssl,
+                    ssl,
+                    timeouts,
+                    follow,
+                    proxy,
+                    scheme,
+                    http2 or self.http2,
                 )
         finally:
             self._active -= 1
@@ -237,6 +252,7 @@ class HTTPClient(HTTPVerbs):
         follow: bool,
         proxy: Proxy | None = None,
         auth: AuthBase | None = None,
+        http2: bool = False,
     ) -> HttpResponse:
         history: list[HttpResponse] = []
         # A Cookie header the caller set (rather than the jar) is kept on
@@ -253,14 +269,14 @@ class HTTPClient(HTTPVerbs):
         while True:
             scheme = self._hop_auth(request, auth if trusted else None)
             if scheme is None:
-                response = await self.send(request, verify, ssl, timeouts, proxy)
+                response = await self.send(request, verify, ssl, timeouts, proxy, http2)
             else:
 
                 async def send_one(outgoing: Request) -> HttpResponse:
                     if self.cookie_jar is not None and not caller_cookie:
                         # The challenge may have set a cookie the answer needs.
                         outgoing = self._with_jar_cookie(outgoing)
-                    return await self.send(outgoing, verify, ssl, timeouts, proxy)
+                    return await self.send(outgoing, verify, ssl, timeouts, proxy, http2)
 
                 response = await send_with_auth(request, scheme, send_one)
             location = response._raw_header(b"location") if follow else None
@@ -308,11 +324,15 @@ class HTTPClient(HTTPVerbs):
         ssl: ssllib.SSLContext | None = None,
         timeouts: Timeouts | None = None,
         proxy: Proxy | None = None,
+        http2: bool = False,
     ) -> HttpResponse:
         """Send one prepared request (no redirects) and return the response.
 
         A pooled connection that turns out to be dead is replaced once,
         transparently, when nothing was written or the method is idempotent.
+        A request the server says it did not process (HTTP/2 GOAWAY or
+        REFUSED_STREAM) is re-sent, up to :data:`MAX_ATTEMPTS` times in all,
+        whatever its method, when its body can be replayed.
         ``proxy`` defaults to the client's, then the environment's.
         """
         timeouts = timeouts or self.connector.timeouts
@@ -334,9 +354,12 @@ class HTTPClient(HTTPVerbs):
             verify,
             ssl if url.is_secure else None,
             proxy.pool_id if proxy is not None else None,
+            proxy is None
+            and (http2 or connector.http2)
+            and (url.is_secure or connector.http2_config.prior_knowledge),
         )
         method = request.method.encode()
-        for attempt in (0, 1):
+        for attempt in range(MAX_ATTEMPTS):
             started = time.perf_counter()
             if proxy is None:
                 conn = await connector.acquire(url, key, timeouts)
@@ -344,13 +367,16 @@ class HTTPClient(HTTPVerbs):
                 conn = await connector.acquire(url, key, timeouts, proxy)
             acquired = time.perf_counter()
             try:
-                response_head = await conn.send_request(
-                    head, request.body, method, url.url, timeouts.sock_read, request.chunked
-                )
+                if getattr(conn, "multiplexed", False):
+                    response_head = await conn.send(request, timeouts.sock_read)
+                else:
+                    response_head = await conn.send_request(
+                        head, request.body, method, url.url, timeouts.sock_read, request.chunked
+                    )
             except NetworkError as exc:
                 conn.close()
                 connector.release(conn)
-                if attempt == 0 and _may_retry(exc, request):
+                if _may_retry(exc, request, attempt):
                     continue
                 raise
             except BaseException:
@@ -435,9 +461,15 @@ def _userinfo_auth(url: ParsedURL) -> BasicAuth:
     return BasicAuth(url.username or "", url.password or "")
 
 
-def _may_retry(exc: NetworkError, request: Request) -> bool:
-    """Whether a failed attempt on a pooled connection may be re-sent once."""
-    if not exc.reused_connection:
+def _may_retry(exc: NetworkError, request: Request, attempt: int) -> bool:
+    """Whether a failed attempt may be re-sent.
+
+    Unprocessed requests (HTTP/2 GOAWAY, REFUSED_STREAM) may be re-sent up to
+    :data:`MAX_ATTEMPTS` in all; a dead pooled connection only once.
+    """
+    if exc.unprocessed:
+        return attempt + 1 < MAX_ATTEMPTS and request.replayable
+    if attempt > 0 or not exc.reused_connection:
         return False
     if not exc.request_sent:
         return True

@@ -1,10 +1,17 @@
-"""A pool slot: :class:`Connection` holds at most one live transport and its driver.
+"""A pool slot (:class:`Connection`) and an HTTP/2 stream lease (:class:`HTTP2Stream`).
+
+A ``Connection`` holds at most one live transport and its driver.
 
 The pool hands out ``Connection`` objects; the connector opens a transport for
 a slot when it cannot carry the request as it is (:meth:`attach`), and decides
 at release whether to keep it. The protocol itself runs in a driver
-(``aiosonic.drivers.http11``); this class only routes calls to it and keeps the
-slot's identity (its pool key) and bookkeeping (idle time, request count).
+(``aiosonic.drivers.http11`` or ``.http2``); this class only routes calls to it
+and keeps the slot's identity (its pool key) and bookkeeping (idle time, request
+count).
+
+An HTTP/1.1 request leases the slot itself. An HTTP/2 connection is shared: each
+request leases an :class:`HTTP2Stream` on the slot instead, with the same
+surface the client and the response use (``next_event``, ``close``, timings).
 """
 
 from __future__ import annotations
@@ -12,14 +19,19 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from aiosonic.drivers.http2 import H2StreamState, HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver, RequestBody
 from aiosonic.exceptions import ConnectionDisconnected
+from aiosonic.protocols.h2_headers import request_header_list
 from aiosonic.protocols.h11_events import Data, EndOfMessage, InformationalResponse, ResponseHead
 
 if TYPE_CHECKING:
+    from aiosonic.request import Request
     from aiosonic.urls import Origin, PoolKey
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "HTTP2Stream"]
+
+Driver = HTTP11Driver | HTTP2Driver
 
 
 class Connection:
@@ -37,11 +49,14 @@ class Connection:
             carried one.
     """
 
+    #: An HTTP/1.1 request leases the whole slot (see :class:`HTTP2Stream`).
+    multiplexed = False
+
     def __init__(self, connector: Any = None) -> None:
         self.connector = connector
         self.key: PoolKey | None = None
         self.origin: Origin | None = None
-        self.driver: HTTP11Driver | None = None
+        self.driver: Driver | None = None
         self.last_released_time: float | None = None
         self.reused = False
         self.pool: Any = None
@@ -87,7 +102,13 @@ class Connection:
 
     # --- lifetime -----------------------------------------------------------
 
-    def attach(self, key: PoolKey, transport: asyncio.Transport, driver: HTTP11Driver) -> None:
+    @property
+    def http2(self) -> HTTP2Driver | None:
+        """The HTTP/2 driver when the live transport speaks HTTP/2, else None."""
+        driver = self.driver
+        return driver if isinstance(driver, HTTP2Driver) else None
+
+    def attach(self, key: PoolKey, transport: asyncio.Transport, driver: Driver) -> None:
         """Bind a freshly opened transport to this slot, closing any previous one."""
         self.close()
         self.key = key
@@ -117,14 +138,73 @@ class Connection:
     ) -> ResponseHead:
         """Send one request on the live transport and return the response head."""
         driver = self.driver
-        if driver is None:
-            raise ConnectionDisconnected(f"connection slot has no transport ({url})")
+        if not isinstance(driver, HTTP11Driver):
+            raise ConnectionDisconnected(f"connection slot has no HTTP/1.1 transport ({url})")
         driver.reused = self.reused
         return await driver.send_request(head, body, method, url, read_timeout, chunked)
 
     async def next_event(self) -> ResponseHead | InformationalResponse | Data | EndOfMessage:
         """Return the next event of the response in progress."""
         driver = self.driver
-        if driver is None:
+        if not isinstance(driver, HTTP11Driver):
             raise ConnectionDisconnected("connection closed while reading the response")
         return await driver.next_event()
+
+
+class HTTP2Stream:
+    """One request's lease of a stream on a shared HTTP/2 connection slot.
+
+    Args:
+        slot: The pool slot whose driver speaks HTTP/2.
+        reused: The connection carried requests before this one.
+
+    Closing a lease resets only its stream (RST_STREAM CANCEL when still open);
+    the connection goes on serving the others.
+    """
+
+    multiplexed = True
+
+    def __init__(self, slot: Connection, reused: bool) -> None:
+        driver = slot.http2
+        assert driver is not None
+        self.slot = slot
+        self.driver = driver
+        self.reused = reused
+        self.connect_timings = slot.connect_timings
+        self.pool: Any = None
+        self.released = False
+        self._stream: H2StreamState | None = None
+
+    def __repr__(self) -> str:
+        return f"<HTTP2Stream [{self._stream!r} on {self.driver!r}]>"
+
+    async def send(self, request: Request, read_timeout: float | None) -> ResponseHead:
+        """Send ``request`` on a new stream and return the response head."""
+        url = request.url
+        headers = request_header_list(
+            request.method,
+            url.scheme,
+            f"{url.host}:{url.port}" if ":" not in url.host else f"[{url.host}]:{url.port}",
+            url.target,
+            request.headers,
+            self.driver.peer_max_header_list_size,
+        )
+        self.driver.reused = self.reused
+        self._stream, head = await self.driver.send_request(
+            headers, request.body, request.method, url.url, read_timeout
+        )
+        return head
+
+    async def next_event(self) -> ResponseHead | InformationalResponse | Data | EndOfMessage:
+        """Return the next event of this stream's response."""
+        stream = self._stream
+        if stream is None:
+            raise ConnectionDisconnected("no HTTP/2 stream open on this lease")
+        return await self.driver.next_event(stream)
+
+    def close(self) -> None:
+        """Forget the stream, resetting it if the response was not read to its end."""
+        stream = self._stream
+        if stream is not None:
+            self._stream = None
+            self.driver.abandon(stream)

@@ -9,6 +9,14 @@ TLS inside the tunnel) with this connector's DNS and TCP, under the same deadlin
 It also decides at release whether a connection is kept, and tracks leases so
 ``wait_requests()`` can wait on an event instead of polling.
 
+HTTP/2 connections sit in the same pools. A request leases a *stream*
+(:class:`~aiosonic.connection.HTTP2Stream`) on a connection that has room for
+one; the connection's slot stays leased from its pool while any stream is
+open, and goes back when the last one ends. When no connection has room, a
+request opens one within the pool's size, and requests that arrive while a
+connection to their key is being opened wait for it instead of opening their
+own. The wait for stream capacity is bounded by ``pool_acquire``.
+
 HTTP semantics (methods, bodies, redirects) live in the client, the protocol
 in the drivers; this module only manages connections.
 """
@@ -24,10 +32,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from aiosonic.connection import Connection
+from aiosonic.connection import Connection, HTTP2Stream
 from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE
 from aiosonic.dns_cache import DNSCache
+from aiosonic.drivers.http2 import HTTP2Driver, Http2Config
 from aiosonic.drivers.http11 import HTTP11Driver
+from aiosonic.drivers.negotiate import ALPN_H2_AND_H11, ALPNNegotiator
 from aiosonic.exceptions import (
     ConnectError,
     ConnectionPoolAcquireTimeout,
@@ -44,11 +54,14 @@ from aiosonic.tls import TLSContextCache
 from aiosonic.tunnel import open_via_proxy
 from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
-__all__ = ["TCPConnector"]
+__all__ = ["Http2Config", "TCPConnector"]
 
 DEFAULT_POOL_KEY = ":default"
 
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
+
+#: Keys remembered as "the server picked http/1.1"; cleared when it grows past this.
+MAX_ALPN_MEMORY = 1024
 
 
 class TCPConnector:
@@ -72,6 +85,11 @@ class TCPConnector:
         max_decompressed_size: Most bytes one response body may decode to, in
             bytes, for gzip, deflate and br alike; checked while streaming.
         max_content_encodings: Most codings one ``Content-Encoding`` may chain.
+        http2: Negotiate HTTP/2 (ALPN ``h2``, falling back to ``http/1.1``)
+            for every ``https`` request; a request's ``http2=True`` does it
+            for that request only. ``http://`` uses HTTP/2 only with
+            ``http2_config.prior_knowledge``. Not through proxies.
+        http2_config: Windows, limits and h2c of HTTP/2 connections.
 
     Raises:
         ValueError: ``max_decompressed_size`` or ``max_content_encodings`` is
@@ -92,6 +110,8 @@ class TCPConnector:
         limits: H11Limits | None = None,
         max_decompressed_size: int = MAX_DECOMPRESSED_SIZE,
         max_content_encodings: int = MAX_CONTENT_ENCODINGS,
+        http2: bool = False,
+        http2_config: Http2Config | None = None,
     ) -> None:
         if max_decompressed_size < 1 or max_content_encodings < 1:
             raise ValueError(
@@ -110,6 +130,15 @@ class TCPConnector:
         self.max_decompressed_size = max_decompressed_size
         self.max_content_encodings = max_content_encodings
         self.tls = TLSContextCache()
+        self.http2 = http2
+        self.http2_config = http2_config or Http2Config()
+        # HTTP/2 slots leased from their pools and shared by streams, per key.
+        self._h2_shared: dict[PoolKey, list[Connection]] = {}
+        # Connections being opened for an HTTP/2 key: later requests wait on them.
+        self._h2_opening: dict[PoolKey, asyncio.Future[None]] = {}
+        # Keys whose server picked http/1.1: no waiting on each other's opens.
+        self._alpn_h11: set[PoolKey] = set()
+        self._capacity_waiters: list[asyncio.Future[None]] = []
         configs = dict(pool_configs or {})
         configs.setdefault(
             DEFAULT_POOL_KEY, PoolConfig(size=pool_size, max_conn_requests=conn_max_requests)
@@ -171,8 +200,8 @@ class TCPConnector:
 
     async def acquire(
         self, url: ParsedURL, key: PoolKey, timeouts: Timeouts, proxy: Proxy | None = None
-    ) -> Connection:
-        """Return a connection that can carry a request to ``key`` now.
+    ) -> Any:
+        """Return a connection (or HTTP/2 stream lease) that can carry a request to ``key`` now.
 
         Args:
             url: The request URL.
@@ -190,6 +219,8 @@ class TCPConnector:
         """
         if self._closed:
             raise ConnectorClosed(f"connector is closed; not sending to {url.url}")
+        if (key.http2 or key in self._h2_shared) and key not in self._alpn_h11:
+            return await self._acquire_shared(url, key, timeouts, proxy)
         pool, config = self.pool_for(url)
         async with deadline(
             timeouts.pool_acquire,
@@ -207,45 +238,208 @@ class TCPConnector:
         try:
             if conn.is_reusable_for(key) and not _idle_expired(conn, config):
                 conn.reused = True
-                return conn
-            conn.close()  # another key, dead, or idle too long; no-op when unconnected
-            conn.reused = False
-            async with deadline(
-                timeouts.sock_connect,
-                lambda: ConnectTimeout(
-                    f"no connection within sock_connect={timeouts.sock_connect}s "
-                    f"({url.host}:{url.port}{f' via {proxy.key}' if proxy else ''})"
-                ),
-            ):
-                started = time.perf_counter()
-                transport, driver, dns_seconds = await self._open(url, key, proxy)
-            conn.attach(key, transport, driver)
-            conn.connect_timings = (dns_seconds, time.perf_counter() - started - dns_seconds)
-            return conn
+            else:
+                await self._connect(conn, url, key, timeouts, proxy)
+            return self._lease(conn, key)
         except BaseException:
             conn.close()
             self.release(conn)
             raise
 
-    def release(self, conn: Connection) -> None:
-        """Give ``conn`` back to its pool, closing it if it must not be reused."""
+    async def _connect(
+        self, conn: Connection, url: ParsedURL, key: PoolKey, timeouts: Timeouts, proxy: Proxy | None
+    ) -> None:
+        """Open a transport for slot ``conn`` (closing any it had) under ``sock_connect``."""
+        conn.close()  # another key, dead, or idle too long; no-op when unconnected
+        conn.reused = False
+        async with deadline(
+            timeouts.sock_connect,
+            lambda: ConnectTimeout(
+                f"no connection within sock_connect={timeouts.sock_connect}s "
+                f"({url.host}:{url.port}{f' via {proxy.key}' if proxy else ''})"
+            ),
+        ):
+            started = time.perf_counter()
+            transport, driver, dns_seconds = await self._open(url, key, proxy)
+            if isinstance(driver, HTTP2Driver):
+                try:
+                    await driver.wait_ready()  # the server's SETTINGS: its stream limit
+                except BaseException:
+                    driver.close()
+                    raise
+        conn.attach(key, transport, driver)
+        conn.connect_timings = (dns_seconds, time.perf_counter() - started - dns_seconds)
+        if isinstance(driver, HTTP11Driver) and key.http2 and url.is_secure:
+            # The server picked http/1.1: requests for this key need not wait
+            # for each other's connections any more.
+            if len(self._alpn_h11) >= MAX_ALPN_MEMORY:
+                self._alpn_h11.clear()
+            self._alpn_h11.add(key)
+
+    def _lease(self, conn: Connection, key: PoolKey) -> Any:
+        """Return what the request uses: the slot (HTTP/1.1) or a stream on it (HTTP/2)."""
+        driver = conn.http2
+        if driver is None:
+            return conn
+        driver.on_capacity = self._notify_capacity
+        self._h2_shared.setdefault(key, []).append(conn)
+        driver.reserved += 1
+        return HTTP2Stream(conn, reused=conn.reused)
+
+    async def _acquire_shared(
+        self, url: ParsedURL, key: PoolKey, timeouts: Timeouts, proxy: Proxy | None
+    ) -> Any:
+        """Lease a stream on a shared HTTP/2 connection, opening one if none has room.
+
+        Waiting for room (a stream to end, a connection being opened by
+        another request, or a pool slot) is bounded by ``pool_acquire``.
+        """
+        pool, config = self.pool_for(url)
+        async with deadline(
+            timeouts.pool_acquire,
+            lambda: ConnectionPoolAcquireTimeout(
+                f"no HTTP/2 stream or connection free within pool_acquire="
+                f"{timeouts.pool_acquire}s ({url.url})"
+            ),
+        ):
+            while True:
+                lease = self._take_stream(key)
+                if lease is not None:
+                    return lease
+                opening = self._h2_opening.get(key)
+                if opening is not None:
+                    await asyncio.shield(opening)  # its failure is ours too
+                    continue
+                if self._h2_shared.get(key) and pool.free_conns() <= 0:
+                    await self._wait_capacity()
+                    continue
+                if id(pool) in self._keyed_pools:
+                    conn: Connection = await pool.acquire(url.split, key)
+                else:
+                    conn = await pool.acquire(url.split)
+                if self._h2_opening.get(key) is None and not self._has_room(key):
+                    break
+                pool.release(conn)  # room appeared while we waited for the slot
+        self._leased += 1
+        self._all_free.clear()
+        conn.pool = pool
+        try:
+            if conn.is_reusable_for(key) and not _idle_expired(conn, config):
+                conn.reused = True
+                return self._lease(conn, key)
+            opening = asyncio.get_running_loop().create_future()
+            self._h2_opening[key] = opening
+            try:
+                await self._connect(conn, url, key, timeouts, proxy)
+            except BaseException as exc:
+                if isinstance(exc, Exception):
+                    opening.set_exception(exc)
+                    opening.exception()  # retrieved, even if no one waits
+                else:
+                    opening.set_result(None)  # cancelled: the others try themselves
+                raise
+            else:
+                opening.set_result(None)
+            finally:
+                del self._h2_opening[key]
+            return self._lease(conn, key)
+        except BaseException:
+            conn.close()
+            self.release(conn)
+            raise
+
+    def _has_room(self, key: PoolKey) -> bool:
+        """Whether a shared connection to ``key`` can take another stream now."""
+        for conn in self._h2_shared.get(key, ()):
+            driver = conn.http2
+            if driver is not None and driver.can_take_stream():
+                return True
+        return False
+
+    def _take_stream(self, key: PoolKey) -> HTTP2Stream | None:
+        """Lease a stream on a shared connection to ``key`` with room, if any."""
+        for conn in self._h2_shared.get(key, ()):
+            driver = conn.http2
+            if driver is not None and driver.can_take_stream():
+                driver.reserved += 1
+                self._leased += 1
+                self._all_free.clear()
+                return HTTP2Stream(conn, reused=True)
+        return None
+
+    async def _wait_capacity(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._capacity_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in self._capacity_waiters:
+                self._capacity_waiters.remove(waiter)
+
+    def _notify_capacity(self) -> None:
+        """Wake every request waiting for stream capacity or a slot; each looks again."""
+        waiters, self._capacity_waiters = self._capacity_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def release(self, conn: Any) -> None:
+        """Give ``conn`` (a slot or an HTTP/2 stream lease) back, closing what must not be reused."""
+        if isinstance(conn, HTTP2Stream):
+            self._release_stream(conn)
+            return
+        if conn.pool is None:
+            return
+        self._leased -= 1
+        if self._leased <= 0:
+            self._leased = 0
+            self._all_free.set()
+        self._return_slot(conn)
+
+    def _release_stream(self, lease: HTTP2Stream) -> None:
+        if lease.released:
+            return
+        lease.released = True
+        lease.close()
+        driver, slot = lease.driver, lease.slot
+        driver.reserved -= 1
+        self._leased -= 1
+        if self._leased <= 0:
+            self._leased = 0
+            self._all_free.set()
+        if driver.reserved <= 0 and slot.pool is not None:
+            key = slot.key
+            shared = self._h2_shared.get(key) if key is not None else None
+            if shared is not None and slot in shared:
+                shared.remove(slot)
+                if not shared:
+                    del self._h2_shared[key]  # type: ignore[arg-type]
+            self._return_slot(slot)
+        self._notify_capacity()
+
+    def _return_slot(self, conn: Connection) -> None:
+        """Hand a slot back to its pool, closing its transport if it must not be reused."""
         pool = conn.pool
         if pool is None:
             return
         conn.pool = None
         config = self._configs_by_pool.get(id(pool))
         max_requests = config.max_conn_requests if config else self.conn_max_requests
+        # max_conn_requests recycles HTTP/1.1 connections; an HTTP/2 server
+        # that wants to recycle one says so with GOAWAY.
         if conn.is_connected and (
             not conn.is_reusable()
-            or (max_requests is not None and conn.requests_count >= max_requests)
+            or (
+                max_requests is not None
+                and conn.requests_count >= max_requests
+                and conn.http2 is None
+            )
         ):
             conn.close()
         conn.last_released_time = time.monotonic()
-        self._leased -= 1
-        if self._leased <= 0:
-            self._leased = 0
-            self._all_free.set()
         pool.release(conn)
+        if self._capacity_waiters:
+            self._notify_capacity()
 
     # --- opening ------------------------------------------------------------
 
@@ -259,19 +453,45 @@ class TCPConnector:
 
     async def _open(
         self, url: ParsedURL, key: PoolKey, proxy: Proxy | None = None
-    ) -> tuple[asyncio.Transport, HTTP11Driver, float]:
+    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, float]:
         """Resolve, connect and (for https) handshake; return the DNS time too.
 
         With a proxy, :func:`aiosonic.tunnel.open_via_proxy` does the proxy's
-        part; name resolution and TCP still go through this connector.
+        part; name resolution and TCP still go through this connector. A
+        direct TLS connection picks its driver from the ALPN result; h2c
+        (HTTP/2 over plain TCP) is used only with prior knowledge.
         """
         dialer = _Dialer(self.dns)
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
         limits = self.limits
+        h2_config = self.http2_config
 
         def driver_factory() -> HTTP11Driver:
             return HTTP11Driver(limits)
 
+        def h2_factory() -> HTTP2Driver:
+            return HTTP2Driver(h2_config)
+
+        if proxy is None and ssl_ctx is not None:
+            if key.http2:
+                if key.ssl is None:
+                    ssl_ctx = self.tls.get(key.verify, ALPN_H2_AND_H11)
+                else:  # the caller's context: offer h2 on it, as asked (httpcore does too)
+                    ssl_ctx.set_alpn_protocols(list(ALPN_H2_AND_H11))
+            transport, negotiator = await dialer.open_transport(
+                url.host,
+                url.port,
+                lambda: ALPNNegotiator(h2_factory, driver_factory),
+                ssl_ctx,
+                url.host,
+            )
+            assert negotiator.driver is not None
+            return transport, negotiator.driver, dialer.dns_seconds
+        if proxy is None and key.http2 and h2_config.prior_knowledge:
+            transport, h2_driver = await dialer.open_transport(
+                url.host, url.port, h2_factory, None, None
+            )
+            return transport, h2_driver, dialer.dns_seconds
         if proxy is not None:
             proxy_ssl = self.tls.get(key.verify) if proxy.scheme == "https" else None
             transport, driver = await open_via_proxy(
@@ -303,8 +523,12 @@ class TCPConnector:
         if self._closed:
             return
         self._closed = True
+        for shared in list(self._h2_shared.values()):
+            for conn in shared:
+                conn.close()  # GOAWAY, then close
         for pool in self.pools.values():
             await pool.cleanup()
+        self._notify_capacity()
         await self.dns.close()
 
 

@@ -14,10 +14,13 @@ working::
     │   ├── ConnectError                        no connection; nothing was sent
     │   │   ├── ResolveError                    the host name did not resolve
     │   │   └── TLSError (ssl.SSLError)         handshake or certificate failure
-    │   └── ConnectionDisconnected              the peer closed or reset mid-exchange
-    │       └── ResponseIncomplete              the body ended before its length
+    │   ├── ConnectionDisconnected              the peer closed or reset mid-exchange
+    │   │   ├── ResponseIncomplete              the body ended before its length
+    │   │   └── ConnectionTerminated            HTTP/2 GOAWAY ended the stream
+    │   └── StreamReset                         HTTP/2 RST_STREAM ended the stream
     ├── HttpParsingError                        the response breaks RFC 9112
-    │   └── LimitExceeded                       a size/count limit was passed
+    │   ├── LimitExceeded                       a size/count limit was passed
+    │   └── RemoteProtocolError                 the peer broke HTTP/2 (RFC 9113)
     ├── InvalidRequest (ValueError)             caller input that cannot be sent
     ├── ConnectorClosed (RuntimeError)          the client/connector was closed
     ├── MaxRedirects                            more hops than allowed
@@ -32,6 +35,8 @@ working::
 Whether a failed request may have reached the server is carried by
 ``NetworkError.request_sent``: ``False`` means not one byte was written, so any
 request may be retried; ``True`` means only an idempotent one may be.
+``NetworkError.unprocessed`` is stronger: the server said (HTTP/2 GOAWAY or
+REFUSED_STREAM) that it did not act on the request, so any method may be re-sent.
 
 This module holds error classes only; it raises nothing itself.
 """
@@ -54,6 +59,7 @@ __all__ = [
     "ConnectorClosed",
     "ConnectionDisconnected",
     "ConnectionPoolAcquireTimeout",
+    "ConnectionTerminated",
     "DecompressionError",
     "HTTPStatusError",
     "HttpParsingError",
@@ -66,9 +72,11 @@ __all__ = [
     "NetworkError",
     "ProxyError",
     "ReadTimeout",
+    "RemoteProtocolError",
     "RequestTimeout",
     "ResolveError",
     "ResponseIncomplete",
+    "StreamReset",
     "TLSError",
     "TimeoutException",
 ]
@@ -137,6 +145,9 @@ class NetworkError(AiosonicError, ConnectionError):
             written, so the server may have acted on it.
         reused_connection: ``True`` when the request ran on a pooled
             keep-alive connection rather than a fresh one.
+        unprocessed: ``True`` when the server stated that it did not process
+            the request (HTTP/2 GOAWAY above its last stream, REFUSED_STREAM),
+            so it may be re-sent whatever its method.
     """
 
     def __init__(
@@ -145,10 +156,12 @@ class NetworkError(AiosonicError, ConnectionError):
         *,
         request_sent: bool = False,
         reused_connection: bool = False,
+        unprocessed: bool = False,
     ) -> None:
         super().__init__(message)
         self.request_sent = request_sent
         self.reused_connection = reused_connection
+        self.unprocessed = unprocessed
 
     def __reduce__(self) -> Any:
         return (self.__class__, (str(self),), self.__dict__)
@@ -192,6 +205,60 @@ class ResponseIncomplete(ConnectionDisconnected):
         self.expected = expected
 
 
+class ConnectionTerminated(ConnectionDisconnected):
+    """The server ended an HTTP/2 connection with GOAWAY before this stream finished.
+
+    Attributes:
+        error_code: The GOAWAY error code (``h2.errors.ErrorCodes`` value).
+        last_stream_id: The last stream the server says it may have processed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: int = 0,
+        last_stream_id: int | None = None,
+        request_sent: bool = True,
+        reused_connection: bool = False,
+        unprocessed: bool = False,
+    ) -> None:
+        super().__init__(
+            message,
+            request_sent=request_sent,
+            reused_connection=reused_connection,
+            unprocessed=unprocessed,
+        )
+        self.error_code = error_code
+        self.last_stream_id = last_stream_id
+
+
+class StreamReset(NetworkError):
+    """The server reset this HTTP/2 stream (RST_STREAM); other streams go on.
+
+    Attributes:
+        error_code: The RST_STREAM error code (``h2.errors.ErrorCodes`` value);
+            ``REFUSED_STREAM`` (7) sets ``unprocessed``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: int = 0,
+        request_sent: bool = True,
+        reused_connection: bool = False,
+        unprocessed: bool = False,
+    ) -> None:
+        super().__init__(
+            message,
+            request_sent=request_sent,
+            reused_connection=reused_connection,
+            unprocessed=unprocessed,
+        )
+        self.error_code = error_code
+
+
 # --- protocol ---------------------------------------------------------------
 
 
@@ -217,6 +284,13 @@ class LimitExceeded(HttpParsingError):
 
     def __reduce__(self) -> Any:
         return (self.__class__, (self.limit, self.value), self.__dict__)
+
+
+class RemoteProtocolError(HttpParsingError):
+    """The server broke the HTTP/2 protocol (a malformed frame or header block).
+
+    The connection is closed with GOAWAY; every stream on it fails.
+    """
 
 
 class InvalidRequest(AiosonicError, ValueError):

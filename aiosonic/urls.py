@@ -50,6 +50,8 @@ class PoolKey(NamedTuple):
     verify: bool
     ssl: ssl.SSLContext | None
     proxy: str | None
+    #: HTTP/2 may be negotiated (ALPN h2, or h2c prior knowledge).
+    http2: bool = False
 
     @property
     def origin(self) -> Origin:

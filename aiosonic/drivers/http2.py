@@ -1,0 +1,680 @@
+"""Asyncio driver for HTTP/2: many streams over one transport, on top of ``h2``.
+
+``h2`` is the sans-IO protocol core (frames, HPACK, stream states, flow-control
+accounting). :class:`HTTP2Driver` is the ``asyncio.Protocol`` around it, as
+httpcore does it: it feeds received bytes to ``h2``, routes the resulting
+events to per-stream queues, and writes whatever ``h2`` wants sent. It owns:
+
+* the per-stream ``sock_read`` deadline (each wait for data or for window);
+* flow control: the connection window is re-opened as bytes *arrive*, a
+  stream's window as the application *consumes* them, so memory is bounded by
+  the stream windows and a slow reader stalls only its own stream;
+* faults: GOAWAY (streams above ``last_stream_id`` fail as unprocessed, the
+  others finish), RST_STREAM (only that stream fails), connection loss, and
+  protocol violations (GOAWAY sent, every stream fails).
+
+Which streams may open is the connector's decision (:meth:`can_take_stream`);
+the driver knows nothing of pools, DNS, TLS set-up or retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+from h2.errors import ErrorCodes
+from h2.settings import SettingCodes
+
+from aiosonic.exceptions import (
+    AiosonicError,
+    ConnectionDisconnected,
+    ConnectionTerminated,
+    HttpParsingError,
+    InvalidRequest,
+    ReadTimeout,
+    RemoteProtocolError,
+    StreamReset,
+)
+from aiosonic.protocols.h2_headers import response_head
+from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
+
+__all__ = ["Http2Config", "HTTP2Driver", "H2StreamState"]
+
+logger = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+#: RFC 9113 §6.9.1: the largest window and the connection window at start.
+MAX_WINDOW = 2**31 - 1
+INITIAL_CONNECTION_WINDOW = 65_535
+#: Stream ids are 31-bit and client ones odd.
+MAX_STREAM_ID = 2**31 - 1
+
+StreamEvent = ResponseHead | Data | EndOfMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Http2Config:
+    """HTTP/2 settings of a connector; immutable, hashable and equal by value.
+
+    Args:
+        initial_stream_window: Receive window of each stream (bytes buffered
+            per stream at most before the server must wait).
+        connection_window: Receive window of the whole connection.
+        max_frame_size: Largest frame payload we accept.
+        max_header_list_size: Largest response header block we accept
+            (RFC 9113 §6.5.2 measure); also advertised to the server.
+        max_concurrent_streams: Our own cap on streams per connection, below
+            the server's SETTINGS_MAX_CONCURRENT_STREAMS; None: the server's.
+        prior_knowledge: Speak HTTP/2 (h2c) on ``http://`` URLs without
+            negotiation. Off by default: plain-text HTTP/2 only when asked.
+    """
+
+    initial_stream_window: int = 4 * MIB
+    connection_window: int = 16 * MIB
+    max_frame_size: int = 64 * 1024
+    max_header_list_size: int = 64 * 1024
+    max_concurrent_streams: int | None = None
+    prior_knowledge: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.initial_stream_window <= MAX_WINDOW:
+            raise ValueError(f"initial_stream_window must be 1..2**31-1: {self}")
+        if not INITIAL_CONNECTION_WINDOW <= self.connection_window <= MAX_WINDOW:
+            raise ValueError(f"connection_window must be 65535..2**31-1: {self}")
+        if not 16_384 <= self.max_frame_size <= 2**24 - 1:
+            raise ValueError(f"max_frame_size must be 16384..2**24-1: {self}")
+        if self.max_header_list_size < 1:
+            raise ValueError(f"max_header_list_size must be positive: {self}")
+        if self.max_concurrent_streams is not None and self.max_concurrent_streams < 1:
+            raise ValueError(f"max_concurrent_streams must be positive: {self}")
+
+
+class H2StreamState:
+    """One stream's receive queue, waiter and flow-control counters."""
+
+    __slots__ = (
+        "error",
+        "events",
+        "id",
+        "local_ended",
+        "method",
+        "read_timeout",
+        "remote_ended",
+        "trailers",
+        "unacked",
+        "url",
+        "waiter",
+    )
+
+    def __init__(self, stream_id: int, method: str, url: str, read_timeout: float | None) -> None:
+        self.id = stream_id
+        self.method = method
+        self.url = url
+        self.read_timeout = read_timeout
+        # (event, flow-controlled length) pairs, oldest first.
+        self.events: deque[tuple[StreamEvent, int]] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.error: BaseException | None = None
+        self.trailers: list[tuple[bytes, bytes]] = []
+        self.unacked = 0  # consumed bytes not yet handed back in WINDOW_UPDATE
+        self.local_ended = False
+        self.remote_ended = False
+
+    def __repr__(self) -> str:
+        state = "ERROR" if self.error else ("ENDED" if self.remote_ended else "OPEN")
+        return f"<H2StreamState [{self.id}, {state}, queued={len(self.events)}]>"
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class HTTP2Driver(asyncio.Protocol):
+    """Drive HTTP/2 streams over one transport.
+
+    Args:
+        config: Windows, frame and header limits.
+    """
+
+    http_version = "2"
+
+    def __init__(self, config: Http2Config | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.config = config = config or Http2Config()
+        h2_config = h2.config.H2Configuration(
+            client_side=True, header_encoding=None, validate_inbound_headers=True
+        )
+        self._h2 = conn = h2.connection.H2Connection(config=h2_config)
+        conn.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                SettingCodes.ENABLE_PUSH: 0,
+                SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                SettingCodes.INITIAL_WINDOW_SIZE: config.initial_stream_window,
+                SettingCodes.MAX_FRAME_SIZE: config.max_frame_size,
+                SettingCodes.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
+            },
+        )
+        conn.max_inbound_frame_size = config.max_frame_size
+        conn.decoder.max_header_list_size = config.max_header_list_size
+        self.transport: asyncio.Transport | None = None
+        self._streams: dict[int, H2StreamState] = {}
+        self._window_waiters: dict[int, asyncio.Future[None]] = {}
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._write_paused = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._goaway: tuple[int, int] | None = None  # (error code, last stream id)
+        self._ready: asyncio.Future[None] = self._loop.create_future()
+        self._conn_unacked = 0
+        #: Streams leased by the connector (sent or about to be).
+        self.reserved = 0
+        self.requests_count = 0
+        self.reused = False
+        #: Called when this connection may take more streams than before
+        #: (a stream ended, SETTINGS raised the limit) or none at all (GOAWAY,
+        #: closed); the connector wakes requests waiting for capacity.
+        self.on_capacity: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        if self._closed:
+            state = "CLOSED"
+        elif self._goaway is not None:
+            state = "GOAWAY"
+        else:
+            state = "ACTIVE" if self._streams else "IDLE"
+        return (
+            f"<HTTP2Driver [{state}, streams={len(self._streams)}/{self.max_streams}, "
+            f"Request Count: {self.requests_count}]>"
+        )
+
+    # --- asyncio.Protocol callbacks -----------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        conn = self._h2
+        conn.initiate_connection()
+        extra = self.config.connection_window - INITIAL_CONNECTION_WINDOW
+        if extra > 0:
+            conn.increment_flow_control_window(extra)
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self._h2.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            # h2 has queued GOAWAY with the right code; send it, then fail all.
+            self._flush()
+            self._fail_connection(f"the server broke HTTP/2: {exc}", protocol_error=True)
+            return
+        for event in events:
+            self._dispatch(event)
+        if self._conn_unacked >= self.config.connection_window // 2 and not self._closed:
+            # The connection window re-opens on arrival: buffered bytes are
+            # bounded by the stream windows, which re-open on consumption.
+            self._h2.increment_flow_control_window(self._conn_unacked)
+            self._conn_unacked = 0
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        if not self._ready.done():
+            self._ready.set_exception(
+                ConnectionDisconnected("the server closed the connection before its SETTINGS")
+            )
+            self._ready.exception()  # retrieved: the connector may not be waiting
+        self._fail_connection("connection lost", cause=exc)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # --- state --------------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the transport is gone or going."""
+        return self._closed
+
+    @property
+    def max_streams(self) -> int:
+        """Streams this connection may carry at once (the server's limit, or ours)."""
+        limit = self._h2.remote_settings.max_concurrent_streams
+        cap = self.config.max_concurrent_streams
+        return min(limit, cap) if cap is not None else limit
+
+    @property
+    def peer_max_header_list_size(self) -> int | None:
+        """The server's SETTINGS_MAX_HEADER_LIST_SIZE, if it sent one."""
+        return self._h2.remote_settings.max_header_list_size
+
+    @property
+    def active_streams(self) -> int:
+        """Streams open on this connection."""
+        return len(self._streams)
+
+    def can_take_stream(self) -> bool:
+        """Whether one more request may be leased onto this connection now."""
+        if self._closed or self._goaway is not None or self._error is not None:
+            return False
+        next_id = (self._h2.highest_outbound_stream_id or 1) + 2 * (self.reserved + 1)
+        return self.reserved < self.max_streams and next_id <= MAX_STREAM_ID
+
+    def is_reusable(self) -> bool:
+        """Whether an idle connection may carry another request (the pool's question)."""
+        return self.can_take_stream()
+
+    async def wait_ready(self) -> None:
+        """Wait for the server's first SETTINGS (its stream limit is known then)."""
+        await asyncio.shield(self._ready)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """Proxy to the transport's ``get_extra_info``."""
+        if self.transport is None:
+            return default
+        return self.transport.get_extra_info(name, default)
+
+    def close(self) -> None:
+        """Send GOAWAY, close the transport and fail open streams; idempotent."""
+        if self._closed:
+            return
+        try:
+            self._h2.close_connection()
+            self._flush()
+        except h2.exceptions.ProtocolError:
+            logger.debug("%r: GOAWAY not sent, connection already closing", self)
+        self._closed = True
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+        self._fail_connection("connection closed by the client")
+
+    # --- one exchange -------------------------------------------------------
+
+    async def send_request(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | AsyncIterable[bytes] | Iterable[bytes] | None,
+        method: str,
+        url: str,
+        read_timeout: float | None,
+    ) -> tuple[H2StreamState, ResponseHead]:
+        """Open a stream, send the request and return the stream and final head.
+
+        Raises:
+            StreamReset: The server reset the stream (``unprocessed`` for
+                REFUSED_STREAM).
+            ConnectionTerminated: GOAWAY came before the server took the stream.
+            ConnectionDisconnected: The connection was lost.
+            ReadTimeout: No response head within ``sock_read``.
+            RemoteProtocolError: The server broke HTTP/2.
+        """
+        self._raise_if_unusable(url)
+        conn = self._h2
+        empty = body is None or (isinstance(body, bytes | bytearray | memoryview) and not body)
+        try:
+            stream_id = conn.get_next_available_stream_id()
+            conn.send_headers(stream_id, headers, end_stream=empty)
+        except h2.exceptions.TooManyStreamsError as exc:
+            # SETTINGS lowered the limit after this lease was granted.
+            raise StreamReset(
+                f"the server's stream limit dropped to {self.max_streams} ({url})",
+                error_code=ErrorCodes.REFUSED_STREAM,
+                request_sent=False,
+                unprocessed=True,
+            ) from exc
+        except (h2.exceptions.ProtocolError, ValueError) as exc:
+            raise InvalidRequest(f"HTTP/2 cannot send this request ({url}): {exc}") from exc
+        stream = H2StreamState(stream_id, method, url, read_timeout)
+        stream.local_ended = empty
+        self._streams[stream_id] = stream
+        self.requests_count += 1
+        self._flush()
+        try:
+            if not empty:
+                assert body is not None
+                await self._send_body(stream, body)
+            event = await self.next_event(stream)
+            if not isinstance(event, ResponseHead):
+                raise HttpParsingError(f"unexpected {event!r} before the response head ({url})")
+        except BaseException:
+            self.abandon(stream)
+            raise
+        return stream, event
+
+    async def next_event(self, stream: H2StreamState) -> StreamEvent:
+        """Return the stream's next event, waiting (bounded by ``sock_read``) if needed."""
+        events = stream.events
+        while not events:
+            if stream.error is not None:
+                raise stream.error
+            await self._wait(stream, None)
+        event, flow_length = events.popleft()
+        if flow_length:
+            self._consumed(stream, flow_length)
+        elif type(event) is EndOfMessage:
+            self.abandon(stream)  # resets only if our upload had not ended
+        return event
+
+    def abandon(self, stream: H2StreamState) -> None:
+        """Forget a stream: at its end, or early with RST_STREAM(CANCEL) if still open."""
+        if self._streams.pop(stream.id, None) is None:
+            return
+        if not self._closed and not (stream.remote_ended and stream.local_ended):
+            try:
+                self._h2.reset_stream(stream.id, ErrorCodes.CANCEL)
+            except h2.exceptions.ProtocolError:
+                logger.debug("stream %d already closed in h2", stream.id)
+            self._flush()
+        self._stream_done()
+
+    # --- sending ------------------------------------------------------------
+
+    async def _send_body(
+        self, stream: H2StreamState, body: bytes | AsyncIterable[bytes] | Iterable[bytes]
+    ) -> None:
+        if isinstance(body, bytes | bytearray | memoryview):
+            await self._send_data(stream, memoryview(body))
+        elif isinstance(body, AsyncIterable):
+            async for piece in body:
+                if piece:
+                    await self._send_data(stream, memoryview(piece))
+        else:
+            for piece in body:
+                if piece:
+                    await self._send_data(stream, memoryview(piece))
+        self._raise_if_stream_failed(stream)
+        if stream.remote_ended:
+            return  # the server answered early and ended the stream; stop uploading
+        self._h2.end_stream(stream.id)
+        stream.local_ended = True
+        self._flush()
+
+    async def _send_data(self, stream: H2StreamState, data: memoryview) -> None:
+        conn = self._h2
+        while data:
+            self._raise_if_stream_failed(stream)
+            if stream.remote_ended:
+                return
+            window = conn.local_flow_control_window(stream.id)
+            if window <= 0:
+                await self._wait(stream, "window")
+                continue
+            frame = conn.max_outbound_frame_size
+            while data and window > 0:
+                size = min(window, frame, len(data))
+                conn.send_data(stream.id, data[:size].tobytes())
+                data = data[size:]
+                window -= size
+            self._flush()
+            if self._write_paused:
+                await self._drain(stream)
+
+    async def _drain(self, stream: H2StreamState) -> None:
+        waiter = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+        self._raise_if_stream_failed(stream)
+
+    def _flush(self) -> None:
+        data = self._h2.data_to_send()
+        if data:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
+
+    # --- receiving ----------------------------------------------------------
+
+    def _dispatch(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.DataReceived):
+            length = event.flow_controlled_length or 0
+            self._conn_unacked += length
+            stream = self._streams.get(event.stream_id or 0)
+            if stream is not None:
+                stream.events.append((Data(event.data or b""), length))
+                stream.wake()
+        elif isinstance(event, h2.events.ResponseReceived):
+            self._on_head(event)
+        elif isinstance(event, h2.events.StreamEnded):
+            stream = self._streams.get(event.stream_id or 0)
+            if stream is not None:
+                stream.remote_ended = True
+                stream.events.append((EndOfMessage(stream.trailers), 0))
+                stream.wake()
+                self._wake_window(stream.id)
+        elif isinstance(event, h2.events.TrailersReceived):
+            stream = self._streams.get(event.stream_id or 0)
+            if stream is not None:
+                stream.trailers = [(bytes(n), bytes(v)) for n, v in event.headers or []]
+        elif isinstance(event, h2.events.WindowUpdated):
+            if event.stream_id:
+                self._wake_window(event.stream_id)
+            else:
+                self._wake_all_windows()
+        elif isinstance(event, h2.events.StreamReset):
+            self._on_reset(event)
+        elif isinstance(event, h2.events.RemoteSettingsChanged):
+            if not self._ready.done():
+                self._ready.set_result(None)
+            if SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
+                self._wake_all_windows()
+            self._notify_capacity()
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            self._on_goaway(event)
+
+    def _on_head(self, event: h2.events.ResponseReceived) -> None:
+        stream = self._streams.get(event.stream_id)
+        if stream is None:
+            return
+        try:
+            head = response_head(
+                event.headers or [],
+                stream.method,
+                event.stream_ended is not None,
+                self.config.max_header_list_size,
+            )
+        except AiosonicError as exc:
+            self._fail_stream(stream, exc)
+            self.abandon(stream)
+            return
+        stream.events.append((head, 0))
+        stream.wake()
+
+    def _on_reset(self, event: h2.events.StreamReset) -> None:
+        stream = self._streams.get(event.stream_id)
+        if stream is None:
+            return
+        code = event.error_code
+        if stream.remote_ended:
+            # RFC 9113 §8.1: a complete response followed by RST_STREAM(NO_ERROR)
+            # only tells us to stop uploading; the response stands.
+            stream.local_ended = True
+            self._wake_window(stream.id)
+            return
+        refused = code == ErrorCodes.REFUSED_STREAM
+        name = code.name if isinstance(code, ErrorCodes) else str(code)
+        self._fail_stream(
+            stream,
+            StreamReset(
+                f"the server reset the stream with {name} ({stream.url})"
+                + ("; it was not processed" if refused else ""),
+                error_code=int(code or 0),
+                reused_connection=self.reused,
+                unprocessed=refused,
+            ),
+        )
+
+    def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
+        code = int(event.error_code or 0)
+        last = event.last_stream_id if event.last_stream_id is not None else MAX_STREAM_ID
+        self._goaway = (code, last)
+        # RFC 9113 §6.8: streams up to last_stream_id may still complete, but
+        # h2 refuses every frame once GOAWAY is received. We open no stream
+        # after GOAWAY (can_take_stream), so letting h2 go on receiving is safe.
+        self._h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        for stream in list(self._streams.values()):
+            if stream.id > last:
+                self._fail_stream(
+                    stream,
+                    ConnectionTerminated(
+                        f"the server sent GOAWAY (code {code}, last stream {last}) before "
+                        f"taking stream {stream.id}; it was not processed ({stream.url})",
+                        error_code=code,
+                        last_stream_id=last,
+                        reused_connection=self.reused,
+                        unprocessed=True,
+                    ),
+                )
+                self._streams.pop(stream.id, None)
+        self._notify_capacity()
+        if not self._streams:
+            self.close()
+
+    def _consumed(self, stream: H2StreamState, length: int) -> None:
+        """Hand ``length`` consumed bytes back to the server's view of the stream window."""
+        stream.unacked += length
+        if stream.unacked >= self.config.initial_stream_window // 2 and not stream.remote_ended:
+            try:
+                self._h2.increment_flow_control_window(stream.unacked, stream.id)
+            except (h2.exceptions.ProtocolError, KeyError):
+                return  # the stream closed meanwhile; nothing to re-open
+            stream.unacked = 0
+            self._flush()
+
+    # --- waiting ------------------------------------------------------------
+
+    async def _wait(self, stream: H2StreamState, what: str | None) -> None:
+        """Wait for data (``what`` None) or send window on ``stream``, bounded by sock_read."""
+        waiter = self._loop.create_future()
+        if what is None:
+            stream.waiter = waiter
+        else:
+            self._window_waiters[stream.id] = waiter
+        timeout = stream.read_timeout
+        timer = (
+            self._loop.call_later(timeout, self._on_timeout, stream, waiter, what)
+            if timeout is not None
+            else None
+        )
+        try:
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if what is None:
+                if stream.waiter is waiter:
+                    stream.waiter = None
+            elif self._window_waiters.get(stream.id) is waiter:
+                del self._window_waiters[stream.id]
+
+    def _on_timeout(
+        self, stream: H2StreamState, waiter: asyncio.Future[None], what: str | None
+    ) -> None:
+        if waiter.done():
+            return
+        wanted = "window to send" if what else "data"
+        waiter.set_exception(
+            ReadTimeout(
+                f"no {wanted} from the server within sock_read={stream.read_timeout}s "
+                f"on stream {stream.id} ({stream.url})"
+            )
+        )
+
+    def _wake_window(self, stream_id: int) -> None:
+        waiter = self._window_waiters.pop(stream_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_all_windows(self) -> None:
+        waiters, self._window_waiters = self._window_waiters, {}
+        for waiter in waiters.values():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # --- failure ------------------------------------------------------------
+
+    def _raise_if_unusable(self, url: str) -> None:
+        if self._closed or self._error is not None:
+            raise ConnectionDisconnected(
+                f"HTTP/2 connection closed before the request was sent ({url})",
+                reused_connection=self.reused,
+            )
+        if self._goaway is not None:
+            raise ConnectionTerminated(
+                f"the server sent GOAWAY; request not sent ({url})",
+                error_code=self._goaway[0],
+                last_stream_id=self._goaway[1],
+                request_sent=False,
+                reused_connection=self.reused,
+                unprocessed=True,
+            )
+
+    def _raise_if_stream_failed(self, stream: H2StreamState) -> None:
+        if stream.error is not None:
+            raise stream.error
+
+    def _fail_stream(self, stream: H2StreamState, exc: BaseException) -> None:
+        if stream.error is None:
+            stream.error = exc
+        stream.wake()
+        self._wake_window(stream.id)
+
+    def _fail_connection(
+        self, reason: str, cause: BaseException | None = None, protocol_error: bool = False
+    ) -> None:
+        """Fail every open stream and close the transport."""
+        if protocol_error and self._error is None:
+            self._error = RemoteProtocolError(reason)
+        self._closed = True
+        for stream in list(self._streams.values()):
+            error: BaseException
+            if protocol_error:
+                error = RemoteProtocolError(f"{reason} ({stream.url})")
+            else:
+                error = ConnectionDisconnected(
+                    f"{reason} with stream {stream.id} open; the server may have processed "
+                    f"the request ({stream.url})",
+                    request_sent=True,
+                    reused_connection=self.reused,
+                )
+            error.__cause__ = cause
+            self._fail_stream(stream, error)
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters = []
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+        self._notify_capacity()
+
+    def _stream_done(self) -> None:
+        if self._goaway is not None and not self._streams:
+            self.close()
+
+    def _notify_capacity(self) -> None:
+        callback = self.on_capacity
+        if callback is not None:
+            callback()
