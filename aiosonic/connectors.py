@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from aiosonic.connection import Connection, HTTP2Stream
 from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE
 from aiosonic.dns_cache import DNSCache
-from aiosonic.drivers.http2 import HTTP2Driver, Http2Config
+from aiosonic.drivers.http2 import Http2Config, HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver
 from aiosonic.drivers.negotiate import ALPN_H2_AND_H11, ALPNNegotiator
 from aiosonic.exceptions import (
@@ -247,7 +247,12 @@ class TCPConnector:
             raise
 
     async def _connect(
-        self, conn: Connection, url: ParsedURL, key: PoolKey, timeouts: Timeouts, proxy: Proxy | None
+        self,
+        conn: Connection,
+        url: ParsedURL,
+        key: PoolKey,
+        timeouts: Timeouts,
+        proxy: Proxy | None,
     ) -> None:
         """Open a transport for slot ``conn`` (closing any it had) under ``sock_connect``."""
         conn.close()  # another key, dead, or idle too long; no-op when unconnected
@@ -384,7 +389,7 @@ class TCPConnector:
                 waiter.set_result(None)
 
     def release(self, conn: Any) -> None:
-        """Give ``conn`` (a slot or an HTTP/2 stream lease) back, closing what must not be reused."""
+        """Give back a slot or an HTTP/2 stream lease, closing what must not be reused."""
         if isinstance(conn, HTTP2Stream):
             self._release_stream(conn)
             return
