@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from aiosonic.auth import AuthBase, AuthType, BasicAuth, NetrcAuth, as_auth, send_with_auth
+from aiosonic.connection import HTTP2Stream
 from aiosonic.connectors import TCPConnector
 from aiosonic.cookies import CookieJar
 from aiosonic.exceptions import MaxRedirects, NetworkError, RequestTimeout
@@ -367,7 +368,7 @@ class HTTPClient(HTTPVerbs):
                 conn = await connector.acquire(url, key, timeouts, proxy)
             acquired = time.perf_counter()
             try:
-                if getattr(conn, "multiplexed", False):
+                if isinstance(conn, HTTP2Stream):
                     response_head = await conn.send(request, timeouts.sock_read)
                 else:
                     response_head = await conn.send_request(

@@ -49,9 +49,6 @@ class Connection:
             carried one.
     """
 
-    #: An HTTP/1.1 request leases the whole slot (see :class:`HTTP2Stream`).
-    multiplexed = False
-
     def __init__(self, connector: Any = None) -> None:
         self.connector = connector
         self.key: PoolKey | None = None
@@ -161,8 +158,6 @@ class HTTP2Stream:
     Closing a lease resets only its stream (RST_STREAM CANCEL when still open);
     the connection goes on serving the others.
     """
-
-    multiplexed = True
 
     def __init__(self, slot: Connection, reused: bool) -> None:
         driver = slot.http2

@@ -25,26 +25,24 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
 import ssl
 import time
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
 from aiosonic.connection import Connection, HTTP2Stream
 from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE
+from aiosonic.dialer import TCPDialer
 from aiosonic.dns_cache import DNSCache
 from aiosonic.drivers.http2 import Http2Config, HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver
 from aiosonic.drivers.negotiate import ALPN_H2_AND_H11, ALPNNegotiator
 from aiosonic.exceptions import (
-    ConnectError,
     ConnectionPoolAcquireTimeout,
     ConnectorClosed,
     ConnectTimeout,
-    TLSError,
 )
+from aiosonic.h2_sharing import SharedConnections
 from aiosonic.pools import PoolConfig, SmartPool
 from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.proxy import Proxy
@@ -59,9 +57,6 @@ __all__ = ["Http2Config", "TCPConnector"]
 DEFAULT_POOL_KEY = ":default"
 
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
-
-#: Keys remembered as "the server picked http/1.1"; cleared when it grows past this.
-MAX_ALPN_MEMORY = 1024
 
 
 class TCPConnector:
@@ -132,13 +127,7 @@ class TCPConnector:
         self.tls = TLSContextCache()
         self.http2 = http2
         self.http2_config = http2_config or Http2Config()
-        # HTTP/2 slots leased from their pools and shared by streams, per key.
-        self._h2_shared: dict[PoolKey, list[Connection]] = {}
-        # Connections being opened for an HTTP/2 key: later requests wait on them.
-        self._h2_opening: dict[PoolKey, asyncio.Future[None]] = {}
-        # Keys whose server picked http/1.1: no waiting on each other's opens.
-        self._alpn_h11: set[PoolKey] = set()
-        self._capacity_waiters: list[asyncio.Future[None]] = []
+        self._shared = SharedConnections()
         configs = dict(pool_configs or {})
         configs.setdefault(
             DEFAULT_POOL_KEY, PoolConfig(size=pool_size, max_conn_requests=conn_max_requests)
@@ -200,8 +189,8 @@ class TCPConnector:
 
     async def acquire(
         self, url: ParsedURL, key: PoolKey, timeouts: Timeouts, proxy: Proxy | None = None
-    ) -> Any:
-        """Return a connection (or HTTP/2 stream lease) that can carry a request to ``key`` now.
+    ) -> Connection | HTTP2Stream:
+        """Return what can carry a request to ``key`` now: a slot, or an HTTP/2 stream.
 
         Args:
             url: The request URL.
@@ -210,7 +199,8 @@ class TCPConnector:
             proxy: The proxy a new connection goes through, if any.
 
         Raises:
-            ConnectionPoolAcquireTimeout: No slot freed within ``pool_acquire``.
+            ConnectionPoolAcquireTimeout: No slot (or HTTP/2 stream) freed
+                within ``pool_acquire``.
             ConnectTimeout: DNS + TCP + TLS (+ proxy set-up) took longer than
                 ``sock_connect``.
             ConnectError: The host did not resolve or refused the connection.
@@ -219,32 +209,76 @@ class TCPConnector:
         """
         if self._closed:
             raise ConnectorClosed(f"connector is closed; not sending to {url.url}")
-        if (key.http2 or key in self._h2_shared) and key not in self._alpn_h11:
-            return await self._acquire_shared(url, key, timeouts, proxy)
         pool, config = self.pool_for(url)
+        shared = self._shared.wants(key)
         async with deadline(
             timeouts.pool_acquire,
             lambda: ConnectionPoolAcquireTimeout(
                 f"no free connection within pool_acquire={timeouts.pool_acquire}s ({url.url})"
             ),
         ):
-            if id(pool) in self._keyed_pools:
-                conn: Connection = await pool.acquire(url.split, key)
+            if shared:
+                conn, on_shared = await self._wait_for_room(pool, url, key)
+                if on_shared:
+                    self._lease_count(+1)
+                    return HTTP2Stream(conn, reused=True)
+            elif id(pool) in self._keyed_pools:
+                conn = await pool.acquire(url.split, key)
             else:
                 conn = await pool.acquire(url.split)
-        self._leased += 1
-        self._all_free.clear()
+        self._lease_count(+1)
         conn.pool = pool
         try:
             if conn.is_reusable_for(key) and not _idle_expired(conn, config):
                 conn.reused = True
+            elif shared:
+                opening = self._shared.begin_open(key)
+                error: BaseException | None = None
+                try:
+                    await self._connect(conn, url, key, timeouts, proxy)
+                except BaseException as exc:
+                    error = exc
+                    raise
+                finally:
+                    self._shared.end_open(key, opening, error)
             else:
                 await self._connect(conn, url, key, timeouts, proxy)
-            return self._lease(conn, key)
+            if conn.http2 is None:
+                return conn
+            self._shared.add(key, conn)
+            return HTTP2Stream(conn, reused=conn.reused)
         except BaseException:
             conn.close()
             self.release(conn)
             raise
+
+    async def _wait_for_room(
+        self, pool: Any, url: ParsedURL, key: PoolKey
+    ) -> tuple[Connection, bool]:
+        """Return ``(shared slot with a stream reserved, True)`` or ``(pool slot, False)``.
+
+        Requests wait for a connection being opened to their key rather than
+        open another, and for a stream to end when the pool has no free slot.
+        """
+        shared = self._shared
+        while True:
+            taken = shared.take(key)
+            if taken is not None:
+                return taken, True
+            opening = shared.opening.get(key)
+            if opening is not None:
+                await asyncio.shield(opening)  # its failure is ours too
+                continue
+            if shared.shared.get(key) and pool.free_conns() <= 0:
+                await shared.wait()
+                continue
+            if id(pool) in self._keyed_pools:
+                conn: Connection = await pool.acquire(url.split, key)
+            else:
+                conn = await pool.acquire(url.split)
+            if key not in shared.opening and not shared.has_room(key):
+                return conn, False
+            pool.release(conn)  # room appeared while we waited for the slot
 
     async def _connect(
         self,
@@ -275,152 +309,35 @@ class TCPConnector:
         conn.attach(key, transport, driver)
         conn.connect_timings = (dns_seconds, time.perf_counter() - started - dns_seconds)
         if isinstance(driver, HTTP11Driver) and key.http2 and url.is_secure:
-            # The server picked http/1.1: requests for this key need not wait
-            # for each other's connections any more.
-            if len(self._alpn_h11) >= MAX_ALPN_MEMORY:
-                self._alpn_h11.clear()
-            self._alpn_h11.add(key)
+            self._shared.remember_h11(key)
 
-    def _lease(self, conn: Connection, key: PoolKey) -> Any:
-        """Return what the request uses: the slot (HTTP/1.1) or a stream on it (HTTP/2)."""
-        driver = conn.http2
-        if driver is None:
-            return conn
-        driver.on_capacity = self._notify_capacity
-        self._h2_shared.setdefault(key, []).append(conn)
-        driver.reserved += 1
-        return HTTP2Stream(conn, reused=conn.reused)
+    def _lease_count(self, delta: int) -> None:
+        self._leased += delta
+        if self._leased <= 0:
+            self._leased = 0
+            self._all_free.set()
+        else:
+            self._all_free.clear()
 
-    async def _acquire_shared(
-        self, url: ParsedURL, key: PoolKey, timeouts: Timeouts, proxy: Proxy | None
-    ) -> Any:
-        """Lease a stream on a shared HTTP/2 connection, opening one if none has room.
-
-        Waiting for room (a stream to end, a connection being opened by
-        another request, or a pool slot) is bounded by ``pool_acquire``.
-        """
-        pool, config = self.pool_for(url)
-        async with deadline(
-            timeouts.pool_acquire,
-            lambda: ConnectionPoolAcquireTimeout(
-                f"no HTTP/2 stream or connection free within pool_acquire="
-                f"{timeouts.pool_acquire}s ({url.url})"
-            ),
-        ):
-            while True:
-                lease = self._take_stream(key)
-                if lease is not None:
-                    return lease
-                opening = self._h2_opening.get(key)
-                if opening is not None:
-                    await asyncio.shield(opening)  # its failure is ours too
-                    continue
-                if self._h2_shared.get(key) and pool.free_conns() <= 0:
-                    await self._wait_capacity()
-                    continue
-                if id(pool) in self._keyed_pools:
-                    conn: Connection = await pool.acquire(url.split, key)
-                else:
-                    conn = await pool.acquire(url.split)
-                if self._h2_opening.get(key) is None and not self._has_room(key):
-                    break
-                pool.release(conn)  # room appeared while we waited for the slot
-        self._leased += 1
-        self._all_free.clear()
-        conn.pool = pool
-        try:
-            if conn.is_reusable_for(key) and not _idle_expired(conn, config):
-                conn.reused = True
-                return self._lease(conn, key)
-            opening = asyncio.get_running_loop().create_future()
-            self._h2_opening[key] = opening
-            try:
-                await self._connect(conn, url, key, timeouts, proxy)
-            except BaseException as exc:
-                if isinstance(exc, Exception):
-                    opening.set_exception(exc)
-                    opening.exception()  # retrieved, even if no one waits
-                else:
-                    opening.set_result(None)  # cancelled: the others try themselves
-                raise
-            else:
-                opening.set_result(None)
-            finally:
-                del self._h2_opening[key]
-            return self._lease(conn, key)
-        except BaseException:
-            conn.close()
-            self.release(conn)
-            raise
-
-    def _has_room(self, key: PoolKey) -> bool:
-        """Whether a shared connection to ``key`` can take another stream now."""
-        for conn in self._h2_shared.get(key, ()):
-            driver = conn.http2
-            if driver is not None and driver.can_take_stream():
-                return True
-        return False
-
-    def _take_stream(self, key: PoolKey) -> HTTP2Stream | None:
-        """Lease a stream on a shared connection to ``key`` with room, if any."""
-        for conn in self._h2_shared.get(key, ()):
-            driver = conn.http2
-            if driver is not None and driver.can_take_stream():
-                driver.reserved += 1
-                self._leased += 1
-                self._all_free.clear()
-                return HTTP2Stream(conn, reused=True)
-        return None
-
-    async def _wait_capacity(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
-        self._capacity_waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            if waiter in self._capacity_waiters:
-                self._capacity_waiters.remove(waiter)
-
-    def _notify_capacity(self) -> None:
-        """Wake every request waiting for stream capacity or a slot; each looks again."""
-        waiters, self._capacity_waiters = self._capacity_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def release(self, conn: Any) -> None:
+    def release(self, conn: Connection | HTTP2Stream) -> None:
         """Give back a slot or an HTTP/2 stream lease, closing what must not be reused."""
         if isinstance(conn, HTTP2Stream):
-            self._release_stream(conn)
+            if conn.released:
+                return
+            conn.released = True
+            conn.close()  # resets the stream unless it ended
+            self._lease_count(-1)
+            slot, driver = conn.slot, conn.driver
+            driver.reserved -= 1
+            if driver.reserved <= 0:
+                self._shared.remove(slot)
+                self._return_slot(slot)
+            self._shared.notify()
             return
         if conn.pool is None:
             return
-        self._leased -= 1
-        if self._leased <= 0:
-            self._leased = 0
-            self._all_free.set()
+        self._lease_count(-1)
         self._return_slot(conn)
-
-    def _release_stream(self, lease: HTTP2Stream) -> None:
-        if lease.released:
-            return
-        lease.released = True
-        lease.close()
-        driver, slot = lease.driver, lease.slot
-        driver.reserved -= 1
-        self._leased -= 1
-        if self._leased <= 0:
-            self._leased = 0
-            self._all_free.set()
-        if driver.reserved <= 0 and slot.pool is not None:
-            key = slot.key
-            shared = self._h2_shared.get(key) if key is not None else None
-            if shared is not None and slot in shared:
-                shared.remove(slot)
-                if not shared:
-                    del self._h2_shared[key]  # type: ignore[arg-type]
-            self._return_slot(slot)
-        self._notify_capacity()
 
     def _return_slot(self, conn: Connection) -> None:
         """Hand a slot back to its pool, closing its transport if it must not be reused."""
@@ -443,8 +360,8 @@ class TCPConnector:
             conn.close()
         conn.last_released_time = time.monotonic()
         pool.release(conn)
-        if self._capacity_waiters:
-            self._notify_capacity()
+        if self._shared.has_waiters:
+            self._shared.notify()
 
     # --- opening ------------------------------------------------------------
 
@@ -466,7 +383,7 @@ class TCPConnector:
         direct TLS connection picks its driver from the ALPN result; h2c
         (HTTP/2 over plain TCP) is used only with prior knowledge.
         """
-        dialer = _Dialer(self.dns)
+        dialer = TCPDialer(self.dns)
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
         limits = self.limits
         h2_config = self.http2_config
@@ -528,83 +445,10 @@ class TCPConnector:
         if self._closed:
             return
         self._closed = True
-        for shared in list(self._h2_shared.values()):
-            for conn in shared:
-                conn.close()  # GOAWAY, then close
+        self._shared.close_all()
         for pool in self.pools.values():
             await pool.cleanup()
-        self._notify_capacity()
         await self.dns.close()
-
-
-class _Dialer:
-    """DNS (through the cache) and TCP (+TLS) for one new connection.
-
-    Implements :class:`aiosonic.tunnel.Dialer`; records the time spent in DNS
-    for the response's timings.
-    """
-
-    __slots__ = ("_dns", "dns_seconds")
-
-    def __init__(self, dns: DNSCache) -> None:
-        self._dns = dns
-        self.dns_seconds = 0.0
-
-    async def _lookup(self, host: str, port: int) -> list[dict[str, Any]]:
-        started = time.perf_counter()
-        try:
-            return await self._dns.lookup(host, port, socket.AF_UNSPEC)
-        finally:
-            self.dns_seconds += time.perf_counter() - started
-
-    async def resolve_address(self, host: str, port: int) -> str:
-        """Resolve ``host`` to its first address."""
-        answers = await self._lookup(host, port)
-        return str(answers[0]["host"])
-
-    async def open_transport(
-        self,
-        host: str,
-        port: int,
-        factory: Callable[[], _P],
-        ssl_ctx: ssl.SSLContext | None,
-        server_hostname: str | None,
-    ) -> tuple[asyncio.Transport, _P]:
-        """Resolve ``host`` and connect to each address in turn until one answers.
-
-        Raises:
-            ConnectError: Every address refused or was unreachable.
-            TLSError: The TLS handshake or certificate check failed.
-        """
-        loop = asyncio.get_running_loop()
-        answers = await self._lookup(host, port)
-        errors: list[OSError] = []
-        for answer in answers:
-            try:
-                return await loop.create_connection(
-                    factory,
-                    host=answer["host"],
-                    port=answer["port"],
-                    family=answer["family"],
-                    proto=answer["proto"],
-                    flags=answer["flags"],
-                    ssl=ssl_ctx,
-                    server_hostname=server_hostname,
-                    ssl_handshake_timeout=None,
-                )
-            except ssl.SSLError as exc:
-                raise _tls_error(host, port, exc) from exc
-            except OSError as exc:
-                errors.append(exc)
-        last = errors[-1] if errors else None
-        raise ConnectError(
-            f"cannot connect to {host}:{port} ({len(errors)} address(es) tried): {last}"
-        ) from last
-
-
-def _tls_error(host: str, port: int, exc: ssl.SSLError) -> TLSError:
-    reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
-    return TLSError(f"TLS handshake with {host}:{port} failed: {reason}")
 
 
 def _normalise_pool_name(name: str) -> str:

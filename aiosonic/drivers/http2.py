@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import AsyncIterable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import h2.config
@@ -34,111 +32,28 @@ import h2.settings
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
+from aiosonic.drivers.h2_stream import (
+    INITIAL_CONNECTION_WINDOW,
+    MAX_STREAM_ID,
+    H2StreamState,
+    Http2Config,
+    StreamEvent,
+)
 from aiosonic.exceptions import (
     AiosonicError,
     ConnectionDisconnected,
     ConnectionTerminated,
     HttpParsingError,
     InvalidRequest,
-    ReadTimeout,
     RemoteProtocolError,
     StreamReset,
 )
 from aiosonic.protocols.h2_headers import response_head
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
 
-__all__ = ["Http2Config", "HTTP2Driver", "H2StreamState"]
+__all__ = ["H2StreamState", "HTTP2Driver", "Http2Config"]
 
 logger = logging.getLogger(__name__)
-
-MIB = 1024 * 1024
-#: RFC 9113 §6.9.1: the largest window and the connection window at start.
-MAX_WINDOW = 2**31 - 1
-INITIAL_CONNECTION_WINDOW = 65_535
-#: Stream ids are 31-bit and client ones odd.
-MAX_STREAM_ID = 2**31 - 1
-
-StreamEvent = ResponseHead | Data | EndOfMessage
-
-
-@dataclass(frozen=True, slots=True)
-class Http2Config:
-    """HTTP/2 settings of a connector; immutable, hashable and equal by value.
-
-    Args:
-        initial_stream_window: Receive window of each stream (bytes buffered
-            per stream at most before the server must wait).
-        connection_window: Receive window of the whole connection.
-        max_frame_size: Largest frame payload we accept.
-        max_header_list_size: Largest response header block we accept
-            (RFC 9113 §6.5.2 measure); also advertised to the server.
-        max_concurrent_streams: Our own cap on streams per connection, below
-            the server's SETTINGS_MAX_CONCURRENT_STREAMS; None: the server's.
-        prior_knowledge: Speak HTTP/2 (h2c) on ``http://`` URLs without
-            negotiation. Off by default: plain-text HTTP/2 only when asked.
-    """
-
-    initial_stream_window: int = 4 * MIB
-    connection_window: int = 16 * MIB
-    max_frame_size: int = 64 * 1024
-    max_header_list_size: int = 64 * 1024
-    max_concurrent_streams: int | None = None
-    prior_knowledge: bool = False
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.initial_stream_window <= MAX_WINDOW:
-            raise ValueError(f"initial_stream_window must be 1..2**31-1: {self}")
-        if not INITIAL_CONNECTION_WINDOW <= self.connection_window <= MAX_WINDOW:
-            raise ValueError(f"connection_window must be 65535..2**31-1: {self}")
-        if not 16_384 <= self.max_frame_size <= 2**24 - 1:
-            raise ValueError(f"max_frame_size must be 16384..2**24-1: {self}")
-        if self.max_header_list_size < 1:
-            raise ValueError(f"max_header_list_size must be positive: {self}")
-        if self.max_concurrent_streams is not None and self.max_concurrent_streams < 1:
-            raise ValueError(f"max_concurrent_streams must be positive: {self}")
-
-
-class H2StreamState:
-    """One stream's receive queue, waiter and flow-control counters."""
-
-    __slots__ = (
-        "error",
-        "events",
-        "id",
-        "local_ended",
-        "method",
-        "read_timeout",
-        "remote_ended",
-        "trailers",
-        "unacked",
-        "url",
-        "waiter",
-    )
-
-    def __init__(self, stream_id: int, method: str, url: str, read_timeout: float | None) -> None:
-        self.id = stream_id
-        self.method = method
-        self.url = url
-        self.read_timeout = read_timeout
-        # (event, flow-controlled length) pairs, oldest first.
-        self.events: deque[tuple[StreamEvent, int]] = deque()
-        self.waiter: asyncio.Future[None] | None = None
-        self.error: BaseException | None = None
-        self.trailers: list[tuple[bytes, bytes]] = []
-        self.unacked = 0  # consumed bytes not yet handed back in WINDOW_UPDATE
-        self.local_ended = False
-        self.remote_ended = False
-
-    def __repr__(self) -> str:
-        state = "ERROR" if self.error else ("ENDED" if self.remote_ended else "OPEN")
-        return f"<H2StreamState [{self.id}, {state}, queued={len(self.events)}]>"
-
-    def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
 
 
 class HTTP2Driver(asyncio.Protocol):
@@ -171,7 +86,6 @@ class HTTP2Driver(asyncio.Protocol):
         conn.decoder.max_header_list_size = config.max_header_list_size
         self.transport: asyncio.Transport | None = None
         self._streams: dict[int, H2StreamState] = {}
-        self._window_waiters: dict[int, asyncio.Future[None]] = {}
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._write_paused = False
         self._closed = False
@@ -370,7 +284,7 @@ class HTTP2Driver(asyncio.Protocol):
         while not events:
             if stream.error is not None:
                 raise stream.error
-            await self._wait(stream, None)
+            await stream.wait_data()
         event, flow_length = events.popleft()
         if flow_length:
             self._consumed(stream, flow_length)
@@ -405,7 +319,7 @@ class HTTP2Driver(asyncio.Protocol):
             for piece in body:
                 if piece:
                     await self._send_data(stream, memoryview(piece))
-        self._raise_if_stream_failed(stream)
+        stream.raise_if_failed()
         if stream.remote_ended:
             return  # the server answered early and ended the stream; stop uploading
         self._h2.end_stream(stream.id)
@@ -415,12 +329,12 @@ class HTTP2Driver(asyncio.Protocol):
     async def _send_data(self, stream: H2StreamState, data: memoryview) -> None:
         conn = self._h2
         while data:
-            self._raise_if_stream_failed(stream)
+            stream.raise_if_failed()
             if stream.remote_ended:
                 return
             window = conn.local_flow_control_window(stream.id)
             if window <= 0:
-                await self._wait(stream, "window")
+                await stream.wait_window()
                 continue
             frame = conn.max_outbound_frame_size
             while data and window > 0:
@@ -436,7 +350,7 @@ class HTTP2Driver(asyncio.Protocol):
         waiter = self._loop.create_future()
         self._drain_waiters.append(waiter)
         await waiter
-        self._raise_if_stream_failed(stream)
+        stream.raise_if_failed()
 
     def _flush(self) -> None:
         data = self._h2.data_to_send()
@@ -496,7 +410,7 @@ class HTTP2Driver(asyncio.Protocol):
                 self.config.max_header_list_size,
             )
         except AiosonicError as exc:
-            self._fail_stream(stream, exc)
+            stream.fail(exc)
             self.abandon(stream)
             return
         stream.events.append((head, 0))
@@ -515,8 +429,7 @@ class HTTP2Driver(asyncio.Protocol):
             return
         refused = code == ErrorCodes.REFUSED_STREAM
         name = code.name if isinstance(code, ErrorCodes) else str(code)
-        self._fail_stream(
-            stream,
+        stream.fail(
             StreamReset(
                 f"the server reset the stream with {name} ({stream.url})"
                 + ("; it was not processed" if refused else ""),
@@ -536,8 +449,7 @@ class HTTP2Driver(asyncio.Protocol):
         self._h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
         for stream in list(self._streams.values()):
             if stream.id > last:
-                self._fail_stream(
-                    stream,
+                stream.fail(
                     ConnectionTerminated(
                         f"the server sent GOAWAY (code {code}, last stream {last}) before "
                         f"taking stream {stream.id}; it was not processed ({stream.url})",
@@ -563,55 +475,14 @@ class HTTP2Driver(asyncio.Protocol):
             stream.unacked = 0
             self._flush()
 
-    # --- waiting ------------------------------------------------------------
-
-    async def _wait(self, stream: H2StreamState, what: str | None) -> None:
-        """Wait for data (``what`` None) or send window on ``stream``, bounded by sock_read."""
-        waiter = self._loop.create_future()
-        if what is None:
-            stream.waiter = waiter
-        else:
-            self._window_waiters[stream.id] = waiter
-        timeout = stream.read_timeout
-        timer = (
-            self._loop.call_later(timeout, self._on_timeout, stream, waiter, what)
-            if timeout is not None
-            else None
-        )
-        try:
-            await waiter
-        finally:
-            if timer is not None:
-                timer.cancel()
-            if what is None:
-                if stream.waiter is waiter:
-                    stream.waiter = None
-            elif self._window_waiters.get(stream.id) is waiter:
-                del self._window_waiters[stream.id]
-
-    def _on_timeout(
-        self, stream: H2StreamState, waiter: asyncio.Future[None], what: str | None
-    ) -> None:
-        if waiter.done():
-            return
-        wanted = "window to send" if what else "data"
-        waiter.set_exception(
-            ReadTimeout(
-                f"no {wanted} from the server within sock_read={stream.read_timeout}s "
-                f"on stream {stream.id} ({stream.url})"
-            )
-        )
-
     def _wake_window(self, stream_id: int) -> None:
-        waiter = self._window_waiters.pop(stream_id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            stream.wake_window()
 
     def _wake_all_windows(self) -> None:
-        waiters, self._window_waiters = self._window_waiters, {}
-        for waiter in waiters.values():
-            if not waiter.done():
-                waiter.set_result(None)
+        for stream in self._streams.values():
+            stream.wake_window()
 
     # --- failure ------------------------------------------------------------
 
@@ -630,16 +501,6 @@ class HTTP2Driver(asyncio.Protocol):
                 reused_connection=self.reused,
                 unprocessed=True,
             )
-
-    def _raise_if_stream_failed(self, stream: H2StreamState) -> None:
-        if stream.error is not None:
-            raise stream.error
-
-    def _fail_stream(self, stream: H2StreamState, exc: BaseException) -> None:
-        if stream.error is None:
-            stream.error = exc
-        stream.wake()
-        self._wake_window(stream.id)
 
     def _fail_connection(
         self, reason: str, cause: BaseException | None = None, protocol_error: bool = False
@@ -660,7 +521,7 @@ class HTTP2Driver(asyncio.Protocol):
                     reused_connection=self.reused,
                 )
             error.__cause__ = cause
-            self._fail_stream(stream, error)
+            stream.fail(error)
         for waiter in self._drain_waiters:
             if not waiter.done():
                 waiter.set_result(None)

@@ -1,0 +1,172 @@
+"""HTTP/2 configuration and the per-stream state the driver keeps.
+
+:class:`Http2Config` is the user's knob (windows, frame and header limits,
+h2c); :class:`H2StreamState` is one stream's receive queue, waiter and
+flow-control counters inside :class:`~aiosonic.drivers.http2.HTTP2Driver`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+
+from aiosonic.exceptions import ReadTimeout
+from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
+
+__all__ = ["H2StreamState", "Http2Config", "StreamEvent"]
+
+MIB = 1024 * 1024
+#: RFC 9113 §6.9.1: the largest window and the connection window at start.
+MAX_WINDOW = 2**31 - 1
+INITIAL_CONNECTION_WINDOW = 65_535
+#: Stream ids are 31-bit and client ones odd.
+MAX_STREAM_ID = 2**31 - 1
+
+StreamEvent = ResponseHead | Data | EndOfMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Http2Config:
+    """HTTP/2 settings of a connector; immutable, hashable and equal by value.
+
+    Args:
+        initial_stream_window: Receive window of each stream (bytes buffered
+            per stream at most before the server must wait).
+        connection_window: Receive window of the whole connection.
+        max_frame_size: Largest frame payload we accept.
+        max_header_list_size: Largest response header block we accept
+            (RFC 9113 §6.5.2 measure); also advertised to the server.
+        max_concurrent_streams: Our own cap on streams per connection, below
+            the server's SETTINGS_MAX_CONCURRENT_STREAMS; None: the server's.
+        prior_knowledge: Speak HTTP/2 (h2c) on ``http://`` URLs without
+            negotiation. Off by default: plain-text HTTP/2 only when asked.
+    """
+
+    initial_stream_window: int = 4 * MIB
+    connection_window: int = 16 * MIB
+    max_frame_size: int = 64 * 1024
+    max_header_list_size: int = 64 * 1024
+    max_concurrent_streams: int | None = None
+    prior_knowledge: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.initial_stream_window <= MAX_WINDOW:
+            raise ValueError(f"initial_stream_window must be 1..2**31-1: {self}")
+        if not INITIAL_CONNECTION_WINDOW <= self.connection_window <= MAX_WINDOW:
+            raise ValueError(f"connection_window must be 65535..2**31-1: {self}")
+        if not 16_384 <= self.max_frame_size <= 2**24 - 1:
+            raise ValueError(f"max_frame_size must be 16384..2**24-1: {self}")
+        if self.max_header_list_size < 1:
+            raise ValueError(f"max_header_list_size must be positive: {self}")
+        if self.max_concurrent_streams is not None and self.max_concurrent_streams < 1:
+            raise ValueError(f"max_concurrent_streams must be positive: {self}")
+
+
+class H2StreamState:
+    """One stream's receive queue, waiters and flow-control counters.
+
+    The stream owns its waits: for data (:meth:`wait_data`) and for send
+    window (:meth:`wait_window`), each bounded by ``sock_read``, with one
+    timer per wait. A failure (:meth:`fail`) wakes both.
+    """
+
+    __slots__ = (
+        "error",
+        "events",
+        "id",
+        "local_ended",
+        "method",
+        "read_timeout",
+        "remote_ended",
+        "trailers",
+        "unacked",
+        "url",
+        "waiter",
+        "window_waiter",
+    )
+
+    def __init__(self, stream_id: int, method: str, url: str, read_timeout: float | None) -> None:
+        self.id = stream_id
+        self.method = method
+        self.url = url
+        self.read_timeout = read_timeout
+        # (event, flow-controlled length) pairs, oldest first.
+        self.events: deque[tuple[StreamEvent, int]] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.window_waiter: asyncio.Future[None] | None = None
+        self.error: BaseException | None = None
+        self.trailers: list[tuple[bytes, bytes]] = []
+        self.unacked = 0  # consumed bytes not yet handed back in WINDOW_UPDATE
+        self.local_ended = False
+        self.remote_ended = False
+
+    def __repr__(self) -> str:
+        state = "ERROR" if self.error else ("ENDED" if self.remote_ended else "OPEN")
+        return f"<H2StreamState [{self.id}, {state}, queued={len(self.events)}]>"
+
+    async def wait_data(self) -> None:
+        """Wait for an event on this stream (or its failure), bounded by sock_read."""
+        waiter = self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._bounded(waiter, "data")
+        finally:
+            if self.waiter is waiter:
+                self.waiter = None
+
+    async def wait_window(self) -> None:
+        """Wait for send window on this stream (or its failure), bounded by sock_read."""
+        waiter = self.window_waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._bounded(waiter, "window to send")
+        finally:
+            if self.window_waiter is waiter:
+                self.window_waiter = None
+
+    async def _bounded(self, waiter: asyncio.Future[None], wanted: str) -> None:
+        timeout = self.read_timeout
+        if timeout is None:
+            await waiter
+            return
+        timer = asyncio.get_running_loop().call_later(timeout, self._expire, waiter, wanted)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+
+    def _expire(self, waiter: asyncio.Future[None], wanted: str) -> None:
+        if not waiter.done():
+            waiter.set_exception(
+                ReadTimeout(
+                    f"no {wanted} from the server within sock_read={self.read_timeout}s "
+                    f"on stream {self.id} ({self.url})"
+                )
+            )
+
+    def wake(self) -> None:
+        """Wake the reader: an event arrived."""
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def wake_window(self) -> None:
+        """Wake the sender: the window may have opened, or the stream ended."""
+        waiter = self.window_waiter
+        if waiter is not None:
+            self.window_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def fail(self, exc: BaseException) -> None:
+        """Record the stream's first error and wake both sides."""
+        if self.error is None:
+            self.error = exc
+        self.wake()
+        self.wake_window()
+
+    def raise_if_failed(self) -> None:
+        """Raise the stream's error, if it has one."""
+        if self.error is not None:
+            raise self.error
