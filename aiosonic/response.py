@@ -27,7 +27,7 @@ from aiosonic.headers import HttpHeaders
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
 
 if TYPE_CHECKING:
-    from aiosonic.connection import Connection
+    from aiosonic.connection import Connection, HTTP2Stream
     from aiosonic.connectors import TCPConnector
 
 __all__ = ["HttpResponse", "ResponseJSONError", "Timings"]
@@ -80,7 +80,7 @@ class HttpResponse:
         head: ResponseHead,
         url: str,
         method: str,
-        conn: Connection | None = None,
+        conn: Connection | HTTP2Stream | None = None,
         connector: TCPConnector | None = None,
     ) -> None:
         self.status_code = head.status_code
