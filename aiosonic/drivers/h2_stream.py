@@ -81,6 +81,7 @@ class H2StreamState:
         "remote_ended",
         "trailers",
         "unacked",
+        "upload",
         "url",
         "waiter",
         "window_waiter",
@@ -100,6 +101,8 @@ class H2StreamState:
         self.unacked = 0  # consumed bytes not yet handed back in WINDOW_UPDATE
         self.local_ended = False
         self.remote_ended = False
+        #: The task sending the request body, if there is one.
+        self.upload: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         state = "ERROR" if self.error else ("ENDED" if self.remote_ended else "OPEN")

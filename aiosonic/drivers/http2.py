@@ -48,12 +48,31 @@ from aiosonic.exceptions import (
     RemoteProtocolError,
     StreamReset,
 )
+from aiosonic.protocols.h2_frames import FrameSizeGuard
 from aiosonic.protocols.h2_headers import response_head
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
 
 __all__ = ["H2StreamState", "HTTP2Driver", "Http2Config"]
 
 logger = logging.getLogger(__name__)
+
+
+class _ClientH2Connection(h2.connection.H2Connection):
+    """``h2``'s connection, but still receiving after the server's GOAWAY.
+
+    RFC 9113 §6.8: streams up to ``last_stream_id`` may still complete. ``h2``
+    moves to CLOSED on GOAWAY and then rejects every frame, even those of
+    streams the server promised to finish (and in the same read as the GOAWAY).
+    The driver opens no stream after GOAWAY (``can_take_stream``), so going on
+    receiving is safe.
+    """
+
+    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[h2.events.Event]]:
+        frames, events = super()._receive_goaway_frame(frame)
+        machine = self.state_machine
+        if machine.state is h2.connection.ConnectionState.CLOSED:
+            machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        return frames, events
 
 
 class HTTP2Driver(asyncio.Protocol):
@@ -68,10 +87,16 @@ class HTTP2Driver(asyncio.Protocol):
     def __init__(self, config: Http2Config | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self.config = config = config or Http2Config()
+        # Outbound fields are validated and normalised once, by us
+        # (protocols.h2_headers); what the server sends is validated by h2.
         h2_config = h2.config.H2Configuration(
-            client_side=True, header_encoding=None, validate_inbound_headers=True
+            client_side=True,
+            header_encoding=None,
+            validate_inbound_headers=True,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
         )
-        self._h2 = conn = h2.connection.H2Connection(config=h2_config)
+        self._h2 = conn = _ClientH2Connection(config=h2_config)
         conn.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
@@ -83,6 +108,7 @@ class HTTP2Driver(asyncio.Protocol):
             },
         )
         conn.max_inbound_frame_size = config.max_frame_size
+        self._guard = FrameSizeGuard(config.max_frame_size)
         conn.decoder.max_header_list_size = config.max_header_list_size
         self.transport: asyncio.Transport | None = None
         self._streams: dict[int, H2StreamState] = {}
@@ -93,6 +119,7 @@ class HTTP2Driver(asyncio.Protocol):
         self._goaway: tuple[int, int] | None = None  # (error code, last stream id)
         self._ready: asyncio.Future[None] = self._loop.create_future()
         self._conn_unacked = 0
+        self._flush_scheduled = False
         #: Streams leased by the connector (sent or about to be).
         self.reserved = 0
         self.requests_count = 0
@@ -128,6 +155,11 @@ class HTTP2Driver(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
+            self._guard.feed(data)
+        except RemoteProtocolError as exc:
+            self._fail_connection(str(exc), protocol_error=True)
+            return
+        try:
             events = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
             # h2 has queued GOAWAY with the right code; send it, then fail all.
@@ -147,12 +179,6 @@ class HTTP2Driver(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        if not self._ready.done():
-            self._ready.set_exception(
-                ConnectionDisconnected("the server closed the connection before its SETTINGS")
-            )
-            self._ready.exception()  # retrieved: the connector may not be waiting
         self._fail_connection("connection lost", cause=exc)
 
     def pause_writing(self) -> None:
@@ -237,6 +263,10 @@ class HTTP2Driver(asyncio.Protocol):
     ) -> tuple[H2StreamState, ResponseHead]:
         """Open a stream, send the request and return the stream and final head.
 
+        A body is uploaded by a task of the stream, so a response that comes
+        before the upload ends (an early 413, say) is returned at once; once
+        the server ends the stream, the upload stops.
+
         Raises:
             StreamReset: The server reset the stream (``unprocessed`` for
                 REFUSED_STREAM).
@@ -265,11 +295,11 @@ class HTTP2Driver(asyncio.Protocol):
         stream.local_ended = empty
         self._streams[stream_id] = stream
         self.requests_count += 1
-        self._flush()
+        self._flush_soon()  # requests started in this loop turn share one write
+        if not empty:
+            assert body is not None
+            stream.upload = self._loop.create_task(self._upload(stream, body))
         try:
-            if not empty:
-                assert body is not None
-                await self._send_body(stream, body)
             event = await self.next_event(stream)
             if not isinstance(event, ResponseHead):
                 raise HttpParsingError(f"unexpected {event!r} before the response head ({url})")
@@ -294,6 +324,9 @@ class HTTP2Driver(asyncio.Protocol):
 
     def abandon(self, stream: H2StreamState) -> None:
         """Forget a stream: at its end, or early with RST_STREAM(CANCEL) if still open."""
+        upload = stream.upload
+        if upload is not None and not upload.done() and upload is not asyncio.current_task():
+            upload.cancel()  # the response is over or dropped: stop sending its body
         if self._streams.pop(stream.id, None) is None:
             return
         if not self._closed and not (stream.remote_ended and stream.local_ended):
@@ -301,10 +334,22 @@ class HTTP2Driver(asyncio.Protocol):
                 self._h2.reset_stream(stream.id, ErrorCodes.CANCEL)
             except h2.exceptions.ProtocolError:
                 logger.debug("stream %d already closed in h2", stream.id)
-            self._flush()
+            self._flush_soon()
         self._stream_done()
 
     # --- sending ------------------------------------------------------------
+
+    async def _upload(
+        self, stream: H2StreamState, body: bytes | AsyncIterable[bytes] | Iterable[bytes]
+    ) -> None:
+        """Send the body; a failure (the body's own too) fails the stream and resets it."""
+        try:
+            await self._send_body(stream, body)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            stream.fail(exc)
+            self.abandon(stream)
 
     async def _send_body(
         self, stream: H2StreamState, body: bytes | AsyncIterable[bytes] | Iterable[bytes]
@@ -352,7 +397,14 @@ class HTTP2Driver(asyncio.Protocol):
         await waiter
         stream.raise_if_failed()
 
+    def _flush_soon(self) -> None:
+        """Write pending frames at the end of this loop iteration, in one write."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
     def _flush(self) -> None:
+        self._flush_scheduled = False
         data = self._h2.data_to_send()
         if data:
             transport = self.transport
@@ -443,10 +495,7 @@ class HTTP2Driver(asyncio.Protocol):
         code = int(event.error_code or 0)
         last = event.last_stream_id if event.last_stream_id is not None else MAX_STREAM_ID
         self._goaway = (code, last)
-        # RFC 9113 §6.8: streams up to last_stream_id may still complete, but
-        # h2 refuses every frame once GOAWAY is received. We open no stream
-        # after GOAWAY (can_take_stream), so letting h2 go on receiving is safe.
-        self._h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        # Streams up to last_stream_id go on (see _ClientH2Connection).
         for stream in list(self._streams.values()):
             if stream.id > last:
                 stream.fail(
@@ -509,6 +558,11 @@ class HTTP2Driver(asyncio.Protocol):
         if protocol_error and self._error is None:
             self._error = RemoteProtocolError(reason)
         self._closed = True
+        if not self._ready.done():
+            self._ready.set_exception(
+                self._error or ConnectionDisconnected(f"{reason} before the server's SETTINGS")
+            )
+            self._ready.exception()  # retrieved: the connector may not be waiting
         for stream in list(self._streams.values()):
             error: BaseException
             if protocol_error:

@@ -1,0 +1,101 @@
+"""Sans-IO HTTP/2 pieces: the frame-size guard and the header-block mapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiosonic.exceptions import InvalidRequest, LimitExceeded, RemoteProtocolError
+from aiosonic.protocols.h2_frames import FrameSizeGuard
+from aiosonic.protocols.h2_headers import request_header_list, response_head
+
+
+def frame(length: int, payload: bytes | None = None) -> bytes:
+    body = bytes(length) if payload is None else payload
+    return length.to_bytes(3, "big") + b"\x00\x00" + b"\x00\x00\x00\x01" + body
+
+
+STREAM = frame(0) + frame(5) + frame(16_384) + frame(3)
+
+
+@pytest.mark.parametrize("step", [1, 2, 7, 9, 10, 100, len(STREAM)])
+def test_guard_follows_boundaries_in_any_split(step: int) -> None:
+    guard = FrameSizeGuard(16_384)
+    for i in range(0, len(STREAM), step):
+        guard.feed(STREAM[i : i + step])
+    assert guard._skip == 0 and guard._header == b""  # at a frame boundary
+
+
+@pytest.mark.parametrize("step", [1, 4, 9, 50])
+def test_guard_rejects_oversized_header_before_payload(step: int) -> None:
+    data = frame(10) + frame(16_385, b"")  # only the header of the second frame
+    guard = FrameSizeGuard(16_384)
+    with pytest.raises(RemoteProtocolError, match="16385 bytes"):
+        for i in range(0, len(data), step):
+            guard.feed(data[i : i + step])
+
+
+def test_guard_rejects_http11_bytes() -> None:
+    with pytest.raises(RemoteProtocolError, match="HTTP/2"):
+        FrameSizeGuard(65_536).feed(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+
+def test_request_header_list_maps_host_and_drops_connection_fields() -> None:
+    headers = request_header_list(
+        "POST",
+        "https",
+        "example.com:443",
+        "/p?q=1",
+        [
+            ("Host", "example.com"),
+            ("Connection", "keep-alive"),
+            ("Transfer-Encoding", "chunked"),
+            ("X-Thing", "v"),
+            ("TE", "trailers"),
+        ],
+    )
+    assert headers == [
+        (b":method", b"POST"),
+        (b":scheme", b"https"),
+        (b":authority", b"example.com"),
+        (b":path", b"/p?q=1"),
+        (b"x-thing", b"v"),
+        (b"te", b"trailers"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [("X-Bad", "a\r\nInjected: 1")],
+        [("Bad Name", "v")],
+        [("TE", "gzip")],
+        [("Host", "evil.com/path")],
+    ],
+)
+def test_request_header_list_rejects_bad_fields(fields: list[tuple[str, str]]) -> None:
+    with pytest.raises(InvalidRequest):
+        request_header_list("GET", "https", "example.com", "/", fields)
+
+
+def test_request_header_list_enforces_peer_limit() -> None:
+    with pytest.raises(InvalidRequest, match="at most 100"):
+        request_header_list("GET", "https", "h", "/", [("x", "y" * 200)], max_size=100)
+
+
+def test_response_head_validates_status_and_length() -> None:
+    head = response_head(
+        [(b":status", b"200"), (b"content-length", b"5"), (b"x", b"y")], "GET", False, 65_536
+    )
+    assert (head.status_code, head.http_version, head.content_length) == (200, "2", 5)
+    assert head.headers == [(b"content-length", b"5"), (b"x", b"y")]
+    assert head.has_body
+    assert not response_head([(b":status", b"204")], "GET", False, 65_536).has_body
+    assert not response_head([(b":status", b"200")], "HEAD", False, 65_536).has_body
+    with pytest.raises(RemoteProtocolError):
+        response_head([(b"x", b"y")], "GET", False, 65_536)
+    with pytest.raises(RemoteProtocolError):
+        response_head([(b":status", b"2000")], "GET", False, 65_536)
+    with pytest.raises(RemoteProtocolError):
+        response_head([(b":status", b"200"), (b"content-length", b"-1")], "GET", False, 65_536)
+    with pytest.raises(LimitExceeded):
+        response_head([(b":status", b"200"), (b"x", b"y" * 100)], "GET", False, 64)
