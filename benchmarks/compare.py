@@ -44,10 +44,13 @@ NOISY = 0.10  # share of the CPUs used by other processes above which results ar
 class Row:
     key: str
     title: str
-    scenario: str
+    scenario: str  # the client scripts' --scenario
     path: str
     concurrency: int
     big: bool  # 10 MiB transfers: reported in MiB/s, own duration / request count
+    tls: bool = False  # against --tls-url (nginx's TLS port, ALPN h2 + http/1.1)
+    cold: bool = False  # new client per request: ms per iteration, lower is better
+    na: tuple[str, ...] = ()  # clients this row does not apply to (see NA_REASONS)
 
 
 ROWS = [
@@ -55,7 +58,31 @@ ROWS = [
     Row("get_small_c64", "GET 100 B, C=64", "get_small", "/small", 64, False),
     Row("get_10m", "GET 10 MiB, sequential", "get_10m", "/10m", 1, True),
     Row("post_10m", "POST 10 MiB, sequential", "post_10m", "/upload", 1, True),
+    Row(
+        "tls_get_small", "HTTPS/1.1 GET 100 B, C=64", "tls_get_small", "/small", 64, False, tls=True
+    ),
+    Row(
+        "h2_get_small",
+        "HTTP/2 GET 100 B, C=64",
+        "h2_get_small",
+        "/small",
+        64,
+        False,
+        tls=True,
+        na=("aiohttp",),
+    ),
+    Row(
+        "cold_https",
+        "cold HTTPS GET, new client",
+        "cold_https",
+        "/small",
+        1,
+        False,
+        tls=True,
+        cold=True,
+    ),
 ]
+NA_REASONS = {("h2_get_small", "aiohttp"): "aiohttp has no HTTP/2 client (not applicable)"}
 
 
 def log(msg: str) -> None:
@@ -67,7 +94,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--base-url", required=True, help="plain HTTP server, e.g. http://127.0.0.1:8080"
     )
-    p.add_argument("--tls-url", default="", help="TLS+h2 server (recorded only, for now)")
+    p.add_argument(
+        "--tls-url", default="", help="TLS server (ALPN h2 + http/1.1), e.g. https://127.0.0.1:8443"
+    )
+    p.add_argument(
+        "--tls-ca", default=os.environ.get("AIOSONIC_BENCH_TLS_CA", ""),
+        help="CA file (PEM) of --tls-url (default: $AIOSONIC_BENCH_TLS_CA)",
+    )  # fmt: skip
     p.add_argument("--upload-log", default="", help="nginx log of /upload, to verify bodies")
     p.add_argument("--nginx-version", default="")
     p.add_argument("--nginx-pid", type=int, default=0, help="abort if this process dies")
@@ -83,6 +116,14 @@ def parse_args() -> argparse.Namespace:
         help="measure this many 10 MiB requests instead of --big-duration",
     )  # fmt: skip
     p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per run")
+    p.add_argument(
+        "--cold-iterations", type=int, default=200,
+        help="cold_https: timed iterations per run (new client + 1 GET + close each)",
+    )  # fmt: skip
+    p.add_argument(
+        "--cold-seconds", type=float, default=2.0,
+        help="cold_https: stop a run's timed iterations after this many seconds",
+    )  # fmt: skip
     p.add_argument(
         "--max-seconds", type=float, default=15.0,
         help="per run: cap for --big-requests, and longest wait for any single request",
@@ -106,6 +147,10 @@ def parse_args() -> argparse.Namespace:
         p.error(f"--scenarios: unknown {sorted(unknown)}; choose from {[r.key for r in ROWS]}")
     if args.rounds < 1:
         p.error("--rounds must be >= 1")
+    if args.cold_iterations < 1:
+        p.error("--cold-iterations must be >= 1")
+    if any(r.tls for r in args.rows) and not (args.tls_url and args.tls_ca):
+        p.error("the https scenarios need --tls-url and --tls-ca (run.sh provides both)")
     return args
 
 
@@ -292,13 +337,26 @@ def short_label(name: str, info: dict[str, Any]) -> str:
     return name
 
 
-def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def aggregate(runs: list[dict[str, Any]], row: Row, name: str) -> dict[str, Any]:
     good = [r for r in runs if r.get("ok")]
     failed = [r for r in runs if not r.get("ok")]
     out: dict[str, Any] = {"rounds": len(runs), "failed_rounds": len(failed)}
+    if name in row.na:
+        out["na"] = NA_REASONS.get((row.key, name), "not applicable")
+        return out
     if failed:
         out["error"] = failed[0].get("error") or "failed"
-    if good:
+    if good and row.cold:
+        # Best of the rounds, each metric on its own (lower is better for all three).
+        for key in ("iter_ms_mean", "iter_ms_p50", "cpu_ms_per_iter"):
+            values = [r[key] for r in good if r.get(key) is not None]
+            out[key] = min(values) if values else None
+        best = min(good, key=lambda r: r["iter_ms_mean"])
+        out["best_run_foreign_cpu_share"] = best.get("foreign_cpu_share")
+        out["iterations"] = best.get("iterations")
+        out["truncated"] = any(r.get("truncated") for r in good)
+        out["http_version"] = best.get("http_version")
+    elif good:
         # Best of the rounds: interference from other processes only ever makes a run
         # slower, so the best run is the least disturbed one (as timeit does).
         out["req_per_s"] = max(r["req_per_s"] for r in good)
@@ -308,12 +366,15 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         cpus = [r["cpu_us_per_req"] for r in good if r.get("cpu_us_per_req") is not None]
         out["cpu_us_per_req"] = min(cpus) if cpus else None
         out["truncated"] = any(r.get("truncated") for r in good)
+        out["http_version"] = best.get("http_version")
     return out
 
 
 def fmt_value(value: float, unit: str) -> str:
     if unit == "req/s":
         return f"{value:,.0f}"
+    if "ms" in unit:
+        return f"{value:,.2f}"
     return f"{value:,.1f}"
 
 
@@ -338,7 +399,13 @@ def build_table(
     lines: list[list[str]] = []
     for row in args.rows:
         metrics = [("req/s", "req_per_s", True)]
-        if row.big:
+        if row.cold:
+            metrics = [
+                ("ms/iter, mean", "iter_ms_mean", False),
+                ("ms/iter, p50", "iter_ms_p50", False),
+                ("CPU ms/iter", "cpu_ms_per_iter", False),
+            ]
+        elif row.big:
             metrics = [("MiB/s", "mib_per_s", True)]
         else:
             metrics.append(("CPU µs/req", "cpu_us_per_req", False))
@@ -347,6 +414,9 @@ def build_table(
             values: dict[str, float] = {}
             for name in names:
                 a = agg[name][row.key]
+                if a.get("na"):
+                    cells.append("n/a " + note(f"{name}, {row.title}: {a['na']}"))
+                    continue
                 if a.get(key) is None:
                     err = a.get("error") or infos[name].get("error") or "no data"
                     cells.append("ERROR " + note(f"{name}: {err}"))
@@ -361,13 +431,22 @@ def build_table(
                         f"failed ({a.get('error')}); best of the others"
                     )
                 if a.get("truncated") and key == metrics[0][1]:
-                    cell += " " + note(
-                        f"{name}, {row.title}: stopped after {args.max_seconds:g}s, "
-                        f"before {args.big_requests} requests"
-                    )
+                    if row.cold:
+                        text = (
+                            f"{name}, {row.title}: only {a.get('iterations')} of "
+                            f"{args.cold_iterations} iterations in {args.cold_seconds:g} s"
+                        )
+                    else:
+                        text = (
+                            f"{name}, {row.title}: stopped after {args.max_seconds:g}s, "
+                            f"before {args.big_requests} requests"
+                        )
+                    cell += " " + note(text)
                 cells.append(cell)
             for other in others:
-                if OURS in values and other in values and values[OURS] and values[other]:
+                if agg[other][row.key].get("na"):
+                    cells.append("n/a")
+                elif OURS in values and other in values and values[OURS] and values[other]:
                     if higher_better:
                         ratio = values[OURS] / values[other]
                     else:
@@ -416,19 +495,30 @@ def main() -> int:
     for rnd in range(1, args.rounds + 1):
         for row in args.rows:
             for name in usable:
+                if name in row.na:
+                    continue
                 if any(not r.get("ok") for r in raw[name][row.key]):
                     continue  # failures are usually deterministic: keep the run short
                 if args.nginx_pid and not alive(args.nginx_pid):
                     log(f"ERROR: nginx (pid {args.nginx_pid}) is gone; aborting")
                     return 1
+                base = args.tls_url if row.tls else args.base_url
                 extra = [
                     "--scenario", row.scenario,
-                    "--url", args.base_url.rstrip("/") + row.path,
+                    "--url", base.rstrip("/") + row.path,
                     "--concurrency", str(row.concurrency),
                     "--warmup", str(args.warmup),
                     "--max-seconds", str(args.max_seconds),
                 ]  # fmt: skip
-                if row.big and args.big_requests:
+                if row.tls:
+                    extra += ["--ca", args.tls_ca]
+                if row.cold:
+                    extra += [
+                        "--iterations", str(args.cold_iterations),
+                        "--duration", str(args.cold_seconds),
+                    ]  # fmt: skip
+                    measured = args.cold_seconds
+                elif row.big and args.big_requests:
                     extra += ["--requests", str(args.big_requests)]
                     measured = args.max_seconds
                 else:
@@ -445,7 +535,17 @@ def main() -> int:
                     upload_log.verify(record)
                 record["round"] = rnd
                 raw[name][row.key].append(record)
-                if record.get("ok"):
+                if record.get("ok") and row.cold:
+                    other = record["foreign_cpu_share"]
+                    log(
+                        f"round {rnd}/{args.rounds} {row.key:<13} {name:<13} "
+                        f"{record['iter_ms_mean']:>7.2f} ms/iter mean "
+                        f"{record['iter_ms_p50']:>7.2f} p50 "
+                        f"{record['cpu_ms_per_iter']:>6.2f} CPU ms/iter "
+                        f"({record['iterations']} iter, HTTP/{record.get('http_version')})"
+                        + (f"  (other processes: {other:.0%} CPU)" if other is not None else "")
+                    )
+                elif record.get("ok"):
                     unit = "MiB/s" if row.big else "req/s"
                     value = record["mib_per_s"] if row.big else record["req_per_s"]
                     cpu = record.get("cpu_us_per_req") or 0.0
@@ -453,6 +553,7 @@ def main() -> int:
                     log(
                         f"round {rnd}/{args.rounds} {row.key:<13} {name:<13} "
                         f"{value:>10,.1f} {unit}  {cpu:>9,.1f} CPU µs/req"
+                        f"  HTTP/{record.get('http_version')}"
                         + (f"  (other processes: {other:.0%} CPU)" if other is not None else "")
                     )
                 else:
@@ -460,11 +561,12 @@ def main() -> int:
                         f"{record.get('error')}")  # fmt: skip
                 time.sleep(0.2)
 
-    agg = {n: {r.key: aggregate(raw[n][r.key]) for r in args.rows} for n in args.client_names}
+    agg = {n: {r.key: aggregate(raw[n][r.key], r, n) for r in args.rows} for n in args.client_names}
     for name in args.client_names:
         if not infos[name].get("ok"):
             for row in args.rows:
-                agg[name][row.key]["error"] = infos[name].get("error")
+                if not agg[name][row.key].get("na"):
+                    agg[name][row.key]["error"] = infos[name].get("error")
 
     table, notes = build_table(args, infos, agg, git)
     shares = [
@@ -500,11 +602,30 @@ def main() -> int:
         f"- Each cell: best of {args.rounds} run(s), each a fresh process with "
         f"{args.warmup:g} s warm-up, then {args.duration:g} s measured (100 B) or {big} "
         "(10 MiB); CPU = getrusage user+sys of the client process",
+        *(
+            [
+                "- HTTPS rows: nginx's TLS port (P-256 certificate from a throw-away CA); each "
+                "client trusts the CA through its own `ssl.create_default_context(cafile=CA)`; "
+                "the HTTP version of every response is checked (HTTP/2 in the HTTP/2 row, "
+                "HTTP/1.1 everywhere else)"
+            ]
+            if any(r.tls for r in args.rows)
+            else []
+        ),
+        *(
+            [
+                f"- cold HTTPS: per iteration a new client and SSL context, one GET over a new "
+                f"TLS connection, close; {args.cold_iterations} iterations timed (at most "
+                f"{args.cold_seconds:g} s) after the warm-up; lower is better"
+            ]
+            if any(r.cold for r in args.rows)
+            else []
+        ),
         "- CPU used by other processes during the runs (mean): "
         + (f"{busy:.0%}" if busy is not None else "unknown")
         + (" — **NOISY: the machine was busy, numbers are unreliable**" if noisy else ""),
         "- Ratios are ours' advantage: >1.00x means ours is better (higher throughput, "
-        "or fewer client CPU µs per request)",
+        "or fewer client CPU µs per request, or other's ms / ours' ms for cold HTTPS)",
         *(
             [
                 f"- `~`: even the best run of that cell had over {NOISY:.0%} of the CPUs taken by "
@@ -529,7 +650,7 @@ def main() -> int:
         "kernel": platform.release(),
         "foreign_cpu_share_mean": busy,
         "nginx_version": args.nginx_version,
-        "server": {"http": args.base_url, "tls_h2": args.tls_url},
+        "server": {"http": args.base_url, "tls_h2": args.tls_url, "tls_ca": args.tls_ca},
         "client_cpu": args.client_cpu,
         "settings": {
             "rounds": args.rounds,
@@ -538,6 +659,8 @@ def main() -> int:
             "big_duration_s": args.big_duration,
             "big_requests": args.big_requests,
             "max_seconds": args.max_seconds,
+            "cold_iterations": args.cold_iterations,
+            "cold_seconds": args.cold_seconds,
         },
         "clients": infos,
         "summary": agg,

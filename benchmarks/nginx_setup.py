@@ -7,8 +7,8 @@ server certificate for 127.0.0.1/localhost, and the log/temp directories.  Free 
 are picked here.  The result is printed as shell assignments for run.sh to ``eval``
 (NGINX_FLAGS is a bash array).
 
-Endpoints (on http://127.0.0.1:HTTP_PORT and, for later work, on
-https://127.0.0.1:TLS_PORT with HTTP/2 enabled through ALPN):
+Endpoints (on http://127.0.0.1:HTTP_PORT and on https://127.0.0.1:TLS_PORT, which
+offers HTTP/2 and HTTP/1.1 through ALPN; the https scenarios use the latter):
 
 * ``GET /small``   -> 200, exactly 100 bytes of text/plain
 * ``GET /10m``     -> 200, a 10 MiB static file of random bytes

@@ -2,7 +2,8 @@
 # Benchmark this repository's aiosonic against aiohttp, httpx and the PyPI aiosonic.
 # Usage: bash benchmarks/run.sh [extra compare.py options]   (or: make bench)
 # See benchmarks/README.md.  Environment knobs: PYTHON, BENCH_ROUNDS, BENCH_DURATION,
-# BENCH_BIG_DURATION, BENCH_BIG_REQUESTS, BENCH_WARMUP, BENCH_CLIENTS, BENCH_SCENARIOS,
+# BENCH_BIG_DURATION, BENCH_BIG_REQUESTS, BENCH_WARMUP, BENCH_COLD_ITERATIONS,
+# BENCH_COLD_SECONDS, BENCH_CLIENTS, BENCH_SCENARIOS,
 # BENCH_KEEP_RUN=1 (keep the nginx directory under benchmarks/.run/).
 set -euo pipefail
 
@@ -17,7 +18,8 @@ AIOSONIC_PYPI_SPEC="aiosonic==1.3.3"
 AIOHTTP_SPEC="aiohttp==3.14.5"
 # sniffio: without it httpcore retries a failing `import sniffio` (a sys.path scan) on
 # every lock it creates, i.e. several times per request; anyio no longer pulls it in.
-HTTPX_SPEC="httpx==0.28.1 sniffio"
+# The http2 extra (h2) is needed for the HTTP/2 scenario.  An array: `[` is a glob.
+HTTPX_SPEC=("httpx[http2]==0.28.1" sniffio)
 
 log() { echo "[bench] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -82,8 +84,7 @@ CLIENT_ARGS=()
 make_venv aiosonic-pypi "$AIOSONIC_PYPI_SPEC" \
     && CLIENT_ARGS+=(--venv "aiosonic-pypi=$VENVS/aiosonic-pypi/bin/python")
 make_venv aiohttp "$AIOHTTP_SPEC" && CLIENT_ARGS+=(--venv "aiohttp=$VENVS/aiohttp/bin/python")
-# shellcheck disable=SC2086  # the spec is a list of requirements
-make_venv httpx $HTTPX_SPEC && CLIENT_ARGS+=(--venv "httpx=$VENVS/httpx/bin/python")
+make_venv httpx "${HTTPX_SPEC[@]}" && CLIENT_ARGS+=(--venv "httpx=$VENVS/httpx/bin/python")
 # Ours: the venv is kept, but the checkout is re-installed (editable) on every run.
 if make_venv ours; then
     log "installing this checkout into venv ours (pip install -e $REPO_DIR)"
@@ -192,6 +193,7 @@ export AIOSONIC_BENCH_TLS_URL="https://127.0.0.1:$TLS_PORT" AIOSONIC_BENCH_TLS_C
 "$PYTHON" "$BENCH_DIR/compare.py" \
     --base-url "http://127.0.0.1:$HTTP_PORT" \
     --tls-url "https://127.0.0.1:$TLS_PORT" \
+    --tls-ca "$TLS_CA" \
     --upload-log "$UPLOAD_LOG" \
     --nginx-version "$NGINX_VERSION" \
     --nginx-pid "$NGINX_PID" \
@@ -201,6 +203,8 @@ export AIOSONIC_BENCH_TLS_URL="https://127.0.0.1:$TLS_PORT" AIOSONIC_BENCH_TLS_C
     ${BENCH_BIG_DURATION:+--big-duration "$BENCH_BIG_DURATION"} \
     ${BENCH_BIG_REQUESTS:+--big-requests "$BENCH_BIG_REQUESTS"} \
     ${BENCH_WARMUP:+--warmup "$BENCH_WARMUP"} \
+    ${BENCH_COLD_ITERATIONS:+--cold-iterations "$BENCH_COLD_ITERATIONS"} \
+    ${BENCH_COLD_SECONDS:+--cold-seconds "$BENCH_COLD_SECONDS"} \
     ${BENCH_CLIENTS:+--clients "$BENCH_CLIENTS"} \
     ${BENCH_SCENARIOS:+--scenarios "$BENCH_SCENARIOS"} \
     "${CLIENT_ARGS[@]}" "$@"

@@ -6,19 +6,30 @@ class implementing this small interface (one instance per benchmark run)::
     class Client:
         name: str
         version: str
-        def __init__(self, concurrency: int) -> None: ...
-        async def __aenter__(self) -> Client: ...            # create session/pool
-        async def __aexit__(self, *exc) -> None: ...           # close it
-        async def get(self, url: str) -> tuple[int, bytes]:  # status, full body
-        async def post(self, url: str, data: bytes) -> tuple[int, bytes]:
+        def __init__(self, concurrency: int, tls: Tls | None = None) -> None: ...
+        async def __aenter__(self) -> Client: ...     # create session/pool (+ SSL context)
+        async def __aexit__(self, *exc) -> None: ...    # close it
+        async def get(self, url: str) -> tuple[int, bytes, Any]:
+            # status, full body, the library's own HTTP version value of the response
+        async def post(self, url: str, data: bytes) -> tuple[int, bytes, Any]:
 
 and then calls ``main(load)``.  The script prints exactly one JSON line on stdout.
+``tls`` is given for the ``https://`` scenarios: the client creates its SSL context with
+``tls.context()`` inside ``__aenter__`` (so it is part of a cold start) and asks for HTTP/2
+exactly when ``tls.http2`` is set.  The HTTP version of every response is checked against
+the scenario (``"2"`` for h2_get_small, else ``"1.1"``): a mismatch is an error, so no
+number is ever labelled with a protocol that was not used.
 
 Measurement: C worker tasks loop over requests for the whole run.  After ``--warmup``
 seconds a snapshot (completed requests, bytes, wall clock, ``getrusage`` user+sys) is
 taken; the second snapshot is taken after ``--duration`` seconds or once ``--requests``
 more requests have completed.  Numbers are the differences between the snapshots, so
 connection set-up, imports and warm-up are excluded and the pool stays warm.
+
+``cold_https`` is different: each iteration creates a new client (and SSL context), does
+one GET over a new TLS connection and closes the client.  After ``--warmup`` seconds of
+such iterations (at least one: imports and lazy initialisation), ``--iterations`` of them
+are timed one by one (stopping early after ``--duration`` seconds).
 """
 
 from __future__ import annotations
@@ -26,18 +37,81 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import resource
+import ssl
+import statistics
 import sys
+import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 MIB = 1024 * 1024
 SMALL_LEN = 100
 BIG_LEN = 10 * MIB
 UPLOAD_REPLY = b"ok"
-SCENARIOS = ("get_small", "get_10m", "post_10m")
+# Scenario -> (what is done, TLS?, HTTP/2?).  The https ones need --ca (or the
+# AIOSONIC_BENCH_TLS_CA environment variable that run.sh exports).
+SCENARIOS = {
+    "get_small": ("get_small", False, False),
+    "get_10m": ("get_10m", False, False),
+    "post_10m": ("post_10m", False, False),
+    "tls_get_small": ("get_small", True, False),
+    "h2_get_small": ("get_small", True, True),
+    "cold_https": ("cold", True, False),
+}
+
+
+@dataclass(frozen=True)
+class Tls:
+    """How a client must set up TLS: trust ``ca``; negotiate HTTP/2 iff ``http2``."""
+
+    ca: str
+    http2: bool
+
+    def context(self) -> ssl.SSLContext:
+        """The SSL context every client uses, created the way a user would."""
+        return ssl.create_default_context(cafile=self.ca)
+
+
+def normalize_version(raw: Any) -> str:
+    """``"2"``, ``"1.1"``, ... from each library's own representation.
+
+    aiohttp: ``HttpVersion(major, minor)``; httpx: ``"HTTP/2"``/``"HTTP/1.1"``;
+    aiosonic: ``"2"``/``"1.1"``.
+    """
+    if isinstance(raw, tuple) and len(raw) >= 2:
+        major, minor = int(raw[0]), int(raw[1])
+        return "2" if major == 2 else f"{major}.{minor}"
+    text = str(raw).strip().upper().removeprefix("HTTP/")
+    return "2" if text in ("2", "2.0") else text
+
+
+class ProtocolCheck:
+    """Checks the HTTP version of every response; cheap after the first good one."""
+
+    __slots__ = ("expected", "good_raw", "hint", "seen")
+
+    def __init__(self, expected: str, hint: str = "") -> None:
+        self.expected = expected
+        self.hint = hint
+        self.good_raw: Any = object()  # the last raw value that was verified
+        self.seen: str | None = None
+
+    def __call__(self, raw: Any) -> str | None:
+        """None if ``raw`` is the expected version, else an error message."""
+        if raw == self.good_raw:
+            return None
+        version = normalize_version(raw)
+        self.seen = version
+        if version == self.expected:
+            self.good_raw = raw
+            return None
+        text = f"protocol: response was HTTP/{version} ({raw!r}), expected HTTP/{self.expected}"
+        return text + (f" [{self.hint}]" if self.hint else "")
 
 
 def _cpu_seconds() -> float:
@@ -70,6 +144,17 @@ class _Stats:
             self.first_error = text
 
 
+def _tls(args: argparse.Namespace) -> Tls | None:
+    _, tls, http2 = SCENARIOS[args.scenario]
+    return Tls(args.ca, http2) if tls else None
+
+
+def _protocol_check(client_cls: Any, tls: Tls | None) -> ProtocolCheck:
+    if tls is not None and tls.http2:
+        return ProtocolCheck("2", getattr(client_cls, "http2_hint", "") or "")
+    return ProtocolCheck("1.1")
+
+
 async def _run(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
     stats = _Stats()
     stop = False
@@ -77,28 +162,39 @@ async def _run(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
     completed = asyncio.Event()
     # Counted from the warm-up snapshot on; None while warming up or in duration mode.
     goal: list[int | None] = [None]
-    payload = b"\xa5" * BIG_LEN if args.scenario == "post_10m" else b""
+    kind = SCENARIOS[args.scenario][0]
+    payload = b"\xa5" * BIG_LEN if kind == "post_10m" else b""
+    tls = _tls(args)
+    check = _protocol_check(client_cls, tls)
 
-    client = await client_cls(args.concurrency).__aenter__()
+    client = await client_cls(args.concurrency, tls).__aenter__()
     close_error = None
     try:
-        if args.scenario == "post_10m":
+        if kind == "post_10m":
 
             async def one() -> None:
-                status, body = await client.post(args.url, payload)
+                status, body, version = await client.post(args.url, payload)
                 if status != 200 or body != UPLOAD_REPLY:
                     stats.error(f"status={status} body={body[:40]!r}")
+                    return
+                wrong = check(version)
+                if wrong:
+                    stats.error(wrong)
                     return
                 stats.done += 1
                 stats.nbytes += BIG_LEN
 
         else:
-            expected = SMALL_LEN if args.scenario == "get_small" else BIG_LEN
+            expected = SMALL_LEN if kind == "get_small" else BIG_LEN
 
             async def one() -> None:
-                status, body = await client.get(args.url)
+                status, body, version = await client.get(args.url)
                 if status != 200 or len(body) != expected:
                     stats.error(f"status={status} len={len(body)} expected={expected}")
+                    return
+                wrong = check(version)
+                if wrong:
+                    stats.error(wrong)
                     return
                 stats.done += 1
                 stats.nbytes += expected
@@ -173,6 +269,7 @@ async def _run(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
         "scenario": args.scenario,
         "concurrency": args.concurrency,
         "url": args.url,
+        "http_version": check.seen,
         "requests": requests,
         "errors": errors,
         "errors_total": stats.errors,
@@ -191,6 +288,78 @@ async def _run(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def _run_cold(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """New client + SSL context, one GET over a new TLS connection, close: per iteration."""
+    tls = _tls(args)
+    check = _protocol_check(client_cls, tls)
+    loop = asyncio.get_running_loop()
+
+    async def once() -> None:
+        async with asyncio.timeout(args.max_seconds):
+            client = await client_cls(1, tls).__aenter__()
+            try:
+                status, body, version = await client.get(args.url)
+            finally:
+                await client.__aexit__(None, None, None)
+        if status != 200 or len(body) != SMALL_LEN:
+            raise RuntimeError(f"status={status} len={len(body)} expected={SMALL_LEN}")
+        wrong = check(version)
+        if wrong:
+            raise RuntimeError(wrong)
+
+    error: str | None = None
+    warmup = 0
+    times: list[float] = []
+    t0 = t1 = loop.time()
+    c0 = c1 = _cpu_seconds()
+    try:
+        deadline = loop.time() + args.warmup
+        while True:
+            await once()
+            warmup += 1
+            if loop.time() >= deadline:
+                break
+        t0, c0 = loop.time(), _cpu_seconds()
+        while len(times) < args.iterations and (not times or loop.time() - t0 < args.duration):
+            started = time.perf_counter()
+            await once()
+            times.append(time.perf_counter() - started)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        error = _short(exc)
+    t1, c1 = loop.time(), _cpu_seconds()
+    n = len(times)
+    wall, cpu = t1 - t0, c1 - c0
+    return {
+        "scenario": args.scenario,
+        "concurrency": 1,
+        "url": args.url,
+        "http_version": check.seen,
+        "requests": n if error is None else 0,
+        "iterations": n,
+        "errors": 0 if error is None else 1,
+        "errors_total": 0 if error is None else 1,
+        "first_error": error,
+        "warmup_requests": warmup,
+        "requests_total": warmup + n,
+        "wall_s": round(wall, 6),
+        "req_per_s": n / wall if wall > 0 else 0.0,
+        "mib_per_s": 0.0,
+        "cpu_s": round(cpu, 6),
+        "cpu_us_per_req": cpu * 1e6 / n if n else None,
+        "cpu_ms_per_iter": cpu * 1e3 / n if n else None,
+        "iter_ms_mean": statistics.fmean(times) * 1e3 if n else None,
+        "iter_ms_p50": statistics.median(times) * 1e3 if n else None,
+        "iter_ms_min": min(times) * 1e3 if n else None,
+        "iter_ms_max": max(times) * 1e3 if n else None,
+        "cpu_util": cpu / wall if wall > 0 else None,
+        "truncated": n < args.iterations,
+        "close_error": None,
+        "loop": f"{type(loop).__module__}.{type(loop).__qualname__}",
+    }
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="HTTP client benchmark runner (one JSON line out)")
     p.add_argument("--info", action="store_true", help="only print library name/version")
@@ -205,9 +374,24 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="cap for --requests mode, and for waiting on any single request",
     )  # fmt: skip
     p.add_argument("--drain-timeout", type=float, default=5.0)
+    p.add_argument(
+        "--iterations", type=int, default=200,
+        help="cold_https: timed iterations (fewer if --duration runs out first)",
+    )  # fmt: skip
+    p.add_argument(
+        "--ca", default=os.environ.get("AIOSONIC_BENCH_TLS_CA", ""),
+        help="CA file (PEM) for the https scenarios (default: $AIOSONIC_BENCH_TLS_CA)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if not args.info and (not args.scenario or not args.url):
         p.error("--scenario and --url are required")
+    if not args.info and SCENARIOS[args.scenario][1]:
+        if not args.url.startswith("https://"):
+            p.error(f"--scenario {args.scenario} needs an https:// --url")
+        if not args.ca:
+            p.error(f"--scenario {args.scenario} needs --ca (or $AIOSONIC_BENCH_TLS_CA)")
+    if args.iterations < 1:
+        p.error("--iterations must be >= 1")
     if args.concurrency < 1:
         p.error("--concurrency must be >= 1")
     return args
@@ -249,7 +433,8 @@ def main(load: Callable[[], Any], dist: str | None = None, argv: list[str] | Non
         return
     try:
         # Plain asyncio.run: the default event loop, never uvloop (same for every client).
-        result = asyncio.run(_run(client_cls, args))
+        runner = _run_cold if SCENARIOS[args.scenario][0] == "cold" else _run
+        result = asyncio.run(runner(client_cls, args))
     except Exception as exc:
         _emit({**base, "ok": False, "scenario": args.scenario, "error": _short(exc)})
         traceback.print_exc()

@@ -1,10 +1,15 @@
-"""aiohttp benchmark client: one ClientSession over TCPConnector(limit=C)."""
+"""aiohttp benchmark client: one ClientSession over TCPConnector(limit=C).
+
+https scenarios: ``TCPConnector(limit=C, ssl=ctx)`` with the harness's SSL context.
+aiohttp has no HTTP/2 client, so h2_get_small is not applicable (compare.py skips it;
+run by hand it fails the protocol check).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from _harness import main
+from _harness import Tls, main
 
 
 def load() -> Any:
@@ -14,25 +19,30 @@ def load() -> Any:
         name = "aiohttp"
         version = aiohttp.__version__
         module_path = aiohttp.__file__
+        http2_hint = "aiohttp has no HTTP/2 client"
 
-        def __init__(self, concurrency: int) -> None:
+        def __init__(self, concurrency: int, tls: Tls | None = None) -> None:
             self.concurrency = concurrency
+            self.tls = tls
 
         async def __aenter__(self) -> Client:
-            connector = aiohttp.TCPConnector(limit=self.concurrency)
+            if self.tls is None:
+                connector = aiohttp.TCPConnector(limit=self.concurrency)
+            else:
+                connector = aiohttp.TCPConnector(limit=self.concurrency, ssl=self.tls.context())
             self.session = aiohttp.ClientSession(connector=connector)
             return self
 
         async def __aexit__(self, *exc: object) -> None:
             await self.session.close()
 
-        async def get(self, url: str) -> tuple[int, bytes]:
+        async def get(self, url: str) -> tuple[int, bytes, Any]:
             async with self.session.get(url) as r:
-                return r.status, await r.read()
+                return r.status, await r.read(), r.version
 
-        async def post(self, url: str, data: bytes) -> tuple[int, bytes]:
+        async def post(self, url: str, data: bytes) -> tuple[int, bytes, Any]:
             async with self.session.post(url, data=data) as r:
-                return r.status, await r.read()
+                return r.status, await r.read(), r.version
 
     return Client
 

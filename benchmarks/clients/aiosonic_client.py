@@ -6,6 +6,11 @@ python of ``.venvs/ours`` (editable install of this repository) or of
 (our API) or, for releases that only have it, ``pool_configs={":default":
 PoolConfig(size=C, max_conn_requests=None)}`` (no forced reconnects, like the other
 clients).
+
+https scenarios: the harness's SSL context is passed per request (``get(url, ssl=ctx)``,
+both versions' documented way).  h2_get_small also passes ``http2=True`` to
+``TCPConnector`` (if this version accepts it; 1.3.3 then uses its one-shared-connection
+``Http2MultiplexPool``) and to every request.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from _harness import main
+from _harness import Tls, main
 
 
 def _version(aiosonic: Any) -> str:
@@ -31,27 +36,35 @@ def load() -> Any:
     from aiosonic.connectors import TCPConnector
 
     params = inspect.signature(TCPConnector).parameters
+    connector_http2 = "http2" in params
 
-    def make_connector(concurrency: int) -> Any:
+    def make_connector(concurrency: int, http2: bool) -> Any:
+        extra = {"http2": True} if http2 and connector_http2 else {}
         if "pool_size" in params:
-            return TCPConnector(pool_size=concurrency)
+            return TCPConnector(pool_size=concurrency, **extra)
         if "pool_configs" in params:
             from aiosonic.pools import PoolConfig
 
             config = PoolConfig(size=concurrency, max_conn_requests=None)
-            return TCPConnector(pool_configs={":default": config})
+            return TCPConnector(pool_configs={":default": config}, **extra)
         raise TypeError("TCPConnector accepts neither pool_size nor pool_configs")
 
     class Client:
         name = "aiosonic"
         version = _version(aiosonic)
         module_path = aiosonic.__file__
+        http2_hint = "" if connector_http2 else "TCPConnector has no http2 parameter"
 
-        def __init__(self, concurrency: int) -> None:
+        def __init__(self, concurrency: int, tls: Tls | None = None) -> None:
             self.concurrency = concurrency
+            self.tls = tls
+            self.kw: dict[str, Any] = {}
 
         async def __aenter__(self) -> Client:
-            self.connector = make_connector(self.concurrency)
+            http2 = self.tls is not None and self.tls.http2
+            if self.tls is not None:
+                self.kw = {"ssl": self.tls.context(), **({"http2": True} if http2 else {})}
+            self.connector = make_connector(self.concurrency, http2)
             self.cm = HTTPClient(connector=self.connector)
             self.client = await self.cm.__aenter__()
             return self
@@ -65,13 +78,13 @@ def load() -> Any:
                 if cleanup is not None:
                     await cleanup()
 
-        async def get(self, url: str) -> tuple[int, bytes]:
-            resp = await self.client.get(url)
-            return resp.status_code, await resp.content()
+        async def get(self, url: str) -> tuple[int, bytes, Any]:
+            resp = await self.client.get(url, **self.kw)
+            return resp.status_code, await resp.content(), resp.http_version
 
-        async def post(self, url: str, data: bytes) -> tuple[int, bytes]:
-            resp = await self.client.post(url, data=data)
-            return resp.status_code, await resp.content()
+        async def post(self, url: str, data: bytes) -> tuple[int, bytes, Any]:
+            resp = await self.client.post(url, data=data, **self.kw)
+            return resp.status_code, await resp.content(), resp.http_version
 
     return Client
 
