@@ -340,14 +340,6 @@ class HTTPClient(HTTPVerbs):
         url = request.url
         connector = self.connector
         proxy = self._proxy_for(url, proxy)
-        if proxy is not None and uses_absolute_form(proxy, url):
-            head = _absolute_form_head(request, proxy)
-        elif request.serialized is not None:
-            head = request.serialized
-        else:
-            head = request.serialized = build_request_head(
-                request.method, url.target, request.headers
-            )
         key = PoolKey(
             url.scheme,
             url.host,
@@ -359,6 +351,8 @@ class HTTPClient(HTTPVerbs):
             and (http2 or connector.http2)
             and (url.is_secure or connector.http2_config.prior_knowledge),
         )
+        # The HTTP/1.1 head; with HTTP/2 on, only if the server picks HTTP/1.1.
+        head = None if key.http2 else _http11_head(request, proxy)
         method = request.method.encode()
         for attempt in range(MAX_ATTEMPTS):
             started = time.perf_counter()
@@ -371,6 +365,8 @@ class HTTPClient(HTTPVerbs):
                 if isinstance(conn, HTTP2Stream):
                     response_head = await conn.send(request, timeouts.sock_read)
                 else:
+                    if head is None:
+                        head = _http11_head(request, proxy)
                     response_head = await conn.send_request(
                         head, request.body, method, url.url, timeouts.sock_read, request.chunked
                     )
@@ -442,6 +438,15 @@ class HTTPClient(HTTPVerbs):
                         return True
         except TimeoutError:
             return False
+
+
+def _http11_head(request: Request, proxy: Proxy | None) -> bytes:
+    """Serialise ``request``'s HTTP/1.1 head (cached on it, unless for a proxy)."""
+    if proxy is not None and uses_absolute_form(proxy, request.url):
+        return _absolute_form_head(request, proxy)
+    if request.serialized is None:
+        request.serialized = build_request_head(request.method, request.url.target, request.headers)
+    return request.serialized
 
 
 def _absolute_form_head(request: Request, proxy: Proxy) -> bytes:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiosonic.drivers.http2 import H2StreamState, HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver, RequestBody
 from aiosonic.exceptions import ConnectionDisconnected
-from aiosonic.protocols.h2_headers import request_header_list
+from aiosonic.protocols.h2_headers import check_header_list_size, request_header_list
 from aiosonic.protocols.h11_events import Data, EndOfMessage, InformationalResponse, ResponseHead
 
 if TYPE_CHECKING:
@@ -176,15 +176,20 @@ class HTTP2Stream:
     async def send(self, request: Request, read_timeout: float | None) -> ResponseHead:
         """Send ``request`` on a new stream and return the response head."""
         url = request.url
-        headers = request_header_list(
-            request.method,
-            url.scheme,
-            f"{url.host}:{url.port}" if ":" not in url.host else f"[{url.host}]:{url.port}",
-            url.target,
-            request.headers,
-            self.driver.peer_max_header_list_size,
-        )
-        self.driver.reused = self.reused
+        driver = self.driver
+        headers = request.h2_headers
+        if headers is None:
+            headers = request.h2_headers = request_header_list(
+                request.method,
+                url.scheme,
+                f"{url.host}:{url.port}" if ":" not in url.host else f"[{url.host}]:{url.port}",
+                url.target,
+                request.headers,
+            )
+        limit = driver.peer_max_header_list_size
+        if limit is not None:
+            check_header_list_size(headers, limit)
+        driver.reused = self.reused
         self._stream, head = await self.driver.send_request(
             headers, request.body, request.method, url.url, read_timeout
         )

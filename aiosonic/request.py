@@ -65,6 +65,8 @@ class Request:
     extensions: dict[str, Any] = field(default_factory=dict)
     #: The serialised head, filled on first send; do not mutate a sent Request.
     serialized: bytes | None = None
+    #: The HTTP/2 header block, likewise filled on first send over HTTP/2.
+    h2_headers: list[tuple[bytes, bytes]] | None = None
 
     def header(self, name: str) -> str | None:
         """Return the first value of header ``name`` (case-insensitive)."""
@@ -83,7 +85,13 @@ class Request:
         lname = name.lower()
         headers = [pair for pair in self.headers if pair[0].lower() != lname]
         headers.append((name, value))
-        return replace(self, headers=headers, extensions=dict(self.extensions), serialized=None)
+        return replace(
+            self,
+            headers=headers,
+            extensions=dict(self.extensions),
+            serialized=None,
+            h2_headers=None,
+        )
 
 
 def user_header_pairs(headers: HeadersType) -> list[tuple[str, str]]:

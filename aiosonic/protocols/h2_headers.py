@@ -19,7 +19,13 @@ from aiosonic.exceptions import InvalidRequest, LimitExceeded, RemoteProtocolErr
 from aiosonic.protocols.h11_events import ResponseHead
 from aiosonic.protocols.h11_request import check_field
 
-__all__ = ["CONNECTION_SPECIFIC", "header_list_size", "request_header_list", "response_head"]
+__all__ = [
+    "CONNECTION_SPECIFIC",
+    "check_header_list_size",
+    "header_list_size",
+    "request_header_list",
+    "response_head",
+]
 
 #: Fields that only make sense hop-by-hop on HTTP/1.1; HTTP/2 forbids them.
 CONNECTION_SPECIFIC = frozenset(
@@ -82,12 +88,17 @@ def request_header_list(
         *regular,
     ]
     if max_size is not None:
-        size = header_list_size(headers)
-        if size > max_size:
-            raise InvalidRequest(
-                f"request header block is {size} octets; the server accepts at most {max_size}"
-            )
+        check_header_list_size(headers, max_size)
     return headers
+
+
+def check_header_list_size(headers: H2Headers, max_size: int) -> None:
+    """Raise InvalidRequest when ``headers`` exceed the peer's SETTINGS_MAX_HEADER_LIST_SIZE."""
+    size = header_list_size(headers)
+    if size > max_size:
+        raise InvalidRequest(
+            f"request header block is {size} octets; the server accepts at most {max_size}"
+        )
 
 
 def response_head(
