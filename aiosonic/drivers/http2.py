@@ -136,8 +136,9 @@ class HTTP2Driver(asyncio.Protocol):
             state = "GOAWAY"
         else:
             state = "ACTIVE" if self._streams else "IDLE"
+        limit = self.max_streams if self._ready.done() else "?"
         return (
-            f"<HTTP2Driver [{state}, streams={len(self._streams)}/{self.max_streams}, "
+            f"<HTTP2Driver [{state}, streams={len(self._streams)}/{limit}, "
             f"Request Count: {self.requests_count}]>"
         )
 

@@ -2,10 +2,11 @@
 
 Whichever ``aiosonic`` the running interpreter imports is measured: run it with the
 python of ``.venvs/ours`` (editable install of this repository) or of
-``.venvs/aiosonic-pypi``.  The pool is sized to C through ``TCPConnector(pool_size=C)``
-(our API) or, for releases that only have it, ``pool_configs={":default":
-PoolConfig(size=C, max_conn_requests=None)}`` (no forced reconnects, like the other
-clients).
+``.venvs/aiosonic-pypi``.  The pool is sized to C through ``TCPConnector(pool_size=C,
+conn_max_requests=None)`` (our API) or, for releases that only have it,
+``pool_configs={":default": PoolConfig(size=C, max_conn_requests=None)}``: in both
+cases no forced reconnects (the default recycles a connection after 100 requests),
+like the other clients, which keep connections open.
 
 https scenarios: the harness's SSL context is passed per request (``get(url, ssl=ctx)``,
 both versions' documented way).  h2_get_small also passes ``http2=True`` to
@@ -41,7 +42,7 @@ def load() -> Any:
     def make_connector(concurrency: int, http2: bool) -> Any:
         extra = {"http2": True} if http2 and connector_http2 else {}
         if "pool_size" in params:
-            return TCPConnector(pool_size=concurrency, **extra)
+            return TCPConnector(pool_size=concurrency, conn_max_requests=None, **extra)
         if "pool_configs" in params:
             from aiosonic.pools import PoolConfig
 
