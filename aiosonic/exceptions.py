@@ -211,6 +211,9 @@ class ConnectionTerminated(ConnectionDisconnected):
     Attributes:
         error_code: The GOAWAY error code (``h2.errors.ErrorCodes`` value).
         last_stream_id: The last stream the server says it may have processed.
+
+    Other keyword arguments are :class:`NetworkError`'s flags; ``request_sent``
+    defaults to ``True`` here.
     """
 
     def __init__(
@@ -219,16 +222,10 @@ class ConnectionTerminated(ConnectionDisconnected):
         *,
         error_code: int = 0,
         last_stream_id: int | None = None,
-        request_sent: bool = True,
-        reused_connection: bool = False,
-        unprocessed: bool = False,
+        **flags: bool,
     ) -> None:
-        super().__init__(
-            message,
-            request_sent=request_sent,
-            reused_connection=reused_connection,
-            unprocessed=unprocessed,
-        )
+        # The stream was sent unless the caller says otherwise.
+        super().__init__(message, **{"request_sent": True, **flags})
         self.error_code = error_code
         self.last_stream_id = last_stream_id
 
@@ -239,23 +236,13 @@ class StreamReset(NetworkError):
     Attributes:
         error_code: The RST_STREAM error code (``h2.errors.ErrorCodes`` value);
             ``REFUSED_STREAM`` (7) sets ``unprocessed``.
+
+    Other keyword arguments are :class:`NetworkError`'s flags; ``request_sent``
+    defaults to ``True`` here.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        error_code: int = 0,
-        request_sent: bool = True,
-        reused_connection: bool = False,
-        unprocessed: bool = False,
-    ) -> None:
-        super().__init__(
-            message,
-            request_sent=request_sent,
-            reused_connection=reused_connection,
-            unprocessed=unprocessed,
-        )
+    def __init__(self, message: str, *, error_code: int = 0, **flags: bool) -> None:
+        super().__init__(message, **{"request_sent": True, **flags})
         self.error_code = error_code
 
 
