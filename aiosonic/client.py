@@ -213,7 +213,8 @@ class HTTPClient(HTTPVerbs):
         if scheme is None and parsed.username is not None:
             scheme = _userinfo_auth(parsed)
         self._active += 1
-        self._idle.clear()
+        if self._active == 1:
+            self._idle.clear()  # set again when the count drops back to 0
         try:
             async with deadline(
                 timeouts.request_timeout,
@@ -222,6 +223,10 @@ class HTTPClient(HTTPVerbs):
                     f"{timeouts.request_timeout}s ({parsed.url})"
                 ),
             ):
+                if not follow and scheme is None and self._netrc_auth is None:
+                    # No redirect and no auth flow: the one hop _send_following would send.
+                    verify, http2 = verify and self.verify_ssl, http2 or self.http2
+                    return await self.send(request, verify, ssl, timeouts, proxy, http2)
                 return await self._send_following(
                     request,
                     verify and self.verify_ssl,

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aiosonic.decoders import ContentDecoder, build_decoder
+from aiosonic.drivers.http11 import HTTP11Driver
 from aiosonic.exceptions import AiosonicError, HttpParsingError, HTTPStatusError
 from aiosonic.headers import HttpHeaders
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
@@ -162,7 +163,11 @@ class HttpResponse:
         return self
 
     def _raw_header(self, name: bytes) -> str | None:
-        values = [v for n, v in self.raw_headers if n.lower() == name]
+        size = len(name)
+        values: list[bytes] = []
+        for n, v in self.raw_headers:  # a loop, not a comprehension: no frame of its own
+            if len(n) == size and n.lower() == name:
+                values.append(v)
         return b", ".join(values).decode("latin-1") if values else None
 
     # --- body ---------------------------------------------------------------
@@ -170,6 +175,8 @@ class HttpResponse:
     def _decoder(self) -> ContentDecoder | None:
         """Build the body's decoder under the connector's decompression limits."""
         coding = self._raw_header(b"content-encoding")
+        if coding is None:
+            return None
         connector = self._connector
         if connector is None:
             return build_decoder(coding)
@@ -247,15 +254,27 @@ class HttpResponse:
     async def content(self) -> bytes:
         """Read (once) and return the whole decoded body."""
         if self._content is None:
-            raw = await self._read_raw_body()
-            decoder = self._decoder()
-            if decoder is not None:
-                raw = decoder.decode(raw) + decoder.flush()
-            self._content = raw
+            self._content = self._decode_all(await self._read_raw_body())
         return self._content
+
+    def _decode_all(self, raw: bytes) -> bytes:
+        decoder = self._decoder()
+        return raw if decoder is None else decoder.decode(raw) + decoder.flush()
 
     async def _read_raw_body(self) -> bytes:
         """Read the rest of the body in one coroutine (no generator layers)."""
+        conn = self._conn
+        driver = conn.driver if conn is not None and not self._consumed else None
+        if isinstance(driver, HTTP11Driver):
+            # A Content-Length body is read whole by the driver, with no event per piece.
+            try:
+                raw = await driver.read_length_body()
+            except BaseException:
+                self._abort()
+                raise
+            if raw is not None:
+                self._finish()
+                return raw
         parts: list[bytes] = []
         while (chunk := await self._next_chunk()) is not None:
             parts.append(chunk)
@@ -337,6 +356,16 @@ class HttpResponse:
 
     async def _preload(self) -> None:
         """Read the body now; used for small bodies so the connection frees at once."""
+        conn = self._conn
+        if conn is not None and not self._consumed and self._content is None:
+            driver = conn.driver
+            if isinstance(driver, HTTP11Driver):
+                # The common small response arrives with its head: take it whole.
+                raw = driver.take_buffered_body()
+                if raw is not None:
+                    self._finish()
+                    self._content = self._decode_all(raw)
+                    return
         await self.content()
 
     async def aclose(self) -> None:

@@ -15,6 +15,7 @@ creating a task per read (see ``aiosonic.connection``).
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -52,23 +53,58 @@ class deadline:
     a narrower deadline (a ``ReadTimeout`` within a ``RequestTimeout`` scope)
     propagates unchanged. With ``seconds=None`` it costs nothing.
 
+    It behaves as ``asyncio.timeout`` (expiry cancels the task; the
+    cancellation is taken back and turned into the error at exit), but costs
+    no timer of its own: the running loop's :class:`_Book` keeps one timer for
+    all open scopes.
+
     Args:
         seconds: The budget; ``None`` means unbounded.
         error: Builds the exception raised on expiry.
 
     Raises:
-        BaseTimeout: The subclass ``error`` builds, chained to the timeout.
+        BaseTimeout: The subclass ``error`` builds, chained to a ``TimeoutError``.
     """
 
-    __slots__ = ("_error", "_scope")
+    __slots__ = (
+        "_book",
+        "_cancelling",
+        "_error",
+        "_handle",
+        "_seconds",
+        "_state",
+        "_task",
+        "_when",
+    )
 
     def __init__(self, seconds: float | None, error: Callable[[], BaseTimeout]) -> None:
         self._error = error
-        self._scope = asyncio.timeout(seconds) if seconds is not None else None
+        self._seconds = seconds
+        self._state = _CREATED
+        self._book: _Book | None = None
+        self._handle: asyncio.Handle | None = None
+        self._when = 0.0
 
     async def __aenter__(self) -> None:
-        if self._scope is not None:
-            await self._scope.__aenter__()
+        seconds = self._seconds
+        if seconds is None:
+            return
+        if self._state != _CREATED:
+            raise RuntimeError("a deadline scope cannot be entered twice")
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("deadline should be used inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._state = _ENTERED
+        loop = asyncio.get_running_loop()
+        if seconds <= 0:
+            # Already over: expire as soon as the task yields, as asyncio.timeout does.
+            self._handle = loop.call_soon(self.expire)
+        else:
+            book = _last_book if _last_loop is not None and _last_loop() is loop else None
+            self._book = book = book or _book_for(loop)
+            book.add(self, loop, seconds)
 
     async def __aexit__(
         self,
@@ -76,12 +112,108 @@ class deadline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        scope = self._scope
-        if scope is None:
+        if self._seconds is None:
             return
-        try:
-            await scope.__aexit__(exc_type, exc, tb)
-        except TimeoutError as timeout_exc:
-            if scope.expired() and not isinstance(exc, BaseTimeout):
-                raise self._error() from timeout_exc
-            raise
+        if self._book is not None:
+            self._book.discard(self)
+        elif self._handle is not None:
+            self._handle.cancel()
+        if self._state == _EXPIRING:
+            self._state = _EXPIRED
+            if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+                # No other cancellation is pending: this one was ours.
+                try:
+                    raise TimeoutError from exc
+                except TimeoutError as timeout_exc:
+                    raise self._error() from timeout_exc
+        else:
+            self._state = _EXITED
+
+    def expire(self) -> None:
+        """Cancel the task in the scope (called by the book at its deadline)."""
+        if self._state == _ENTERED:
+            self._state = _EXPIRING
+            self._task.cancel()
+
+
+# States of a deadline scope.
+_CREATED, _ENTERED, _EXPIRING, _EXPIRED, _EXITED = range(5)
+
+
+class _Book:
+    """The open deadline scopes of one event loop, and one timer for the earliest.
+
+    Scopes are grouped by their ``seconds``: within a group, entry order is
+    deadline order (the loop clock only grows), so each group's first scope is
+    its earliest and no heap is needed. Leaving a scope only drops it from its
+    group; the timer is not re-armed then, so when it fires it may find nothing
+    due, and re-arms for the earliest open scope. Entering and leaving cost a
+    dict insert and delete; the timer fires about once per ``seconds``.
+    """
+
+    __slots__ = ("_groups", "_timer", "_timer_when")
+
+    def __init__(self) -> None:
+        self._groups: dict[float, dict[deadline, None]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = _INF
+
+    def add(self, scope: deadline, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        when = scope._when = loop.time() + seconds
+        group = self._groups.get(seconds)
+        if group is None:
+            group = self._groups[seconds] = {}
+        group[scope] = None
+        if when < self._timer_when:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_when = when
+            self._timer = loop.call_at(when, self._fire)
+
+    def discard(self, scope: deadline) -> None:
+        seconds = scope._seconds
+        assert seconds is not None
+        group = self._groups.get(seconds)
+        if group is not None:
+            group.pop(scope, None)
+            if not group:
+                del self._groups[seconds]
+
+    def _fire(self) -> None:
+        loop = asyncio.get_running_loop()
+        # The timer may run a hair before its time (clock resolution).
+        now = max(loop.time(), self._timer_when)
+        self._timer = None
+        self._timer_when = _INF
+        due: list[deadline] = []
+        earliest = _INF
+        for group in self._groups.values():
+            for scope in group:
+                if scope._when > now:
+                    earliest = min(earliest, scope._when)
+                    break
+                due.append(scope)
+        for scope in due:
+            self.discard(scope)
+            scope.expire()
+        if earliest < _INF:
+            self._timer_when = earliest
+            self._timer = loop.call_at(earliest, self._fire)
+
+
+_INF = float("inf")
+# The book of the loop used last, and of the others (forgotten with their loop).
+_last_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+_last_book = _Book()
+_books: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Book] = weakref.WeakKeyDictionary()
+
+
+def _book_for(loop: asyncio.AbstractEventLoop) -> _Book:
+    global _last_loop, _last_book
+    if _last_loop is not None and _last_loop() is loop:
+        return _last_book
+    book = _books.get(loop)
+    if book is None:
+        book = _books[loop] = _Book()
+    _last_loop, _last_book = weakref.ref(loop), book
+    return book

@@ -32,6 +32,7 @@ from aiosonic.protocols.h11_events import (
     EndOfMessage,
     H11Limits,
     InformationalResponse,
+    NeedData,
     ResponseHead,
 )
 from aiosonic.protocols.h11_request import LAST_CHUNK, encode_chunk
@@ -51,6 +52,8 @@ READ_HIGH_WATER = 4 * 1024 * 1024
 READ_LOW_WATER = 1024 * 1024
 #: A body at most this large is joined to the head and sent in one write.
 SINGLE_WRITE_LIMIT = 64 * 1024
+#: A larger one is written in slices of this size.
+WRITE_SLICE = 4 * 1024 * 1024
 
 
 class HTTP11Driver(asyncio.Protocol):
@@ -68,7 +71,9 @@ class HTTP11Driver(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._write_paused = False
         self._read_paused = False
-        self._closed = False
+        #: Whether the transport is gone or going: set by connection_lost() and
+        #: close() (a parser error closes too). An attribute: read on every request.
+        self.is_closed = False
         self._lost_exc: BaseException | None = None
         self._in_exchange = False
         self._request_sent = False
@@ -79,9 +84,13 @@ class HTTP11Driver(asyncio.Protocol):
         self._read_timeout: float | None = None
         self._read_deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        # Body pieces kept by data_received() for read_length_body(), and how
+        # many bytes of the body are still to come.
+        self._collect: list[bytes] | None = None
+        self._collect_left = 0
 
     def __repr__(self) -> str:
-        state = "CLOSED" if self._closed else ("ACTIVE" if self._in_exchange else "IDLE")
+        state = "CLOSED" if self.is_closed else ("ACTIVE" if self._in_exchange else "IDLE")
         return (
             f"<HTTP11Driver [{state}, Request Count: {self.requests_count}, "
             f"parser={self._parser.state}]>"
@@ -100,14 +109,17 @@ class HTTP11Driver(asyncio.Protocol):
             logger.debug("closing %r: %d unsolicited bytes", self, len(data))
             self.close()
             return
-        parser = self._parser
-        parser.receive_data(data)
+        if self._collect is not None:
+            data = self._collect_body(self._collect, data)
+            if not data:
+                return
+        buffered = self._parser.receive_data(data)
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
-        if not self._read_paused and parser.buffered > READ_HIGH_WATER:
+        if buffered > READ_HIGH_WATER and not self._read_paused:
             transport = self.transport
             if transport is not None:
                 self._read_paused = True
@@ -119,7 +131,7 @@ class HTTP11Driver(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
+        self.is_closed = True
         self._lost_exc = exc
         self._parser.receive_eof()
         self._wake(exc)
@@ -143,12 +155,6 @@ class HTTP11Driver(asyncio.Protocol):
 
     # --- state --------------------------------------------------------------
 
-    @property
-    def is_closed(self) -> bool:
-        """Whether the transport is gone or going."""
-        # connection_lost() and close() set _closed; a parser error closes too.
-        return self._closed
-
     def is_reusable(self) -> bool:
         """Whether the last exchange ended cleanly and another may start."""
         return not self._in_exchange and not self.is_closed and self._parser.is_reusable
@@ -162,7 +168,7 @@ class HTTP11Driver(asyncio.Protocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.close()
-        self._closed = True
+        self.is_closed = True
 
     # --- exchange -----------------------------------------------------------
 
@@ -208,55 +214,149 @@ class HTTP11Driver(asyncio.Protocol):
                 self._write(head + data if data else head)
             else:
                 self._write(head)
-                self._write(data)
+                await self._write_large(data)
             if self._write_paused:
                 await self._drain()
         else:
             self._write(head)
             await self._write_stream(body, chunked)
+        # Nothing can have arrived yet: wait before the first parse, unless EOF
+        # (or, for a streamed body, the answer) came meanwhile.
+        if self._parser.idle_input:
+            await self._wait_readable()
         while True:
-            event = await self.next_event()
-            if isinstance(event, ResponseHead):
+            event = self._poll()
+            if type(event) is ResponseHead:
                 return event
-            if not isinstance(event, InformationalResponse):
+            if event is NEED_DATA:
+                if self._read_paused:
+                    self._resume_reading()
+                await self._wait_readable()
+            elif type(event) is not InformationalResponse:
                 raise HttpParsingError(f"unexpected {event!r} before the response head ({url})")
 
     async def next_event(self) -> ResponseHead | InformationalResponse | Data | EndOfMessage:
         """Return the next parser event, waiting (bounded by ``sock_read``) if needed."""
-        parser = self._parser
         while True:
-            try:
-                event = parser.next_event()
-            except NetworkError as exc:
-                exc.request_sent = True
-                exc.reused_connection = self.reused
-                if self._lost_exc is not None and exc.__cause__ is None:
-                    exc.__cause__ = self._lost_exc
-                self.close()
-                raise
-            except HttpParsingError:
-                self.close()
-                raise
+            event = self._poll()
             if event is not NEED_DATA:
-                if self._read_paused and parser.buffered < READ_LOW_WATER:
-                    self._resume_reading()
-                if isinstance(event, EndOfMessage):
-                    self._in_exchange = False
-                    if not parser.is_reusable:
-                        self.close()
                 return event  # type: ignore[return-value]
             if self._read_paused:
                 self._resume_reading()
             await self._wait_readable()
 
+    def take_buffered_body(self) -> bytes | None:
+        """End the exchange with the rest of a Content-Length body, if all of it is here.
+
+        The same as reading ``Data`` and ``EndOfMessage`` events, in one step;
+        None (nothing consumed) when the body is not framed by length or not
+        complete in the buffer yet.
+        """
+        parser = self._parser
+        body = parser.take_length_body()
+        if body is not None:
+            self._end_of_message(parser)
+        return body
+
+    async def read_length_body(self) -> bytes | None:
+        """Read the rest of a Content-Length body in one piece; None for other framings.
+
+        The same as reading ``Data`` events to ``EndOfMessage``, but the pieces
+        are kept as they arrive, without an event or a wake-up each. ``sock_read``
+        still bounds the time between two reads, and errors are those of
+        next_event().
+        """
+        body = self.take_buffered_body()
+        if body is not None:
+            return body
+        parser = self._parser
+        left = parser.body_left
+        if left is None:
+            return None
+        parts: list[bytes] = []
+        if parser.buffered:  # fewer bytes than the body: take them first
+            event = self._poll()
+            assert type(event) is Data
+            parts.append(event.data)
+            left -= len(event.data)
+        self._collect, self._collect_left = parts, left
+        try:
+            while self._collect_left and parser.idle_input:
+                await self._wait_readable()
+        finally:
+            self._collect = None
+        parser.feed_body(left - self._collect_left)
+        event = self._poll()  # EndOfMessage, or the error of a truncated body
+        if type(event) is not EndOfMessage:
+            raise HttpParsingError(f"unexpected {event!r} at the end of the body ({self._url})")
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _collect_body(self, parts: list[bytes], data: bytes) -> bytes:
+        """Keep the body bytes of ``data`` for read_length_body(); return any after the body."""
+        left = self._collect_left
+        rest = b""
+        if len(data) > left:
+            data, rest = data[:left], data[left:]
+        if data:
+            parts.append(data)
+            left = self._collect_left = left - len(data)
+            if self._read_timeout is not None:
+                # sock_read bounds the time between reads (see _on_timer).
+                self._read_deadline = self._loop.time() + self._read_timeout
+        if not left:
+            self._wake(None)
+        return rest
+
+    def _poll(self) -> ResponseHead | InformationalResponse | Data | EndOfMessage | NeedData:
+        """Return the next parser event or NEED_DATA; an error closes the connection."""
+        parser = self._parser
+        try:
+            event = parser.next_event()
+        except NetworkError as exc:
+            exc.request_sent = True
+            exc.reused_connection = self.reused
+            if self._lost_exc is not None and exc.__cause__ is None:
+                exc.__cause__ = self._lost_exc
+            self.close()
+            raise
+        except HttpParsingError:
+            self.close()
+            raise
+        if event is not NEED_DATA:
+            if type(event) is EndOfMessage:
+                self._end_of_message(parser)
+            elif self._read_paused and parser.buffered < READ_LOW_WATER:
+                self._resume_reading()
+        return event
+
+    def _end_of_message(self, parser: ResponseParser) -> None:
+        if self._read_paused and parser.buffered < READ_LOW_WATER:
+            self._resume_reading()
+        self._in_exchange = False
+        if not parser.is_reusable:
+            self.close()
+
     # --- internals ----------------------------------------------------------
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
             raise self._disconnected("while sending the request", self._lost_exc)
         transport.write(data)
         self._request_sent = True
+
+    async def _write_large(self, data: bytes) -> None:
+        """Write a large body in slices, waiting for the transport to drain between them.
+
+        The transport copies what the socket does not take at once; slices of a
+        memoryview keep that to the unsent part of one slice, instead of the
+        whole body (twice: ``bytes`` slicing, then its buffer).
+        """
+        view = memoryview(data)
+        for start in range(0, len(view), WRITE_SLICE):
+            self._write(view[start : start + WRITE_SLICE])
+            if self._write_paused:
+                await self._drain()
 
     async def _write_stream(
         self, body: AsyncIterable[bytes] | Iterable[bytes], chunked: bool
@@ -280,7 +380,7 @@ class HTTP11Driver(asyncio.Protocol):
             await self._drain()
 
     async def _drain(self) -> None:
-        if self._closed:
+        if self.is_closed:
             raise self._disconnected("while sending the request", self._lost_exc)
         waiter = self._loop.create_future()
         self._drain_waiter = waiter
@@ -307,7 +407,7 @@ class HTTP11Driver(asyncio.Protocol):
         (because waits completed and a newer one started), it re-arms itself
         for the newer deadline instead of failing.
         """
-        if self._closed:
+        if self.is_closed:
             raise self._disconnected("while waiting for the response", self._lost_exc)
         waiter = self._loop.create_future()
         self._waiter = waiter

@@ -24,16 +24,18 @@ _HEAD_END = b"\r\n\r\n"
 class ReceiveBuffer:
     """Received bytes not yet consumed by the parser."""
 
-    __slots__ = ("_data", "_pos", "_scan_from")
+    __slots__ = ("_data", "_pos", "_scan_from", "size")
 
     def __init__(self) -> None:
         self._data: bytes | bytearray = b""
         self._pos = 0
         # Absolute index where the next head-end search starts.
         self._scan_from = 0
+        #: Unread bytes (``len(self)``, without a call).
+        self.size = 0
 
     def __len__(self) -> int:
-        return len(self._data) - self._pos
+        return self.size
 
     def __repr__(self) -> str:
         return f"<ReceiveBuffer [{len(self)} bytes]>"
@@ -41,11 +43,14 @@ class ReceiveBuffer:
     def append(self, data: bytes) -> None:
         """Add bytes from the peer."""
         buf = self._data
-        if self._pos >= len(buf):
+        if not self.size:
             self._data = data
             self._pos = 0
             self._scan_from = 0
-        elif isinstance(buf, bytearray):
+            self.size = len(data)
+            return
+        self.size += len(data)
+        if isinstance(buf, bytearray):
             buf += data
         else:
             rest = bytearray(buf[self._pos :])
@@ -59,6 +64,7 @@ class ReceiveBuffer:
         buf, pos = self._data, self._pos
         end = pos + n
         self._pos = end
+        self.size -= n
         if isinstance(buf, bytes):
             if pos == 0 and end == len(buf):
                 return buf
@@ -74,6 +80,15 @@ class ReceiveBuffer:
             self._pos = 0
             self._scan_from = max(0, self._scan_from - end)
         return out
+
+    def take_head(self, n: int) -> bytes:
+        """Remove the next ``n`` bytes and the 4 after them; return the ``n``."""
+        buf, pos = self._data, self._pos
+        if isinstance(buf, bytes):
+            self._pos = pos + n + 4
+            self.size -= n + 4
+            return buf[pos : pos + n]
+        return self.take(n + 4)[:-4]
 
     def find_crlf(self) -> int:
         """Offset of the next CRLF from the read position, or -1."""

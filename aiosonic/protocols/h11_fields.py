@@ -6,6 +6,8 @@ Pure functions over bytes: validation of the bytes allowed in a head, parsing of
 
 from __future__ import annotations
 
+import re
+
 from aiosonic.exceptions import HttpParsingError, LimitExceeded, quote_bytes
 from aiosonic.protocols.h11_events import MAX_CONTENT_LENGTH_DIGITS, Headers
 
@@ -13,9 +15,11 @@ __all__ = [
     "TCHAR",
     "check_head_bytes",
     "is_token",
+    "parse_chunk_size",
     "parse_content_length",
     "parse_field_block",
     "parse_fields",
+    "parse_status_line",
 ]
 
 # RFC 9110 §5.6.2 tchar.
@@ -25,6 +29,33 @@ TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs
 HEAD_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x7F) + b"\t\r\n"
 _CR = b"\r"
 _LF = b"\n"
+_CRLF = b"\r\n"
+# HEAD_BYTES without CR and LF.
+_LINE_BYTES = HEAD_BYTES[:-2]
+_IDENTITY = bytes(range(256))
+
+
+_STATUS_RE = re.compile(rb"HTTP/1\.([0-9]) ([1-9][0-9]{2})(?: (.*))?", re.DOTALL)
+# Valid status lines already parsed. Servers send few distinct ones; the cache
+# stops growing at its size.
+_STATUS_CACHE: dict[bytes, tuple[int, bytes, str]] = {}
+_STATUS_CACHE_SIZE = 256
+
+
+def parse_status_line(line: bytes, max_size: int, url: str) -> tuple[int, bytes, str]:
+    """Return ``(status, reason, version)`` of ``HTTP/1.<digit> <3 digits>[ <reason>]``."""
+    if len(line) > max_size:
+        raise LimitExceeded("max_status_line_size", max_size, quote_bytes(line))
+    parsed = _STATUS_CACHE.get(line)
+    if parsed is None:
+        match = _STATUS_RE.fullmatch(line)
+        if match is None:
+            raise HttpParsingError(f"malformed status line {quote_bytes(line)} ({url})")
+        minor, code, reason = match.groups()
+        parsed = (int(code), reason or b"", "1." + minor.decode())
+        if len(_STATUS_CACHE) < _STATUS_CACHE_SIZE:
+            _STATUS_CACHE[line] = parsed
+    return parsed
 
 
 def is_token(value: bytes) -> bool:
@@ -34,7 +65,11 @@ def is_token(value: bytes) -> bool:
 
 def check_head_bytes(head: bytes, url: str) -> None:
     """Reject control bytes and bare CR/LF anywhere in a head or trailer line."""
-    bad = head.translate(None, HEAD_BYTES)
+    # Fast path: what is left once every allowed byte but CR and LF is deleted
+    # must be exactly one CRLF per CRLF pair; then no CR or LF is bare.
+    if head.translate(_IDENTITY, _LINE_BYTES) == _CRLF * head.count(_CRLF):
+        return
+    bad = head.translate(_IDENTITY, HEAD_BYTES)
     if bad:
         raise HttpParsingError(
             f"forbidden byte {bad[:1]!r} in response head "
@@ -64,9 +99,9 @@ def _around(head: bytes, idx: int) -> bytes:
     return head[start : start + 60]
 
 
-_IDENTITY = bytes(range(256))
-# Lengths of the names that decide framing and reuse, for a cheap pre-check.
-_FRAMING_NAMES = {14: b"content-length", 17: b"transfer-encoding", 10: b"connection"}
+# The names that decide framing and reuse, and their lengths for a cheap pre-check.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+_FRAMING_LENGTHS = frozenset(len(name) for name in _FRAMING)
 
 
 def parse_field_block(block: bytes, max_line: int, url: str) -> tuple[Headers, Headers]:
@@ -96,9 +131,10 @@ def parse_field_block(block: bytes, max_line: int, url: str) -> tuple[Headers, H
         add_name(name)
         value = value.strip(b" \t")
         append((name, value))
-        special = _FRAMING_NAMES.get(len(name))
-        if special is not None and name.lower() == special:
-            framing.append((special, value))
+        if len(name) in _FRAMING_LENGTHS:
+            lname = name.lower()
+            if lname in _FRAMING:
+                framing.append((lname, value))
     if valid and not b"".join(names).translate(_IDENTITY, TCHAR):
         return fields, framing
     if not valid and len(block) > max_line:
@@ -108,8 +144,7 @@ def parse_field_block(block: bytes, max_line: int, url: str) -> tuple[Headers, H
     # parse_fields raises for a bad line; if none is bad, the block was only
     # longer than one line may be, which is fine.
     fields = parse_fields(block.split(b"\r\n"), 0, max_line, url)
-    wanted = _FRAMING_NAMES.values()
-    return fields, [(n.lower(), v) for n, v in fields if n.lower() in wanted]
+    return fields, [(n.lower(), v) for n, v in fields if n.lower() in _FRAMING]
 
 
 def parse_fields(lines: list[bytes], first: int, max_line: int, url: str) -> Headers:
@@ -136,8 +171,30 @@ def parse_fields(lines: list[bytes], first: int, max_line: int, url: str) -> Hea
     return headers
 
 
+# Chunk extensions: visible ASCII, SP, HTAB and obs-text; no CR/LF/controls.
+_EXT_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x7F) + b"\t"
+_HEX = b"0123456789abcdefABCDEF"
+# 16 hex digits cover 2**64; longer sizes are overflow attempts.
+_MAX_CHUNK_SIZE_DIGITS = 16
+
+
+def parse_chunk_size(line: bytes, url: str) -> int:
+    """Return the size of a chunk-size line (CRLF removed); extensions are checked, then dropped."""
+    size_part, _, extensions = line.partition(b";")
+    size_part = size_part.rstrip(b" \t")
+    if not size_part or size_part.translate(None, _HEX) or len(size_part) > _MAX_CHUNK_SIZE_DIGITS:
+        raise HttpParsingError(f"invalid chunk size line {quote_bytes(line)} ({url})")
+    if extensions and extensions.translate(None, _EXT_BYTES):
+        raise HttpParsingError(f"invalid chunk extension {quote_bytes(line)} ({url})")
+    return int(size_part, 16)
+
+
 def parse_content_length(values: list[bytes], url: str) -> int:
     """Return the one Content-Length all values agree on (RFC 9110 §8.6)."""
+    if len(values) == 1:
+        value = values[0]
+        if value.isdigit() and len(value) <= MAX_CONTENT_LENGTH_DIGITS:
+            return int(value)  # the common case, in short
     result = -1
     for value in values:
         for item in value.split(b","):

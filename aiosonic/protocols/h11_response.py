@@ -23,8 +23,6 @@ This module imports no asyncio, socket or ssl.
 
 from __future__ import annotations
 
-import re
-
 from aiosonic.exceptions import (
     ConnectionDisconnected,
     HttpParsingError,
@@ -46,9 +44,11 @@ from aiosonic.protocols.h11_events import (
 )
 from aiosonic.protocols.h11_fields import (
     check_head_bytes,
+    parse_chunk_size,
     parse_content_length,
     parse_field_block,
     parse_fields,
+    parse_status_line,
 )
 
 __all__ = ["ResponseParser"]
@@ -67,25 +67,9 @@ _BODY_CLOSE = 7  # body delimited by the connection closing
 _DONE = 8  # response complete
 _ERROR = 9  # a previous call raised; the parser is unusable
 
-_STATE_NAMES = {
-    _IDLE: "IDLE",
-    _HEAD: "HEAD",
-    _BODY_LENGTH: "BODY_LENGTH",
-    _CHUNK_SIZE: "CHUNK_SIZE",
-    _CHUNK_DATA: "CHUNK_DATA",
-    _CHUNK_CRLF: "CHUNK_CRLF",
-    _TRAILERS: "TRAILERS",
-    _BODY_CLOSE: "BODY_CLOSE",
-    _DONE: "DONE",
-    _ERROR: "ERROR",
-}
-
-_STATUS_RE = re.compile(rb"HTTP/1\.([0-9]) ([1-9][0-9]{2})(?: (.*))?", re.DOTALL)
-# Chunk extensions: visible ASCII, SP, HTAB and obs-text; no CR/LF/controls.
-_EXT_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x7F) + b"\t"
-_HEX = b"0123456789abcdefABCDEF"
-# 16 hex digits cover 2**64; longer sizes are overflow attempts.
-_MAX_CHUNK_SIZE_DIGITS = 16
+# Indexed by state number.
+_STATE_NAMES: tuple[str, ...] = ("IDLE", "HEAD", "BODY_LENGTH", "CHUNK_SIZE", "CHUNK_DATA")
+_STATE_NAMES += ("CHUNK_CRLF", "TRAILERS", "BODY_CLOSE", "DONE", "ERROR")
 
 
 class ResponseParser:
@@ -158,12 +142,17 @@ class ResponseParser:
         behind it: data the server sent unasked must never be handed to the
         next request.
         """
-        return self._state == _DONE and self._keep_alive and not self._eof and not self._buffer
+        return self._state == _DONE and self._keep_alive and not self._eof and not self._buffer.size
+
+    @property
+    def idle_input(self) -> bool:
+        """Whether neither bytes nor EOF wait to be parsed."""
+        return not self._eof and not self._buffer.size
 
     @property
     def buffered(self) -> int:
         """Bytes received and not yet turned into events."""
-        return len(self._buffer)
+        return self._buffer.size
 
     @property
     def trailing_data(self) -> bytes:
@@ -179,15 +168,21 @@ class ResponseParser:
         """
         if self._state not in (_IDLE, _DONE):
             raise HttpParsingError(f"parser restarted in state {_STATE_NAMES[self._state]} ({url})")
-        self._reset_message()
+        # _reset_message(), inline: once per request.
+        self._length = self._body_received = self._chunk_left = 0
+        self._keep_alive = False
+        self._informational = self._trailers_size = 0
+        self._trailers = []
         self._is_head = method == b"HEAD"
         self._is_connect = method == b"CONNECT"
         self._url = url
         self._state = _HEAD
 
-    def receive_data(self, data: bytes) -> None:
-        """Append bytes from the peer; no parsing happens until next_event()."""
-        self._buffer.append(data)
+    def receive_data(self, data: bytes) -> int:
+        """Append bytes from the peer and return :attr:`buffered`; no parsing yet."""
+        buffer = self._buffer
+        buffer.append(data)
+        return buffer.size
 
     def receive_eof(self) -> None:
         """Record that the peer closed its side; no more bytes will come."""
@@ -256,8 +251,7 @@ class ResponseParser:
             return NEED_DATA
         if end > limits.max_head_size:
             raise LimitExceeded("max_head_size", limits.max_head_size, self._url)
-        head = buffer.take(end + 4)[:-4]
-        return self._parse_head(head)
+        return self._parse_head(buffer.take_head(end))
 
     def _parse_head(self, head: bytes) -> Event | NeedData:
         limits = self._limits
@@ -267,24 +261,15 @@ class ResponseParser:
             status_line, block = head, b""
         else:
             status_line, block = head[:eol], head[eol + 2 :]
-        if len(status_line) > limits.max_status_line_size:
-            raise LimitExceeded(
-                "max_status_line_size", limits.max_status_line_size, quote_bytes(status_line)
-            )
-        match = _STATUS_RE.fullmatch(status_line)
-        if match is None:
-            raise HttpParsingError(
-                f"malformed status line {quote_bytes(status_line)} ({self._url})"
-            )
-        minor, code, reason = match.groups()
-        status = int(code)
+        status, reason, version = parse_status_line(
+            status_line, limits.max_status_line_size, self._url
+        )
         headers, framing = parse_field_block(block, limits.max_header_line_size, self._url)
         if len(headers) > limits.max_header_count:
             raise LimitExceeded("max_header_count", limits.max_header_count, self._url)
-        reason = reason or b""
         if status < 200:
             return self._informational_response(status, reason, headers)
-        return self._final_head(status, reason, b"1." + minor, headers, framing)
+        return self._final_head(status, reason, version, headers, framing)
 
     def _informational_response(
         self, status: int, reason: bytes, headers: Headers
@@ -298,21 +283,24 @@ class ResponseParser:
         return InformationalResponse(status, reason, headers)
 
     def _final_head(
-        self, status: int, reason: bytes, version: bytes, headers: Headers, framing: Headers
+        self, status: int, reason: bytes, version: str, headers: Headers, framing: Headers
     ) -> ResponseHead:
-        is_11 = version != b"1.0"
+        is_11 = version != "1.0"
         connection_tokens: list[bytes] = []
         lengths: list[bytes] = []
         codings: list[bytes] = []
         has_te = False
         for name, value in framing:
-            lname = name  # already lower-case (parse_field_block)
-            if lname == b"content-length":
+            # Names are lower-case (parse_field_block); values carry no SP/HTAB
+            # at either end and no other whitespace at all (check_head_bytes).
+            if name == b"content-length":
                 lengths.append(value)
-            elif lname == b"transfer-encoding":
+            elif name == b"transfer-encoding":
                 has_te = True  # even when empty: it must not fall back to other framing
                 codings.extend(v.strip().lower() for v in value.split(b",") if v.strip())
-            elif lname == b"connection":
+            elif b"," not in value:
+                connection_tokens.append(value.lower())
+            else:
                 connection_tokens.extend(v.strip().lower() for v in value.split(b","))
         # RFC 9112 §9.3: "close" ends the connection whatever the version.
         keep_alive = b"close" not in connection_tokens and (
@@ -355,16 +343,12 @@ class ResponseParser:
             keep_alive = False
             self._state = _BODY_CLOSE
         self._keep_alive = keep_alive
+        # Positional, in field order: status_code, reason, http_version, headers,
+        # keep_alive, content_length, chunked, has_body.
         return ResponseHead(
-            status_code=status,
-            reason=reason,
-            http_version=version.decode(),
-            headers=headers,
-            keep_alive=keep_alive,
-            content_length=content_length if has_body else None,
-            chunked=chunked and has_body,
-            has_body=has_body,
-        )
+            status, reason, version, headers, keep_alive,
+            content_length if has_body else None, chunked and has_body, has_body,
+        )  # fmt: skip
 
     # --- bodies -------------------------------------------------------------
 
@@ -373,7 +357,7 @@ class ResponseParser:
         if left <= 0:
             self._state = _DONE
             return EndOfMessage()
-        available = len(self._buffer)
+        available = self._buffer.size
         if not available:
             if self._eof:
                 raise self._truncated()
@@ -381,6 +365,33 @@ class ResponseParser:
         data = self._buffer.take(min(left, available))
         self._body_received += len(data)
         return Data(data)
+
+    def take_length_body(self) -> bytes | None:
+        """Consume the rest of a Content-Length body and end the message, if all is here.
+
+        Returns None (consuming nothing) otherwise; next_event() then goes on.
+        """
+        if self._state != _BODY_LENGTH:
+            return None
+        left = self._length - self._body_received
+        if left > self._buffer.size:
+            return None
+        self._body_received = self._length
+        self._state = _DONE
+        return self._buffer.take(left) if left > 0 else b""
+
+    @property
+    def body_left(self) -> int | None:
+        """Bytes of a Content-Length body still to come, or None for other framings."""
+        return self._length - self._body_received if self._state == _BODY_LENGTH else None
+
+    def feed_body(self, size: int) -> None:
+        """Count ``size`` bytes of a Content-Length body received outside this parser.
+
+        The caller took them from the stream itself (at most :attr:`body_left`);
+        next_event() goes on from there.
+        """
+        self._body_received += size
 
     def _next_close_data(self) -> Event | NeedData:
         available = len(self._buffer)
@@ -429,18 +440,7 @@ class ResponseParser:
         idx = self._find_line_end(self._limits.max_chunk_line_size, "max_chunk_line_size")
         if idx < 0:
             return False
-        line = self._buffer.take(idx + 2)[:-2]
-        size_part, _, extensions = line.partition(b";")
-        size_part = size_part.rstrip(b" \t")
-        if (
-            not size_part
-            or size_part.translate(None, _HEX)
-            or len(size_part) > _MAX_CHUNK_SIZE_DIGITS
-        ):
-            raise HttpParsingError(f"invalid chunk size line {quote_bytes(line)} ({self._url})")
-        if extensions and extensions.translate(None, _EXT_BYTES):
-            raise HttpParsingError(f"invalid chunk extension {quote_bytes(line)} ({self._url})")
-        size = int(size_part, 16)
+        size = parse_chunk_size(self._buffer.take(idx + 2)[:-2], self._url)
         if size:
             self._chunk_left = size
             self._state = _CHUNK_DATA
