@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, Iterable
 from typing import Any
 
+from aiosonic.drivers.body import RequestBody, StreamedBody, body_pieces
 from aiosonic.exceptions import (
     ConnectionDisconnected,
     HttpParsingError,
@@ -42,8 +42,6 @@ __all__ = ["HTTP11Driver", "RequestBody"]
 
 logger = logging.getLogger(__name__)
 
-#: Body of a request as the driver accepts it.
-RequestBody = bytes | AsyncIterable[bytes] | Iterable[bytes] | None
 
 #: Stop reading from the socket once this much is buffered but unread; a slow
 #: consumer must not make us hold an unbounded body in memory.
@@ -358,22 +356,12 @@ class HTTP11Driver(asyncio.Protocol):
             if self._write_paused:
                 await self._drain()
 
-    async def _write_stream(
-        self, body: AsyncIterable[bytes] | Iterable[bytes], chunked: bool
-    ) -> None:
+    async def _write_stream(self, body: StreamedBody, chunked: bool) -> None:
         frame = encode_chunk if chunked else bytes
-        if isinstance(body, AsyncIterable):
-            async for piece in body:
-                if piece:
-                    self._write(frame(piece))
-                    if self._write_paused:
-                        await self._drain()
-        else:
-            for piece in body:
-                if piece:
-                    self._write(frame(piece))
-                    if self._write_paused:
-                        await self._drain()
+        async for piece in body_pieces(body):
+            self._write(frame(piece))
+            if self._write_paused:
+                await self._drain()
         if chunked:
             self._write(LAST_CHUNK)
         if self._write_paused:

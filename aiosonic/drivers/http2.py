@@ -1,9 +1,8 @@
 """Asyncio driver for HTTP/2: many streams over one transport, on top of ``h2``.
 
-``h2`` is the sans-IO protocol core (frames, HPACK, stream states, flow-control
-accounting). :class:`HTTP2Driver` is the ``asyncio.Protocol`` around it, as
-httpcore does it: it feeds received bytes to ``h2``, routes the resulting
-events to per-stream queues, and writes whatever ``h2`` wants sent. It owns:
+``h2`` is the sans-IO protocol core; :class:`HTTP2Driver` is the
+``asyncio.Protocol`` around it, as in httpcore: received bytes go to ``h2``, its
+events to per-stream queues, and what it wants sent to the transport. It owns:
 
 * the per-stream ``sock_read`` deadline (each wait for data or for window);
 * flow control: the connection window is re-opened as bytes *arrive*, a
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import h2.config
@@ -32,6 +31,14 @@ import h2.settings
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
+from aiosonic.drivers.body import RequestBody, StreamedBody, body_pieces
+from aiosonic.drivers.h2_core import (
+    goaway_error,
+    lost_error,
+    new_h2_connection,
+    not_sent_error,
+    reset_error,
+)
 from aiosonic.drivers.h2_stream import (
     INITIAL_CONNECTION_WINDOW,
     MAX_STREAM_ID,
@@ -42,7 +49,6 @@ from aiosonic.drivers.h2_stream import (
 from aiosonic.exceptions import (
     AiosonicError,
     ConnectionDisconnected,
-    ConnectionTerminated,
     HttpParsingError,
     InvalidRequest,
     RemoteProtocolError,
@@ -57,24 +63,6 @@ __all__ = ["H2StreamState", "HTTP2Driver", "Http2Config"]
 logger = logging.getLogger(__name__)
 
 
-class _ClientH2Connection(h2.connection.H2Connection):
-    """``h2``'s connection, but still receiving after the server's GOAWAY.
-
-    RFC 9113 §6.8: streams up to ``last_stream_id`` may still complete. ``h2``
-    moves to CLOSED on GOAWAY and then rejects every frame, even those of
-    streams the server promised to finish (and in the same read as the GOAWAY).
-    The driver opens no stream after GOAWAY (``can_take_stream``), so going on
-    receiving is safe.
-    """
-
-    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[h2.events.Event]]:
-        frames, events = super()._receive_goaway_frame(frame)
-        machine = self.state_machine
-        if machine.state is h2.connection.ConnectionState.CLOSED:
-            machine.state = h2.connection.ConnectionState.CLIENT_OPEN
-        return frames, events
-
-
 class HTTP2Driver(asyncio.Protocol):
     """Drive HTTP/2 streams over one transport.
 
@@ -87,34 +75,14 @@ class HTTP2Driver(asyncio.Protocol):
     def __init__(self, config: Http2Config | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self.config = config = config or Http2Config()
-        # Outbound fields are validated and normalised once, by us
-        # (protocols.h2_headers); what the server sends is validated by h2.
-        h2_config = h2.config.H2Configuration(
-            client_side=True,
-            header_encoding=None,
-            validate_inbound_headers=True,
-            validate_outbound_headers=False,
-            normalize_outbound_headers=False,
-        )
-        self._h2 = conn = _ClientH2Connection(config=h2_config)
-        conn.local_settings = h2.settings.Settings(
-            client=True,
-            initial_values={
-                SettingCodes.ENABLE_PUSH: 0,
-                SettingCodes.MAX_CONCURRENT_STREAMS: 100,
-                SettingCodes.INITIAL_WINDOW_SIZE: config.initial_stream_window,
-                SettingCodes.MAX_FRAME_SIZE: config.max_frame_size,
-                SettingCodes.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
-            },
-        )
-        conn.max_inbound_frame_size = config.max_frame_size
+        self._h2 = new_h2_connection(config)
         self._guard = FrameSizeGuard(config.max_frame_size)
-        conn.decoder.max_header_list_size = config.max_header_list_size
         self.transport: asyncio.Transport | None = None
         self._streams: dict[int, H2StreamState] = {}
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._write_paused = False
-        self._closed = False
+        #: Whether the transport is gone or going.
+        self.is_closed = False
         self._error: BaseException | None = None
         self._goaway: tuple[int, int] | None = None  # (error code, last stream id)
         self._ready: asyncio.Future[None] = self._loop.create_future()
@@ -130,12 +98,9 @@ class HTTP2Driver(asyncio.Protocol):
         self.on_capacity: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
-        if self._closed:
-            state = "CLOSED"
-        elif self._goaway is not None:
-            state = "GOAWAY"
-        else:
-            state = "ACTIVE" if self._streams else "IDLE"
+        state = "ACTIVE" if self._streams else "IDLE"
+        state = "GOAWAY" if self._goaway is not None else state
+        state = "CLOSED" if self.is_closed else state
         limit = self.max_streams if self._ready.done() else "?"
         return (
             f"<HTTP2Driver [{state}, streams={len(self._streams)}/{limit}, "
@@ -169,15 +134,12 @@ class HTTP2Driver(asyncio.Protocol):
             return
         for event in events:
             self._dispatch(event)
-        if self._conn_unacked >= self.config.connection_window // 2 and not self._closed:
+        if self._conn_unacked >= self.config.connection_window // 2 and not self.is_closed:
             # The connection window re-opens on arrival: buffered bytes are
             # bounded by the stream windows, which re-open on consumption.
             self._h2.increment_flow_control_window(self._conn_unacked)
             self._conn_unacked = 0
         self._flush()
-
-    def eof_received(self) -> bool | None:
-        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail_connection("connection lost", cause=exc)
@@ -187,17 +149,15 @@ class HTTP2Driver(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._wake_drains()
+
+    def _wake_drains(self) -> None:
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
     # --- state --------------------------------------------------------------
-
-    @property
-    def is_closed(self) -> bool:
-        """Whether the transport is gone or going."""
-        return self._closed
 
     @property
     def max_streams(self) -> int:
@@ -211,14 +171,9 @@ class HTTP2Driver(asyncio.Protocol):
         """The server's SETTINGS_MAX_HEADER_LIST_SIZE, if it sent one."""
         return self._h2.remote_settings.max_header_list_size
 
-    @property
-    def active_streams(self) -> int:
-        """Streams open on this connection."""
-        return len(self._streams)
-
     def can_take_stream(self) -> bool:
         """Whether one more request may be leased onto this connection now."""
-        if self._closed or self._goaway is not None or self._error is not None:
+        if self.is_closed or self._goaway is not None or self._error is not None:
             return False
         next_id = (self._h2.highest_outbound_stream_id or 1) + 2 * (self.reserved + 1)
         return self.reserved < self.max_streams and next_id <= MAX_STREAM_ID
@@ -239,17 +194,13 @@ class HTTP2Driver(asyncio.Protocol):
 
     def close(self) -> None:
         """Send GOAWAY, close the transport and fail open streams; idempotent."""
-        if self._closed:
+        if self.is_closed:
             return
         try:
             self._h2.close_connection()
             self._flush()
         except h2.exceptions.ProtocolError:
             logger.debug("%r: GOAWAY not sent, connection already closing", self)
-        self._closed = True
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.close()
         self._fail_connection("connection closed by the client")
 
     # --- one exchange -------------------------------------------------------
@@ -257,7 +208,7 @@ class HTTP2Driver(asyncio.Protocol):
     async def send_request(
         self,
         headers: list[tuple[bytes, bytes]],
-        body: bytes | AsyncIterable[bytes] | Iterable[bytes] | None,
+        body: RequestBody,
         method: str,
         url: str,
         read_timeout: float | None,
@@ -330,19 +281,17 @@ class HTTP2Driver(asyncio.Protocol):
             upload.cancel()  # the response is over or dropped: stop sending its body
         if self._streams.pop(stream.id, None) is None:
             return
-        if not self._closed and not (stream.remote_ended and stream.local_ended):
+        if not self.is_closed and not (stream.remote_ended and stream.local_ended):
             try:
                 self._h2.reset_stream(stream.id, ErrorCodes.CANCEL)
             except h2.exceptions.ProtocolError:
                 logger.debug("stream %d already closed in h2", stream.id)
             self._flush_soon()
-        self._stream_done()
+        self._close_if_drained()
 
     # --- sending ------------------------------------------------------------
 
-    async def _upload(
-        self, stream: H2StreamState, body: bytes | AsyncIterable[bytes] | Iterable[bytes]
-    ) -> None:
+    async def _upload(self, stream: H2StreamState, body: bytes | StreamedBody) -> None:
         """Send the body; a failure (the body's own too) fails the stream and resets it."""
         try:
             await self._send_body(stream, body)
@@ -352,19 +301,12 @@ class HTTP2Driver(asyncio.Protocol):
             stream.fail(exc)
             self.abandon(stream)
 
-    async def _send_body(
-        self, stream: H2StreamState, body: bytes | AsyncIterable[bytes] | Iterable[bytes]
-    ) -> None:
+    async def _send_body(self, stream: H2StreamState, body: bytes | StreamedBody) -> None:
         if isinstance(body, bytes | bytearray | memoryview):
             await self._send_data(stream, memoryview(body))
-        elif isinstance(body, AsyncIterable):
-            async for piece in body:
-                if piece:
-                    await self._send_data(stream, memoryview(piece))
         else:
-            for piece in body:
-                if piece:
-                    await self._send_data(stream, memoryview(piece))
+            async for piece in body_pieces(body):
+                await self._send_data(stream, memoryview(piece))
         stream.raise_if_failed()
         if stream.remote_ended:
             return  # the server answered early and ended the stream; stop uploading
@@ -480,39 +422,19 @@ class HTTP2Driver(asyncio.Protocol):
             stream.local_ended = True
             self._wake_window(stream.id)
             return
-        refused = code == ErrorCodes.REFUSED_STREAM
-        name = code.name if isinstance(code, ErrorCodes) else str(code)
-        stream.fail(
-            StreamReset(
-                f"the server reset the stream with {name} ({stream.url})"
-                + ("; it was not processed" if refused else ""),
-                error_code=int(code or 0),
-                reused_connection=self.reused,
-                unprocessed=refused,
-            ),
-        )
+        stream.fail(reset_error(int(code or 0), stream.id, stream.url, self.reused))
 
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
         code = int(event.error_code or 0)
         last = event.last_stream_id if event.last_stream_id is not None else MAX_STREAM_ID
         self._goaway = (code, last)
-        # Streams up to last_stream_id go on (see _ClientH2Connection).
+        # Streams up to last_stream_id go on (see h2_core.ClientH2Connection).
         for stream in list(self._streams.values()):
             if stream.id > last:
-                stream.fail(
-                    ConnectionTerminated(
-                        f"the server sent GOAWAY (code {code}, last stream {last}) before "
-                        f"taking stream {stream.id}; it was not processed ({stream.url})",
-                        error_code=code,
-                        last_stream_id=last,
-                        reused_connection=self.reused,
-                        unprocessed=True,
-                    ),
-                )
+                stream.fail(goaway_error(code, last, stream.id, stream.url, self.reused))
                 self._streams.pop(stream.id, None)
         self._notify_capacity()
-        if not self._streams:
-            self.close()
+        self._close_if_drained()
 
     def _consumed(self, stream: H2StreamState, length: int) -> None:
         """Hand ``length`` consumed bytes back to the server's view of the stream window."""
@@ -537,20 +459,10 @@ class HTTP2Driver(asyncio.Protocol):
     # --- failure ------------------------------------------------------------
 
     def _raise_if_unusable(self, url: str) -> None:
-        if self._closed or self._error is not None:
-            raise ConnectionDisconnected(
-                f"HTTP/2 connection closed before the request was sent ({url})",
-                reused_connection=self.reused,
-            )
+        if self.is_closed or self._error is not None:
+            raise not_sent_error(None, url, self.reused)
         if self._goaway is not None:
-            raise ConnectionTerminated(
-                f"the server sent GOAWAY; request not sent ({url})",
-                error_code=self._goaway[0],
-                last_stream_id=self._goaway[1],
-                request_sent=False,
-                reused_connection=self.reused,
-                unprocessed=True,
-            )
+            raise not_sent_error(self._goaway, url, self.reused)
 
     def _fail_connection(
         self, reason: str, cause: BaseException | None = None, protocol_error: bool = False
@@ -558,7 +470,7 @@ class HTTP2Driver(asyncio.Protocol):
         """Fail every open stream and close the transport."""
         if protocol_error and self._error is None:
             self._error = RemoteProtocolError(reason)
-        self._closed = True
+        self.is_closed = True
         if not self._ready.done():
             self._ready.set_exception(
                 self._error or ConnectionDisconnected(f"{reason} before the server's SETTINGS")
@@ -569,24 +481,16 @@ class HTTP2Driver(asyncio.Protocol):
             if protocol_error:
                 error = RemoteProtocolError(f"{reason} ({stream.url})")
             else:
-                error = ConnectionDisconnected(
-                    f"{reason} with stream {stream.id} open; the server may have processed "
-                    f"the request ({stream.url})",
-                    request_sent=True,
-                    reused_connection=self.reused,
-                )
+                error = lost_error(reason, stream.id, stream.url, self.reused)
             error.__cause__ = cause
             stream.fail(error)
-        for waiter in self._drain_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drain_waiters = []
+        self._wake_drains()
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.close()
         self._notify_capacity()
 
-    def _stream_done(self) -> None:
+    def _close_if_drained(self) -> None:
         if self._goaway is not None and not self._streams:
             self.close()
 
