@@ -460,11 +460,28 @@ def _normalise_pool_name(name: str) -> str:
 
 
 def _accepts(func: Any, parameter: str) -> bool:
-    """Whether ``func`` (a callable or class) takes a parameter of that name."""
+    """Whether ``func`` (a callable or class) takes a parameter of that name.
+
+    Answers are kept per underlying function: ``inspect.signature`` costs tens
+    of microseconds, and a connector asks for each pool it builds.
+    """
+    target = getattr(func, "__func__", func)  # a bound method asks its function
+    cache_key: tuple[Any, str] | None = (target, parameter)
     try:
-        return parameter in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
+        answer = _ACCEPTS_CACHE.get(cache_key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable callable: ask every time
+        answer, cache_key = None, None
+    if answer is None:
+        try:
+            answer = parameter in inspect.signature(target).parameters
+        except (TypeError, ValueError):
+            answer = False
+        if cache_key is not None and len(_ACCEPTS_CACHE) < 256:
+            _ACCEPTS_CACHE[cache_key] = answer
+    return answer
+
+
+_ACCEPTS_CACHE: dict[tuple[Any, str], bool] = {}
 
 
 def _idle_expired(conn: Connection, config: PoolConfig) -> bool:
