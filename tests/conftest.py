@@ -68,6 +68,17 @@ class HTTPServer:
             await self._runner.cleanup()
 
 
+
+async def let_loop_run(times: int = 5) -> None:
+    """Give every ready task and callback ``times`` loop turns (no wall-clock wait).
+
+    Transport closes and task wake-ups happen on the next iteration; this lets
+    them happen before a test looks.
+    """
+    for _ in range(times):
+        await asyncio.sleep(0)
+
+
 class RawServer:
     """A scripted TCP server: ``handler(reader, writer)`` runs per connection."""
 

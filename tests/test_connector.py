@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import HTTPServer, RawServer, read_request
+from conftest import HTTPServer, RawServer, let_loop_run, read_request
 
 import aiosonic
 from aiosonic import PoolConfig, TCPConnector
@@ -226,8 +226,7 @@ async def test_wait_requests_waits_for_requests_in_flight(raw_server: Any) -> No
         requests = [asyncio.create_task(client.get(f"{server.url}/{i}")) for i in range(3)]
         await all_arrived.wait()
         waiting = asyncio.create_task(client.wait_requests(timeout=5))
-        for _ in range(5):
-            await asyncio.sleep(0)
+        await let_loop_run()
         assert not waiting.done()
 
         answer.set()

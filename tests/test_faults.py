@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from conftest import RawServer, read_request
+from conftest import RawServer, let_loop_run, read_request
 
 import aiosonic
 from aiosonic import TCPConnector
@@ -52,11 +52,6 @@ async def stall_forever() -> None:
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
-
-async def let_loop_run(times: int = 5) -> None:
-    """Run ready callbacks (transport closes happen on the next iteration)."""
-    for _ in range(times):
-        await asyncio.sleep(0)
 
 
 @asynccontextmanager
@@ -476,7 +471,7 @@ async def test_cancel_while_writing_the_body_never_reuses_the_connection(
         # Far more than the socket buffers hold, so the write must wait on drain.
         upload = asyncio.create_task(client.post(server.url + "/up", data=b"x" * (64 << 20)))
         await body_started.wait()
-        await asyncio.sleep(0)  # let the writer reach its drain wait
+        await let_loop_run(1)  # let the writer reach its drain wait
         await cancel_and_wait(upload)
         assert client.connector.is_all_free()
         release_reader.set()

@@ -259,9 +259,9 @@ async def test_goaway_on_idle_connection_moves_to_new_one(h2_server) -> None:
     server = await h2_server(first_then(once_then_goaway))
     async with pk_client() as client:
         assert (await fetch(client, f"{server.url}/1"))[1] == b"one"
-        await asyncio.sleep(0.05)
-        assert (await fetch(client, f"{server.url}/2"))[1] == b"/2"
+        # The client closes the idle connection once it sees GOAWAY.
         await server.conns[0].wait_closed(2)
+        assert (await fetch(client, f"{server.url}/2"))[1] == b"/2"
     assert len(server.conns) == 2
     assert [r.path for r in server.conns[1].requests.values()] == ["/2"]
 

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from conftest import RawServer, read_request
+from conftest import RawServer, let_loop_run, read_request
 
 import aiosonic
 from aiosonic import TCPConnector, Timeouts
@@ -62,11 +62,6 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
-
-async def let_loop_run(times: int = 5) -> None:
-    """Run ready callbacks (transport closes happen on the next iteration)."""
-    for _ in range(times):
-        await asyncio.sleep(0)
 
 
 # --- load ----------------------------------------------------------------------

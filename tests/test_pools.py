@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
-from conftest import RawServer, read_request
+from conftest import RawServer, let_loop_run, read_request
 
 import aiosonic
 from aiosonic import CyclicQueuePool, PoolConfig, SmartPool, TCPConnector
@@ -45,11 +45,6 @@ class FakeSlot:
         self.is_connected = False
         self.origin = None
 
-
-async def let_loop_run(times: int = 5) -> None:
-    """Give every ready task a chance to run (not a wait on wall-clock time)."""
-    for _ in range(times):
-        await asyncio.sleep(0)
 
 
 # --- SmartPool, unit level ---------------------------------------------------
@@ -252,7 +247,7 @@ def add_echo_route(server: Any) -> dict[str, int]:
         stats["max_in_flight"] = max(stats["max_in_flight"], stats["in_flight"])
         try:
             # Yield once so concurrent requests overlap inside the handler.
-            await asyncio.sleep(0)
+            await let_loop_run(1)
             return web.Response(body=request.match_info["id"].encode())
         finally:
             stats["in_flight"] -= 1

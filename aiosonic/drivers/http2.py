@@ -70,8 +70,6 @@ class HTTP2Driver(asyncio.Protocol):
         config: Windows, frame and header limits.
     """
 
-    http_version = "2"
-
     def __init__(self, config: Http2Config | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self.config = config = config or Http2Config()
