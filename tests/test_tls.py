@@ -8,6 +8,8 @@ carries an ``https`` request (the pool key includes the scheme and TLS setup).
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -287,3 +289,57 @@ async def test_ssl_cert_dir_makes_default_verification_pass(
     async with aiosonic.HTTPClient() as client:
         response = await client.get(tls_server.url + "/")
         assert await response.text() == "hello https"
+
+
+def _serve_then_watch_close(listener: socket.socket, context: ssl.SSLContext) -> tuple[bool, bool]:
+    """Answer one request over TLS, never answer the client's closure alert.
+
+    Runs in a thread with blocking sockets (5 s timeouts). Returns whether the
+    client sent a proper ``close_notify``, and whether it then closed the TCP
+    connection without waiting for ours.
+    """
+    conn, _ = listener.accept()
+    conn.settimeout(5)
+    with context.wrap_socket(conn, server_side=True, suppress_ragged_eofs=False) as tls:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = tls.recv(4096)
+            if not chunk:
+                return False, False
+            head += chunk
+        tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        try:
+            alert = tls.recv(4096) == b""  # b"" only for a real close_notify
+        except (ssl.SSLError, OSError):
+            alert = False
+        with socket.socket(fileno=os.dup(tls.fileno())) as raw:
+            raw.settimeout(5)
+            try:
+                closed = raw.recv(1) == b""
+            except ConnectionResetError:
+                closed = True
+            except TimeoutError:
+                closed = False
+    return alert, closed
+
+
+async def test_close_sends_closure_alert_and_does_not_wait_for_the_servers(
+    tls_server_context: ssl.SSLContext, tls_client_context: ssl.SSLContext
+) -> None:
+    """RFC 9112 §9.8: send close_notify, then close without waiting for the peer's.
+
+    asyncio's TLS transport would wait up to 30 s for the server's alert, so a
+    silent server would keep our socket open long after the client closed.
+    """
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(5)
+        port = listener.getsockname()[1]
+        server = asyncio.create_task(
+            asyncio.to_thread(_serve_then_watch_close, listener, tls_server_context)
+        )
+        async with aiosonic.HTTPClient() as client:
+            response = await client.get(f"https://127.0.0.1:{port}/", ssl=tls_client_context)
+            assert await response.content() == b"ok"
+        alert, closed = await server
+    assert alert, "no close_notify was sent before the connection closed"
+    assert closed, "the client kept the socket open, waiting for the server's alert"

@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 from aiosonic.drivers.body import RequestBody, StreamedBody, body_pieces
+from aiosonic.drivers.closing import close_transport
 from aiosonic.exceptions import (
     ConnectionDisconnected,
     HttpParsingError,
@@ -164,8 +165,8 @@ class HTTP11Driver(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.close()
+        if transport is not None:
+            close_transport(transport)
         self.is_closed = True
 
     # --- exchange -----------------------------------------------------------

@@ -32,6 +32,7 @@ from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
 from aiosonic.drivers.body import RequestBody, StreamedBody, body_pieces
+from aiosonic.drivers.closing import close_transport
 from aiosonic.drivers.h2_core import (
     goaway_error,
     lost_error,
@@ -484,8 +485,8 @@ class HTTP2Driver(asyncio.Protocol):
             stream.fail(error)
         self._wake_drains()
         transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.close()
+        if transport is not None:
+            close_transport(transport)
         self._notify_capacity()
 
     def _close_if_drained(self) -> None:
