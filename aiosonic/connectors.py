@@ -48,7 +48,7 @@ from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.proxy import Proxy
 from aiosonic.resolver import AbstractResolver, DefaultResolver
 from aiosonic.timeout import Timeouts, deadline
-from aiosonic.tls import TLSContextCache
+from aiosonic.tls import SHARED_CONTEXTS
 from aiosonic.tunnel import open_via_proxy
 from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
@@ -124,7 +124,7 @@ class TCPConnector:
         self.limits = limits
         self.max_decompressed_size = max_decompressed_size
         self.max_content_encodings = max_content_encodings
-        self.tls = TLSContextCache()
+        self.tls = SHARED_CONTEXTS
         self.http2 = http2
         self.http2_config = http2_config or Http2Config()
         self._shared = SharedConnections()

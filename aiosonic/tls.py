@@ -1,7 +1,8 @@
 """TLS configuration: build SSL contexts once per configuration and reuse them.
 
-Loading a CA bundle costs milliseconds; a connector keeps one
-:class:`TLSContextCache` so new connections reuse the same context. The trust
+Loading a CA bundle costs milliseconds, so contexts are built once per process
+and configuration (:data:`SHARED_CONTEXTS`): new connections, and new clients,
+reuse them. A context is never changed after it is built. The trust
 store is certifi's bundle unless ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` is set,
 in which case those are used instead (as OpenSSL and curl do).
 """
@@ -13,7 +14,10 @@ import ssl
 
 import certifi
 
-__all__ = ["TLSContextCache", "create_default_context"]
+__all__ = ["SHARED_CONTEXTS", "TLSContextCache", "create_default_context"]
+
+#: Configurations kept at once; a cache of contexts, not a record of them.
+MAX_CONTEXTS = 32
 
 
 def create_default_context(
@@ -63,9 +67,16 @@ class TLSContextCache:
         key = (verify, alpn, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
         context = self._contexts.get(key)
         if context is None:
+            if len(self._contexts) >= MAX_CONTEXTS:  # only a changing environment gets here
+                self._contexts.clear()
             context = self._contexts[key] = create_default_context(verify, alpn)
         return context
 
     def clear(self) -> None:
         """Drop every cached context."""
         self._contexts.clear()
+
+
+#: The contexts every connector uses: a new client over HTTPS does not load
+#: the CA bundle again (a cold start would otherwise pay for it each time).
+SHARED_CONTEXTS = TLSContextCache()

@@ -343,3 +343,14 @@ async def test_close_sends_closure_alert_and_does_not_wait_for_the_servers(
         alert, closed = await server
     assert alert, "no close_notify was sent before the connection closed"
     assert closed, "the client kept the socket open, waiting for the server's alert"
+
+
+async def test_new_clients_reuse_one_ssl_context(tls_server: HTTPServer) -> None:
+    """Loading the CA bundle costs milliseconds: a second client must not pay it again."""
+    contexts = []
+    for _ in range(2):
+        async with aiosonic.HTTPClient() as client:
+            response = await client.get(tls_server.url + "/", verify=False)
+            assert await response.text() == "hello https"
+            contexts.append(client.connector.tls.get(False))
+    assert contexts[0] is contexts[1]

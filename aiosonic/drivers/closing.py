@@ -20,7 +20,7 @@ import asyncio
 __all__ = ["close_transport"]
 
 
-def close_transport(transport: asyncio.BaseTransport) -> None:
+def close_transport(transport: asyncio.Transport) -> None:
     """Close ``transport``: TLS sends its closure alert but does not wait for the peer's."""
     if transport.is_closing():
         return
