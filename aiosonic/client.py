@@ -33,7 +33,7 @@ from aiosonic.redirects import (
     next_request,
 )
 from aiosonic.request import BodyType, HeadersType, Request, build_request
-from aiosonic.response import HttpResponse, Timings
+from aiosonic.response import HttpResponse
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tunnel import uses_absolute_form
 from aiosonic.urls import ParamsType, ParsedURL, PoolKey, parse_url
@@ -216,7 +216,7 @@ class HTTPClient(HTTPVerbs):
         if self._active == 1:
             self._idle.clear()  # set again when the count drops back to 0
         try:
-            async with deadline(
+            with deadline(
                 timeouts.request_timeout,
                 lambda: RequestTimeout(
                     f"request not complete within request_timeout="
@@ -344,21 +344,15 @@ class HTTPClient(HTTPVerbs):
         timeouts = timeouts or self.connector.timeouts
         url = request.url
         connector = self.connector
-        proxy = self._proxy_for(url, proxy)
-        key = PoolKey(
-            url.scheme,
-            url.host,
-            url.port,
-            verify,
-            ssl if url.is_secure else None,
-            proxy.pool_id if proxy is not None else None,
-            proxy is None
-            and (http2 or connector.http2)
-            and (url.is_secure or connector.http2_config.prior_knowledge),
-        )
-        # The HTTP/1.1 head; with HTTP/2 on, only if the server picks HTTP/1.1.
-        head = None if key.http2 else _http11_head(request, proxy)
-        method = request.method.encode()
+        if proxy is None:  # the client's, then the environment's
+            proxy = self.proxy
+            if proxy is None and self._env_proxies is not None:
+                proxy = self._env_proxies.proxy_for(url.scheme, url.host, url.port)
+        settings = (connector, verify, ssl, proxy, http2)
+        route = request.route
+        if route is None or route[0] != settings:
+            route = request.route = (settings, *_route(request, settings))
+        _, key, head, method = route
         for attempt in range(MAX_ATTEMPTS):
             started = time.perf_counter()
             if proxy is None:
@@ -386,32 +380,23 @@ class HTTPClient(HTTPVerbs):
                 connector.release(conn)
                 raise
             head_at = time.perf_counter()
+            # Read now: once released (preloaded), the slot may serve another request.
+            reused, connect_timings = conn.reused, conn.connect_timings
             response = HttpResponse(response_head, url.url, request.method, conn, connector)
-            dns, connect = conn.connect_timings if not conn.reused else (0.0, 0.0)
-            response.timings = Timings(
-                pool_acquire=acquired - started - dns - connect,
-                dns=dns,
-                connect=connect,
-                reused_connection=conn.reused,
-                wait_head=head_at - acquired,
-            )
             length = response_head.content_length
+            body_done = None
             if not response_head.has_body or (length is not None and length <= PRELOAD_LIMIT):
-                await response._preload()
-                response.timings.body = time.perf_counter() - head_at
+                if not response._take_buffered_body():
+                    await response._preload()
+                body_done = time.perf_counter()
+            else:
+                response.guard_unread()
+            # Timings are built only if asked for (see HttpResponse.timings).
+            response.marks = (started, acquired, head_at, body_done, reused, connect_timings)
             if self.cookie_jar is not None:
                 self._store_cookies(url, response)
             return response
         raise AssertionError("unreachable: the retry loop always returns or raises")
-
-    def _proxy_for(self, url: ParsedURL, proxy: Proxy | None) -> Proxy | None:
-        """Pick the proxy for one hop: explicit, then the client's, then the environment's."""
-        if proxy is not None:
-            return proxy
-        if self.proxy is not None:
-            return self.proxy
-        env = self._env_proxies
-        return env.proxy_for(url.scheme, url.host, url.port) if env else None
 
     def _store_cookies(self, url: ParsedURL, response: HttpResponse) -> None:
         assert self.cookie_jar is not None
@@ -443,6 +428,30 @@ class HTTPClient(HTTPVerbs):
                         return True
         except TimeoutError:
             return False
+
+
+def _route(request: Request, settings: tuple[Any, ...]) -> tuple[PoolKey, bytes | None, bytes]:
+    """Return the pool key, the HTTP/1.1 head (None if HTTP/2 may be used) and method bytes.
+
+    ``settings`` is ``(connector, verify, ssl, proxy, http2)`` as HTTPClient.send has them.
+    """
+    connector, verify, ssl, proxy, http2 = settings
+    url = request.url
+    secure = url.is_secure
+    key = PoolKey(
+        url.scheme,
+        url.host,
+        url.port,
+        verify,
+        ssl if secure else None,
+        proxy.pool_id if proxy is not None else None,
+        proxy is None
+        and (http2 or connector.http2)
+        and (secure or connector.http2_config.prior_knowledge),
+    )
+    # The HTTP/1.1 head; with HTTP/2 on, only if the server picks HTTP/1.1.
+    head = None if key.http2 else _http11_head(request, proxy)
+    return key, head, request.method.encode()
 
 
 def _http11_head(request: Request, proxy: Proxy | None) -> bytes:

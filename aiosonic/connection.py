@@ -17,6 +17,7 @@ surface the client and the response use (``next_event``, ``close``, timings).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from aiosonic.drivers.http2 import H2StreamState, HTTP2Driver
@@ -124,7 +125,10 @@ class Connection:
 
     # --- exchange -----------------------------------------------------------
 
-    async def send_request(
+    # Plain methods returning the driver's coroutine: awaiting them costs no
+    # coroutine frame of their own (once per request, or per body piece).
+
+    def send_request(
         self,
         head: bytes,
         body: RequestBody,
@@ -132,20 +136,26 @@ class Connection:
         url: str,
         read_timeout: float | None,
         chunked: bool = False,
-    ) -> ResponseHead:
-        """Send one request on the live transport and return the response head."""
+    ) -> Coroutine[Any, Any, ResponseHead]:
+        """Send one request on the live transport; await the result for the response head.
+
+        Raises:
+            ConnectionDisconnected: The slot has no HTTP/1.1 transport (at the call).
+        """
         driver = self.driver
         if not isinstance(driver, HTTP11Driver):
             raise ConnectionDisconnected(f"connection slot has no HTTP/1.1 transport ({url})")
         driver.reused = self.reused
-        return await driver.send_request(head, body, method, url, read_timeout, chunked)
+        return driver.send_request(head, body, method, url, read_timeout, chunked)
 
-    async def next_event(self) -> ResponseHead | InformationalResponse | Data | EndOfMessage:
-        """Return the next event of the response in progress."""
+    def next_event(
+        self,
+    ) -> Coroutine[Any, Any, ResponseHead | InformationalResponse | Data | EndOfMessage]:
+        """Return (a coroutine for) the next event of the response in progress."""
         driver = self.driver
         if not isinstance(driver, HTTP11Driver):
             raise ConnectionDisconnected("connection closed while reading the response")
-        return await driver.next_event()
+        return driver.next_event()
 
 
 class HTTP2Stream:
@@ -173,8 +183,15 @@ class HTTP2Stream:
     def __repr__(self) -> str:
         return f"<HTTP2Stream [{self._stream!r} on {self.driver!r}]>"
 
-    async def send(self, request: Request, read_timeout: float | None) -> ResponseHead:
-        """Send ``request`` on a new stream and return the response head."""
+    def send(
+        self, request: Request, read_timeout: float | None
+    ) -> Coroutine[Any, Any, ResponseHead]:
+        """Send ``request`` on a new stream; await the result for the response head.
+
+        A plain method returning the driver's coroutine: no coroutine frame of
+        its own. Errors in sending are raised at the call, inside the caller's
+        ``await``.
+        """
         url = request.url
         driver = self.driver
         headers = request.h2_headers
@@ -190,17 +207,32 @@ class HTTP2Stream:
         if limit is not None:
             check_header_list_size(headers, limit)
         driver.reused = self.reused
-        self._stream, head = await self.driver.send_request(
+        self._stream = stream = driver.open_stream(
             headers, request.body, request.method, url.url, read_timeout
         )
-        return head
+        return driver.response_head(stream)
 
-    async def next_event(self) -> ResponseHead | InformationalResponse | Data | EndOfMessage:
-        """Return the next event of this stream's response."""
+    def next_event(
+        self,
+    ) -> Coroutine[Any, Any, ResponseHead | InformationalResponse | Data | EndOfMessage]:
+        """Return (a coroutine for) the next event of this stream's response.
+
+        Raises:
+            ConnectionDisconnected: No stream is open on this lease (at the call).
+        """
         stream = self._stream
         if stream is None:
             raise ConnectionDisconnected("no HTTP/2 stream open on this lease")
-        return await self.driver.next_event(stream)
+        return self.driver.next_event(stream)
+
+    def take_buffered_body(self) -> bytes | None:
+        """End the exchange with the rest of the body, if all of it has arrived.
+
+        The same as reading ``Data`` and ``EndOfMessage`` events, in one step;
+        None (nothing consumed) when the body is incomplete or has trailers.
+        """
+        stream = self._stream
+        return self.driver.take_buffered_body(stream) if stream is not None else None
 
     def close(self) -> None:
         """Forget the stream, resetting it if the response was not read to its end."""

@@ -27,6 +27,7 @@ import asyncio
 import inspect
 import ssl
 import time
+from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -199,37 +200,38 @@ class TCPConnector:
             proxy: The proxy a new connection goes through, if any.
 
         Raises:
-            ConnectionPoolAcquireTimeout: No slot (or HTTP/2 stream) freed
-                within ``pool_acquire``.
-            ConnectTimeout: DNS + TCP + TLS (+ proxy set-up) took longer than
-                ``sock_connect``.
+            ConnectionPoolAcquireTimeout: No slot (or HTTP/2 stream) within ``pool_acquire``.
+            ConnectTimeout: DNS + TCP + TLS (+ proxy set-up) over ``sock_connect``.
             ConnectError: The host did not resolve or refused the connection.
             TLSError: The TLS handshake or certificate check failed.
             ProxyError: The proxy refused the tunnel.
         """
         if self._closed:
             raise ConnectorClosed(f"connector is closed; not sending to {url.url}")
-        pool, config = self.pool_for(url)
-        shared = self._shared.wants(key)
-        async with deadline(
-            timeouts.pool_acquire,
-            lambda: ConnectionPoolAcquireTimeout(
-                f"no free connection within pool_acquire={timeouts.pool_acquire}s ({url.url})"
-            ),
-        ):
-            if shared:
-                conn, on_shared = await self._wait_for_room(pool, url, key)
-                if on_shared:
-                    self._lease_count(+1)
-                    return HTTP2Stream(conn, reused=True)
-            elif id(pool) in self._keyed_pools:
-                conn = await pool.acquire(url.split, key)
-            else:
-                conn = await pool.acquire(url.split)
-        self._lease_count(+1)
+        if len(self.pools) == 1:  # pool_for(), inline
+            pool, config = self.pools[DEFAULT_POOL_KEY], self.pool_configs[DEFAULT_POOL_KEY]
+        else:
+            pool, config = self.pool_for(url)
+        shared = (key.http2 or bool(self._shared.shared)) and self._shared.wants(key)
+        if shared or timeouts.pool_acquire is not None:
+            conn, on_shared = await self._wait_for_slot(pool, url, key, timeouts, shared)
+            if on_shared:
+                self._lease_count(+1)
+                return HTTP2Stream(conn, reused=True)
+        else:  # the common case: no scope, and our pool often has a slot free (no coroutine)
+            free = pool.acquire_nowait(url.split, key) if type(pool) is SmartPool else None
+            conn = free if free is not None else await self._pool_acquire(pool, url, key)
+        self._leased += 1
+        if self._leased == 1:
+            self._all_free.clear()  # _lease_count(+1), inline
         conn.pool = pool
         try:
-            if conn.is_reusable_for(key) and not _idle_expired(conn, config):
+            idle_ms, released = config.max_conn_idle_ms, conn.last_released_time  # idle for long?
+            if conn.is_reusable_for(key) and (
+                idle_ms is None
+                or released is None
+                or (time.monotonic() - released) * 1000 <= idle_ms
+            ):
                 conn.reused = True
             elif shared:
                 opening = self._shared.begin_open(key)
@@ -252,6 +254,25 @@ class TCPConnector:
             self.release(conn)
             raise
 
+    async def _wait_for_slot(
+        self, pool: Any, url: ParsedURL, key: PoolKey, timeouts: Timeouts, shared: bool
+    ) -> tuple[Connection, bool]:
+        """Wait for a slot, or a stream on a shared connection, within ``pool_acquire``."""
+        with deadline(
+            timeouts.pool_acquire,
+            lambda: ConnectionPoolAcquireTimeout(
+                f"no free connection within pool_acquire={timeouts.pool_acquire}s ({url.url})"
+            ),
+        ):
+            if shared:
+                return await self._wait_for_room(pool, url, key)
+            return await self._pool_acquire(pool, url, key), False
+
+    def _pool_acquire(self, pool: Any, url: ParsedURL, key: PoolKey) -> Awaitable[Connection]:
+        if id(pool) in self._keyed_pools:
+            return pool.acquire(url.split, key)  # type: ignore[no-any-return]
+        return pool.acquire(url.split)  # type: ignore[no-any-return]
+
     async def _wait_for_room(
         self, pool: Any, url: ParsedURL, key: PoolKey
     ) -> tuple[Connection, bool]:
@@ -272,10 +293,7 @@ class TCPConnector:
             if shared.shared.get(key) and pool.free_conns() <= 0:
                 await shared.wait()
                 continue
-            if id(pool) in self._keyed_pools:
-                conn: Connection = await pool.acquire(url.split, key)
-            else:
-                conn = await pool.acquire(url.split)
+            conn = await self._pool_acquire(pool, url, key)
             if key not in shared.opening and not shared.has_room(key):
                 return conn, False
             pool.release(conn)  # room appeared while we waited for the slot
@@ -312,11 +330,10 @@ class TCPConnector:
             self._shared.remember_h11(key)
 
     def _lease_count(self, delta: int) -> None:
-        self._leased += delta
-        if self._leased <= 0:
-            self._leased = 0
+        leased = self._leased = max(self._leased + delta, 0)
+        if leased == 0:
             self._all_free.set()
-        else:
+        elif leased == delta:  # was 0: the event is set only then
             self._all_free.clear()
 
     def release(self, conn: Connection | HTTP2Stream) -> None:
@@ -348,14 +365,12 @@ class TCPConnector:
         config = self._configs_by_pool.get(id(pool))
         max_requests = config.max_conn_requests if config else self.conn_max_requests
         # max_conn_requests recycles HTTP/1.1 connections; an HTTP/2 server
-        # that wants to recycle one says so with GOAWAY.
-        if conn.is_connected and (
-            not conn.is_reusable()
-            or (
-                max_requests is not None
-                and conn.requests_count >= max_requests
-                and conn.http2 is None
-            )
+        # that wants to recycle one says so with GOAWAY. (Reusable implies connected.)
+        if not conn.is_reusable():
+            if conn.is_connected:
+                conn.close()
+        elif (
+            max_requests is not None and conn.requests_count >= max_requests and conn.http2 is None
         ):
             conn.close()
         conn.last_released_time = time.monotonic()
@@ -482,14 +497,3 @@ def _accepts(func: Any, parameter: str) -> bool:
 
 
 _ACCEPTS_CACHE: dict[tuple[Any, str], bool] = {}
-
-
-def _idle_expired(conn: Connection, config: PoolConfig) -> bool:
-    """Whether a pooled connection sat idle longer than ``max_conn_idle_ms``."""
-    idle_ms = config.max_conn_idle_ms
-    released = conn.last_released_time
-    return (
-        idle_ms is not None
-        and released is not None
-        and (time.monotonic() - released) * 1000 > idle_ms
-    )

@@ -50,7 +50,7 @@ class SharedConnections:
         """Whether a request for ``key`` should look for a shared connection first."""
         if not key.http2 and not (self.shared and key in self.shared):
             return False  # the HTTP/1.1 hot path: no hashing of the key
-        return key not in self.alpn_h11
+        return not self.alpn_h11 or key not in self.alpn_h11
 
     def has_room(self, key: PoolKey) -> bool:
         """Whether a shared connection to ``key`` can take another stream now."""

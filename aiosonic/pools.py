@@ -130,8 +130,13 @@ class SmartPool(BasePool):
     """
 
     def _init_slots(self) -> None:
-        self._sem = asyncio.Semaphore(self.pool_size)
+        # Slots neither leased nor promised to a waiter, and the FIFO of waiters.
+        # (asyncio.Semaphore, but a free slot costs no coroutine and no scan.)
+        self._available = self.pool_size
+        self._waiters: deque[asyncio.Future[None]] = deque()
         # Idle connections grouped by pool key (or origin); None: no transport.
+        # A bucket emptied by the fast path stays (it is refilled at once on a
+        # busy pool); the slow path (_choose) drops empty ones.
         self._idle: dict[Any, deque[Any]] = {}
         self._idle_count = 0
         self._spare = self.pool_size  # slots not created yet
@@ -152,10 +157,34 @@ class SmartPool(BasePool):
             key: The connector's full pool key (origin, TLS settings, proxy);
                 an idle connection with exactly this key wins over all.
         """
-        await self._sem.acquire()
+        if self._available > 0 and not self._waiters:
+            self._available -= 1
+        else:
+            await self._wait_for_slot()
+        return self._choose(urlparsed, key)
+
+    def acquire_nowait(self, urlparsed: URLParts | None = None, key: Any = None) -> Any:
+        """Return what acquire() would if a slot is free now and nobody waits, else None.
+
+        The connector's fast path: no coroutine when no wait is needed.
+        """
+        if self._available <= 0 or self._waiters:
+            return None
+        self._available -= 1
+        if key is not None:
+            bucket = self._idle.get(key)
+            if bucket:  # _choose(), its first case inline
+                self._idle_count -= 1
+                return bucket.pop()  # most recently released: the warmest socket
+        return self._choose(urlparsed, key)
+
+    def _choose(self, urlparsed: URLParts | None, key: Any) -> Any:
+        """Take the best slot for the request (a slot is already counted out)."""
         idle = self._idle
         if key is not None and idle.get(key):
             return self._take(key)
+        for empty in [k for k, bucket in idle.items() if not bucket]:
+            del idle[empty]
         origin = origin_of(urlparsed)
         if origin is not None:
             for bucket_key in idle:
@@ -193,9 +222,36 @@ class SmartPool(BasePool):
             bucket = self._idle[bucket_key] = deque()
         bucket.append(conn)
         self._idle_count += 1
-        self._sem.release()
+        if self._waiters:
+            self._hand_over()
+        else:
+            self._available += 1
         if self._closed:
             conn.close()
+
+    async def _wait_for_slot(self) -> None:
+        """Queue until a release hands this caller its slot."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._hand_over()  # given a slot as we were cancelled: pass it on
+            raise
+        finally:
+            if waiter in self._waiters:  # cancelled before its turn (a rare path)
+                self._waiters.remove(waiter)
+
+    def _hand_over(self) -> None:
+        """Give a freed slot to the first live waiter, else count it available."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._available += 1
 
     def free_conns(self) -> int:
         """Return the number of slots not in use."""

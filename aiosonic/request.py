@@ -67,6 +67,9 @@ class Request:
     serialized: bytes | None = None
     #: The HTTP/2 header block, likewise filled on first send over HTTP/2.
     h2_headers: list[tuple[bytes, bytes]] | None = None
+    #: How the client last sent it (its settings, pool key, HTTP/1.1 head,
+    #: method bytes), kept for the next send with the same settings.
+    route: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
         """Return the first value of header ``name`` (case-insensitive)."""
@@ -91,6 +94,7 @@ class Request:
             extensions=dict(self.extensions),
             serialized=None,
             h2_headers=None,
+            route=None,
         )
 
 

@@ -15,12 +15,14 @@ import json as jsonlib
 import logging
 import re
 import warnings
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from aiosonic.connection import HTTP2Stream
 from aiosonic.decoders import ContentDecoder, build_decoder
 from aiosonic.drivers.http11 import HTTP11Driver
 from aiosonic.exceptions import AiosonicError, HttpParsingError, HTTPStatusError
@@ -28,7 +30,7 @@ from aiosonic.headers import HttpHeaders
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
 
 if TYPE_CHECKING:
-    from aiosonic.connection import Connection, HTTP2Stream
+    from aiosonic.connection import Connection
     from aiosonic.connectors import TCPConnector
 
 __all__ = ["HttpResponse", "ResponseJSONError", "Timings"]
@@ -76,6 +78,16 @@ class HttpResponse:
         request_method: The method that produced this response.
     """
 
+    #: Set by guard_unread(): frees the connection if the response is dropped unread.
+    _dropped: weakref.finalize[Any, Any] | None = None
+    #: Set by the client: ``(started, acquired, head_at, body_done, reused,
+    #: (dns, connect))``, ``time.perf_counter()`` marks that ``timings`` is built from.
+    marks: tuple[float, float, float, float | None, bool, tuple[float, float]] | None = None
+    # Filled on first use; class-level defaults cost no store per response.
+    _headers: HttpHeaders | None = None
+    _cookies: SimpleCookie | None = None
+    _trailers: list[tuple[bytes, bytes]] | tuple[()] = ()
+
     def __init__(
         self,
         head: ResponseHead,
@@ -83,6 +95,7 @@ class HttpResponse:
         method: str,
         conn: Connection | HTTP2Stream | None = None,
         connector: TCPConnector | None = None,
+        timings: Timings | None = None,
     ) -> None:
         self.status_code = head.status_code
         self._reason = head.reason
@@ -92,20 +105,29 @@ class HttpResponse:
         self.raw_headers = head.headers
         self.history: list[HttpResponse] = []
         self._head = head
-        self._headers: HttpHeaders | None = None
-        self._cookies: SimpleCookie | None = None
-        self._trailers: list[tuple[bytes, bytes]] = []
         self._content: bytes | None = None
         self._conn = conn
         self._connector = connector
         self._consumed = False
-        self.timings = Timings()
+        self._timings = timings
 
     def __repr__(self) -> str:
         state = "read" if self._consumed else "unread"
         return f"<HttpResponse [{self.status_code} {self.reason}, {self.url}, body {state}]>"
 
     # --- metadata -----------------------------------------------------------
+
+    @property
+    def timings(self) -> Timings:
+        """Where the time of the request went (built from :attr:`marks` on first access)."""
+        timings = self._timings
+        if timings is None:
+            timings = self._timings = _timings_from(self.marks)
+        return timings
+
+    @timings.setter
+    def timings(self, value: Timings) -> None:
+        self._timings = value
 
     @property
     def reason(self) -> str:
@@ -172,11 +194,19 @@ class HttpResponse:
 
     # --- body ---------------------------------------------------------------
 
+    def _coding(self) -> str | None:
+        """The Content-Encoding value(s), or None."""
+        coding = self._head.content_coding
+        if coding is None:  # not looked for by the driver (HTTP/2)
+            return self._raw_header(b"content-encoding")
+        return coding.decode("latin-1") if coding else None
+
     def _decoder(self) -> ContentDecoder | None:
         """Build the body's decoder under the connector's decompression limits."""
-        coding = self._raw_header(b"content-encoding")
-        if coding is None:
-            return None
+        coding = self._coding()
+        return None if coding is None else self._decoder_for(coding)
+
+    def _decoder_for(self, coding: str) -> ContentDecoder | None:
         connector = self._connector
         if connector is None:
             return build_decoder(coding)
@@ -223,6 +253,8 @@ class HttpResponse:
 
     def _finish(self) -> None:
         self._consumed = True
+        if self._dropped is not None:
+            self._dropped.detach()
         conn, self._conn = self._conn, None
         if conn is not None and self._connector is not None:
             self._connector.release(conn)
@@ -258,7 +290,12 @@ class HttpResponse:
         return self._content
 
     def _decode_all(self, raw: bytes) -> bytes:
-        decoder = self._decoder()
+        if self._head.content_coding == b"":
+            return raw  # the common case, in short
+        coding = self._coding()
+        if coding is None:
+            return raw
+        decoder = self._decoder_for(coding)
         return raw if decoder is None else decoder.decode(raw) + decoder.flush()
 
     async def _read_raw_body(self) -> bytes:
@@ -292,9 +329,10 @@ class HttpResponse:
             return "utf-8"
         try:
             body.decode("utf-8")
-            return "utf-8"
         except UnicodeDecodeError:
-            pass
+            logger.debug("body is not UTF-8 and names no charset: detecting one")
+        else:
+            return "utf-8"
         from charset_normalizer import from_bytes
 
         best = from_bytes(body[:65536]).best()
@@ -354,19 +392,26 @@ class HttpResponse:
             # Stopping early closes the connection in _raw_chunks.
             await chunks.aclose()
 
-    async def _preload(self) -> None:
-        """Read the body now; used for small bodies so the connection frees at once."""
+    def _take_buffered_body(self) -> bool:
+        """Read the body now if it is all here already (the common small response); say if so."""
         conn = self._conn
         if conn is not None and not self._consumed and self._content is None:
             driver = conn.driver
+            raw = None
             if isinstance(driver, HTTP11Driver):
-                # The common small response arrives with its head: take it whole.
                 raw = driver.take_buffered_body()
-                if raw is not None:
-                    self._finish()
-                    self._content = self._decode_all(raw)
-                    return
-        await self.content()
+            elif isinstance(conn, HTTP2Stream):
+                raw = conn.take_buffered_body()
+            if raw is not None:
+                self._finish()
+                self._content = self._decode_all(raw)
+                return True
+        return False
+
+    async def _preload(self) -> None:
+        """Read the body now; used for small bodies so the connection frees at once."""
+        if not self._take_buffered_body():
+            await self.content()
 
     async def aclose(self) -> None:
         """Stop reading and free the connection (closing it if the body was unread)."""
@@ -383,14 +428,47 @@ class HttpResponse:
     ) -> None:
         await self.aclose()
 
-    def __del__(self) -> None:
-        conn = getattr(self, "_conn", None)
-        if conn is not None and not self._consumed:
-            warnings.warn(
-                f"unread response body for {self.url} was garbage collected; "
-                "read it or use 'async with'",
-                ResourceWarning,
-                stacklevel=1,
-            )
-            # Free the pool slot: an unreleased slot would starve the pool.
-            self._abort()
+    def guard_unread(self) -> None:
+        """Free the connection if this response is dropped with its body unread.
+
+        Called as the response is handed out unread (most are read by then):
+        a finalizer, not ``__del__``, so a read response costs nothing at
+        collection.
+        """
+        conn = self._conn
+        if conn is not None and not self._consumed and self._dropped is None:
+            self._dropped = weakref.finalize(self, _dropped_unread, conn, self._connector, self.url)
+            self._dropped.atexit = False
+
+
+def _timings_from(
+    marks: tuple[float, float, float, float | None, bool, tuple[float, float]] | None,
+) -> Timings:
+    if marks is None:
+        return Timings()
+    started, acquired, head_at, body_done, reused, (dns, connect) = marks
+    if reused:
+        dns = connect = 0.0
+    return Timings(
+        pool_acquire=acquired - started - dns - connect,
+        dns=dns,
+        connect=connect,
+        reused_connection=reused,
+        wait_head=head_at - acquired,
+        body=None if body_done is None else body_done - head_at,
+    )
+
+
+def _dropped_unread(
+    conn: Connection | HTTP2Stream, connector: TCPConnector | None, url: str
+) -> None:
+    """Warn, then close and give back the connection of a response collected unread."""
+    warnings.warn(
+        f"unread response body for {url} was garbage collected; read it or use 'async with'",
+        ResourceWarning,
+        stacklevel=1,
+    )
+    # Free the pool slot: an unreleased slot would starve the pool.
+    conn.close()
+    if connector is not None:
+        connector.release(conn)

@@ -56,7 +56,9 @@ class deadline:
     It behaves as ``asyncio.timeout`` (expiry cancels the task; the
     cancellation is taken back and turned into the error at exit), but costs
     no timer of its own: the running loop's :class:`_Book` keeps one timer for
-    all open scopes.
+    all open scopes. Entering and leaving never wait, so it is a plain
+    ``with`` scope as well as an ``async with`` one (the former costs no
+    coroutine frames); either way it must be used inside a task.
 
     Args:
         seconds: The budget; ``None`` means unbounded.
@@ -81,30 +83,11 @@ class deadline:
         self._error = error
         self._seconds = seconds
         self._state = _CREATED
-        self._book: _Book | None = None
-        self._handle: asyncio.Handle | None = None
-        self._when = 0.0
+        # Set by __enter__: _task, _cancelling, _book, then _when (in the book)
+        # or _handle (already over).
 
     async def __aenter__(self) -> None:
-        seconds = self._seconds
-        if seconds is None:
-            return
-        if self._state != _CREATED:
-            raise RuntimeError("a deadline scope cannot be entered twice")
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("deadline should be used inside a task")
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._state = _ENTERED
-        loop = asyncio.get_running_loop()
-        if seconds <= 0:
-            # Already over: expire as soon as the task yields, as asyncio.timeout does.
-            self._handle = loop.call_soon(self.expire)
-        else:
-            book = _last_book if _last_loop is not None and _last_loop() is loop else None
-            self._book = book = book or _book_for(loop)
-            book.add(self, loop, seconds)
+        self.__enter__()
 
     async def __aexit__(
         self,
@@ -112,11 +95,55 @@ class deadline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._seconds is None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __enter__(self) -> None:
+        seconds = self._seconds
+        if seconds is None:
             return
-        if self._book is not None:
-            self._book.discard(self)
-        elif self._handle is not None:
+        if self._state != _CREATED:
+            raise RuntimeError("a deadline scope cannot be entered twice")
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if task is None:
+            raise RuntimeError("deadline should be used inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._state = _ENTERED
+        if seconds <= 0:
+            # Already over: expire as soon as the task yields, as asyncio.timeout does.
+            self._book = None
+            self._handle = loop.call_soon(self.expire)
+            return
+        book = _last_book if _last_loop is not None and _last_loop() is loop else None
+        self._book = book = book or _book_for(loop)
+        # Open the scope in the book: one group per ``seconds``, in entry order.
+        when = self._when = loop.time() + seconds
+        group = book.groups.get(seconds)
+        if group is None:
+            group = book.groups[seconds] = {}
+        group[self] = None
+        if when < book.timer_when:
+            book.arm(loop, when)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        seconds = self._seconds
+        if seconds is None:
+            return
+        book = self._book
+        if book is not None:
+            # _Book.discard(), inline: once per request.
+            group = book.groups.get(seconds)
+            if group is not None:
+                group.pop(self, None)
+                if not group:
+                    del book.groups[seconds]
+        else:
             self._handle.cancel()
         if self._state == _EXPIRING:
             self._state = _EXPIRED
@@ -151,43 +178,41 @@ class _Book:
     dict insert and delete; the timer fires about once per ``seconds``.
     """
 
-    __slots__ = ("_groups", "_timer", "_timer_when")
+    __slots__ = ("_timer", "groups", "timer_when")
 
     def __init__(self) -> None:
-        self._groups: dict[float, dict[deadline, None]] = {}
+        #: Open scopes by their ``seconds``, in entry order (a dict as an ordered set).
+        self.groups: dict[float, dict[deadline, None]] = {}
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_when = _INF
+        #: When the timer fires (infinity: no timer).
+        self.timer_when = _INF
 
-    def add(self, scope: deadline, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
-        when = scope._when = loop.time() + seconds
-        group = self._groups.get(seconds)
-        if group is None:
-            group = self._groups[seconds] = {}
-        group[scope] = None
-        if when < self._timer_when:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_when = when
-            self._timer = loop.call_at(when, self._fire)
+    def arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """(Re-)arm the timer for ``when``."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self.timer_when = when
+        self._timer = loop.call_at(when, self._fire)
 
     def discard(self, scope: deadline) -> None:
+        """Close ``scope`` (``deadline.__exit__`` does the same, inline)."""
         seconds = scope._seconds
         assert seconds is not None
-        group = self._groups.get(seconds)
+        group = self.groups.get(seconds)
         if group is not None:
             group.pop(scope, None)
             if not group:
-                del self._groups[seconds]
+                del self.groups[seconds]
 
     def _fire(self) -> None:
         loop = asyncio.get_running_loop()
         # The timer may run a hair before its time (clock resolution).
-        now = max(loop.time(), self._timer_when)
+        now = max(loop.time(), self.timer_when)
         self._timer = None
-        self._timer_when = _INF
+        self.timer_when = _INF
         due: list[deadline] = []
         earliest = _INF
-        for group in self._groups.values():
+        for group in self.groups.values():
             for scope in group:
                 if scope._when > now:
                     earliest = min(earliest, scope._when)
@@ -197,8 +222,7 @@ class _Book:
             self.discard(scope)
             scope.expire()
         if earliest < _INF:
-            self._timer_when = earliest
-            self._timer = loop.call_at(earliest, self._fire)
+            self.arm(loop, earliest)
 
 
 _INF = float("inf")

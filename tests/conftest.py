@@ -68,7 +68,6 @@ class HTTPServer:
             await self._runner.cleanup()
 
 
-
 async def let_loop_run(times: int = 5) -> None:
     """Give every ready task and callback ``times`` loop turns (no wall-clock wait).
 
@@ -113,9 +112,7 @@ class RawServer:
             writer.close()
 
     async def start(self) -> RawServer:
-        self._server = await asyncio.start_server(
-            self._serve, "127.0.0.1", 0, ssl=self.ssl_context
-        )
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

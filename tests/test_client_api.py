@@ -644,10 +644,11 @@ async def test_compressed_response_is_decoded(
 
     url = await serve(http_server, answer)
     async with aiosonic.HTTPClient() as client:
-        response = await client.get(url + "/")
-        assert response.headers["Content-Encoding"] == coding
-        assert await response.content() == TEXT
-        assert (await response.text()).startswith("line 0 of a compressible body\n")
+        for _ in range(2):  # the second head is likely the first's again (remembered)
+            response = await client.get(url + "/")
+            assert response.headers["Content-Encoding"] == coding
+            assert await response.content() == TEXT
+            assert (await response.text()).startswith("line 0 of a compressible body\n")
 
 
 async def test_streamed_gzip_response_is_decoded_incrementally(http_server: HTTPServer) -> None:

@@ -53,7 +53,6 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-
 @asynccontextmanager
 async def no_fd_leak() -> AsyncIterator[None]:
     """Fail if the block leaves more descriptors open than it started with.

@@ -30,6 +30,7 @@ from aiosonic.protocols.h11_events import (
     NeedData,
     ResponseHead,
 )
+from aiosonic.protocols.h11_fields import FIELD_CACHE_SIZE
 from aiosonic.protocols.h11_response import ResponseParser
 
 URL = "http://example.test/path"
@@ -1014,3 +1015,159 @@ def test_large_buffered_chunked_body_keeps_every_byte() -> None:
     assert merge_data(events)[1:] == [Data(body), EndOfMessage()]
     assert parser.is_reusable
     assert parser.buffered == 0
+
+
+# --- heads parsed through the connection's field-line cache -----------------
+
+WARM = head(
+    b"Server: test",
+    b"Content-Type: text/plain",
+    b"X-A: 1",
+    b"Content-Length: 2",
+    b"Connection: keep-alive",
+    body=b"ok",
+)
+
+
+def warm_parser(limits: H11Limits | None = None) -> ResponseParser:
+    """A parser that has parsed WARM: its status line and field lines are cached."""
+    parser = new_parser(limits=limits)
+    events: list[Event] = []
+    run(parser, [WARM], events, eof=False)
+    assert parser.is_reusable
+    parser.start(b"GET", URL)
+    return parser
+
+
+def test_a_repeated_head_parses_the_same_from_the_cache() -> None:
+    parser = warm_parser()
+    again = warm_parser()
+    for _ in range(3):
+        events: list[Event] = []
+        run(again, [WARM], events, eof=False)
+        assert events == parse(WARM)
+        assert again.is_reusable
+        again.start(b"GET", URL)
+    # A head that shares some lines with WARM and changes others.
+    changed = head(b"Server: test", b"X-A: 2", b"Content-Length: 3", body=b"hey")
+    events = []
+    run(parser, [changed], events, eof=False)
+    assert events == parse(changed)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"NoColonHere",
+        b": no-name",
+        b"X-Space : value",
+        b"X Name: value",
+        b"X-A: b\x00c",
+        b"X-A: b\x7fc",
+        b"X-A: b\rc",
+        b"X-A: b\nc",
+        b"X-A: value\r",
+        b" folded",
+        b"X-A: 1\r\nContent-Length: 2\nX-B: 3",
+    ],
+)
+def test_a_bad_line_after_cached_ones_raises_as_on_a_new_parser(line: bytes) -> None:
+    data = head(b"Server: test", b"X-A: 1", line, b"Content-Length: 0")
+    fresh_error, _ = parse_error(data)
+    parser = warm_parser()
+    with pytest.raises(HttpParsingError) as info:
+        run(parser, [data], [], eof=False)
+    assert type(info.value) is type(fresh_error)
+    assert str(info.value) == str(fresh_error)
+
+
+def test_cached_lines_still_obey_the_limits() -> None:
+    parser = warm_parser(H11Limits(max_header_count=5))  # WARM has 5 fields
+    more = head(b"Server: test", b"X-A: 1", b"Server: test", b"X-A: 1", b"X-A: 1", b"X-A: 1")
+    with pytest.raises(LimitExceeded, match="max_header_count"):
+        run(parser, [more], [], eof=False)
+    # A line limit is the parser's own: its cache holds no line longer than it.
+    narrow = warm_parser(H11Limits(max_header_line_size=len(b"Content-Type: text/plain")))
+    events: list[Event] = []
+    run(narrow, [WARM], events, eof=False)
+    assert isinstance(events[0], ResponseHead)
+    narrow.start(b"GET", URL)
+    longer = head(b"Server: test", b"X-Long-Name: 0123456789abcdef", b"Content-Length: 0")
+    with pytest.raises(LimitExceeded, match="max_header_line_size"):
+        run(narrow, [longer], [], eof=False)
+
+
+def test_the_field_cache_stays_bounded_and_correct() -> None:
+    parser = new_parser()
+    for index in range(3 * FIELD_CACHE_SIZE):
+        data = head(b"X-Id: %d" % index, b"Server: test", b"Content-Length: 1", body=b"x")
+        events: list[Event] = []
+        run(parser, [data], events, eof=False)
+        first = events[0]
+        assert isinstance(first, ResponseHead)
+        assert first.headers == [
+            (b"X-Id", b"%d" % index),
+            (b"Server", b"test"),
+            (b"Content-Length", b"1"),
+        ]
+        assert len(parser._field_cache.fields) <= FIELD_CACHE_SIZE
+        parser.start(b"GET", URL)
+
+
+def test_a_repeated_head_gives_each_response_its_own_header_list() -> None:
+    parser = warm_parser()
+    first: list[Event] = []
+    run(parser, [WARM], first, eof=False)
+    head_event = first[0]
+    assert isinstance(head_event, ResponseHead)
+    expected = list(head_event.headers)
+    head_event.headers.append((b"X-Added", b"by the caller"))
+    head_event.headers[0] = (b"Server", b"changed")
+    parser.start(b"GET", URL)
+    second: list[Event] = []
+    run(parser, [WARM], second, eof=False)
+    again = second[0]
+    assert isinstance(again, ResponseHead)
+    assert again.headers == expected
+    assert again.headers is not head_event.headers
+
+
+def test_a_repeated_head_still_follows_the_request_method() -> None:
+    parser = new_parser()
+    run(parser, [WARM], [], eof=False)  # WARM answered a GET: 2 body bytes
+    head_only = WARM[: -len(b"ok")]
+    parser.start(b"HEAD", URL)
+    events: list[Event] = []
+    run(parser, [head_only], events, eof=False)
+    assert events == parse(head_only, method=b"HEAD")
+    first = events[0]
+    assert isinstance(first, ResponseHead)
+    assert not first.has_body
+    assert first.content_length is None
+    assert parser.is_reusable
+    parser.start(b"GET", URL)
+    events = []
+    run(parser, [WARM], events, eof=False)
+    assert events == parse(WARM)
+
+
+@pytest.mark.parametrize(
+    ("lines", "coding"),
+    [
+        ((), b""),
+        ((b"Content-Encoding: gzip",), b"gzip"),
+        ((b"content-ENCODING:  br ",), b"br"),
+        ((b"Content-Encoding: deflate", b"X-A: 1", b"Content-Encoding: gzip"), b"deflate, gzip"),
+    ],
+)
+def test_content_coding_is_read_with_the_head(lines: tuple[bytes, ...], coding: bytes) -> None:
+    data = head(*lines, b"Content-Length: 2", body=b"ok")
+    parser = new_parser()
+    for _ in range(3):  # the first parse, then the same head again (remembered)
+        events: list[Event] = []
+        run(parser, [data], events, eof=False)
+        first = events[0]
+        assert isinstance(first, ResponseHead)
+        assert first.content_coding == coding
+        assert events == parse(data)
+        parser.start(b"GET", URL)

@@ -1,4 +1,4 @@
-"""Sans-IO HTTP/2 pieces: the frame-size guard and the header-block mapping."""
+"""Sans-IO HTTP/2 pieces: the frame-size guard and the header-block mapping and checks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import pytest
 
 from aiosonic.exceptions import InvalidRequest, LimitExceeded, RemoteProtocolError
 from aiosonic.protocols.h2_frames import FrameSizeGuard
-from aiosonic.protocols.h2_headers import request_header_list, response_head
+from aiosonic.protocols.h2_headers import (
+    MAX_CHECKED_BLOCKS,
+    BlockChecker,
+    checked_block,
+    request_header_list,
+    response_head,
+)
 
 
 def frame(length: int, payload: bytes | None = None) -> bytes:
@@ -99,3 +105,76 @@ def test_response_head_validates_status_and_length() -> None:
         response_head([(b":status", b"200"), (b"content-length", b"-1")], "GET", False, 65_536)
     with pytest.raises(LimitExceeded):
         response_head([(b":status", b"200"), (b"x", b"y" * 100)], "GET", False, 64)
+
+
+GOOD_BLOCK = [
+    (b":status", b"200"),
+    (b"content-type", b"text/plain"),
+    (b"cookie", b"a=1"),
+    (b"x-empty", b""),
+    (b"cookie", b"b=2"),
+    (b"content-length", b"12"),
+]
+
+
+def test_checked_block_splits_and_joins_cookies_last() -> None:
+    status, fields, size, length, bad_length = checked_block(GOOD_BLOCK, "head", True)
+    assert (status, length, bad_length) == (b"200", 12, None)
+    assert fields == [
+        (b"content-type", b"text/plain"),
+        (b"x-empty", b""),
+        (b"content-length", b"12"),
+        (b"cookie", b"a=1; b=2"),
+    ]
+    assert size == sum(len(n) + len(v) + 32 for n, v in GOOD_BLOCK)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ([(b":status", b"200"), (b"Upper", b"v")], "field name"),
+        ([(b":status", b"200"), (b"a\x7fb", b"v")], "field name"),
+        ([(b":status", b"200"), (b"a:b", b"v")], "field name"),
+        ([(b":status", b"200"), (b"", b"v")], "field name"),
+        ([(b":status", b"200"), (b":method", b"GET")], "pseudo-header"),
+        ([(b":status", b"200"), (b"x", b"a\rb")], "invalid value"),
+        ([(b":status", b"200"), (b"x", b"v ")], "invalid value"),
+        ([(b":status", b"200"), (b"x", b"\tv")], "invalid value"),
+        ([(b":status", b"200"), (b"upgrade", b"h2c")], "connection-specific"),
+        ([(b":status", b"200"), (b"te", b"gzip")], "connection-specific"),
+        ([(b"cookie", b"a=1"), (b":status", b"200")], ":status repeated or late"),
+        ([(b":status", b"200"), (b":status", b"204")], ":status repeated or late"),
+        ([(b"x", b"y")], "no :status"),
+    ],
+)
+def test_checked_block_rejects_malformed_heads(fields, message: str) -> None:
+    with pytest.raises(RemoteProtocolError, match=message):
+        checked_block(fields, "response header block", True)
+
+
+def test_checked_block_rejects_pseudo_headers_in_trailers() -> None:
+    assert checked_block([(b"x-sum", b"1")], "trailers", False)[1] == [(b"x-sum", b"1")]
+    with pytest.raises(RemoteProtocolError, match="pseudo-header"):
+        checked_block([(b":status", b"200")], "trailers", False)
+
+
+def test_bad_content_length_is_kept_for_the_stream_error() -> None:
+    block = checked_block([(b":status", b"200"), (b"content-length", b"1e3")], "head", True)
+    assert block[4] == b"1e3"  # the connection is fine; the stream fails on it
+    with pytest.raises(RemoteProtocolError, match="content-length"):
+        response_head([(b":status", b"200"), (b"content-length", b"1e3")], "GET", False, 1024)
+
+
+def test_block_checker_remembers_a_bounded_number_of_blocks() -> None:
+    checker = BlockChecker()
+    first = checker.check(GOOD_BLOCK, "head", True)
+    again = checker.check(list(GOOD_BLOCK), "head", True)
+    assert again == first == checked_block(GOOD_BLOCK, "head", True)
+    assert again[1] is not first[1]  # each response gets its own field list
+    again[1].append((b"mutated", b"by the user"))
+    assert checker.check(GOOD_BLOCK, "head", True) == first
+    with pytest.raises(RemoteProtocolError):
+        checker.check([(b"Bad", b"v")], "trailers", False)
+    for i in range(3 * MAX_CHECKED_BLOCKS):
+        checker.check([(b":status", b"200"), (b"x", str(i).encode())], "head", True)
+    assert 0 < len(checker._memo) <= MAX_CHECKED_BLOCKS

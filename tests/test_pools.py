@@ -46,7 +46,6 @@ class FakeSlot:
         self.origin = None
 
 
-
 # --- SmartPool, unit level ---------------------------------------------------
 
 
@@ -152,6 +151,45 @@ async def test_smart_pool_waits_for_a_release_when_every_slot_is_leased() -> Non
     pool.release(only)
     assert await waiter is only
     assert pool.free_conns() == 0
+
+
+async def test_smart_pool_serves_waiters_first_come_first_served() -> None:
+    pool = SmartPool(None, 1, FakeSlot)
+    only = await pool.acquire()
+    first = asyncio.create_task(pool.acquire())
+    await let_loop_run()
+    second = asyncio.create_task(pool.acquire())
+    await let_loop_run()
+    # While others wait, a newcomer does not jump the queue, even with the fast path.
+    assert pool.acquire_nowait() is None
+    pool.release(only)
+    assert await first is only
+    assert not second.done()
+    pool.release(only)
+    assert await second is only
+
+
+@pytest.mark.parametrize("when", ["waiting", "handed_a_slot"])
+async def test_a_cancelled_waiter_never_loses_a_slot(when: str) -> None:
+    pool = SmartPool(None, 1, FakeSlot)
+    only = await pool.acquire()
+    cancelled = asyncio.create_task(pool.acquire())
+    await let_loop_run()
+    after = asyncio.create_task(pool.acquire())
+    await let_loop_run()
+    if when == "handed_a_slot":
+        pool.release(only)  # the slot goes to the first waiter...
+        cancelled.cancel()  # ...which is cancelled before it runs: it must pass it on
+    else:
+        cancelled.cancel()
+        await let_loop_run()
+        pool.release(only)
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert await asyncio.wait_for(after, 5) is only  # a lost slot would hang here
+    pool.release(only)
+    assert pool.free_conns() == 1
+    assert pool.acquire_nowait() is only
 
 
 async def test_smart_pool_cleanup_closes_idle_and_leased_slots() -> None:

@@ -1,20 +1,22 @@
 """HTTP/2 configuration and the per-stream state the driver keeps.
 
 :class:`Http2Config` is the user's knob (windows, frame and header limits,
-h2c); :class:`H2StreamState` is one stream's receive queue, waiter and
-flow-control counters inside :class:`~aiosonic.drivers.http2.HTTP2Driver`.
+h2c); :class:`H2StreamState` is one stream's receive queue, waiters and
+flow-control counters inside :class:`~aiosonic.drivers.http2.HTTP2Driver`;
+:class:`ReadDeadlines` is the one ``sock_read`` timer of a connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from dataclasses import dataclass
 
 from aiosonic.exceptions import ReadTimeout
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
 
-__all__ = ["H2StreamState", "Http2Config", "StreamEvent"]
+__all__ = ["H2StreamState", "Http2Config", "ReadDeadlines", "StreamEvent"]
 
 MIB = 1024 * 1024
 #: RFC 9113 §6.9.1: the largest window and the connection window at start.
@@ -63,15 +65,82 @@ class Http2Config:
             raise ValueError(f"max_concurrent_streams must be positive: {self}")
 
 
+class ReadDeadlines:
+    """The ``sock_read`` deadlines of every wait on one connection's streams, on one timer.
+
+    A timer per wait (``call_later``, then ``cancel``) costs a handle and two
+    heap operations per request. Here a wait only records its deadline; the
+    one timer is armed for the earliest and is not moved when that wait ends
+    early: when it fires it fails the waits that are due and re-arms for the
+    earliest left, so it fires about once per ``sock_read`` period.
+
+    Args:
+        loop: The connection's event loop.
+    """
+
+    __slots__ = ("_timer", "_timer_when", "_waits", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        #: waiter -> (deadline, stream, what is awaited), in start order.
+        self._waits: dict[asyncio.Future[None], tuple[float, H2StreamState, str]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = math.inf
+
+    def __repr__(self) -> str:
+        return f"<ReadDeadlines [waits={len(self._waits)}, next={self._timer_when}]>"
+
+    def add(self, waiter: asyncio.Future[None], stream: H2StreamState, wanted: str) -> None:
+        """Fail ``waiter`` with ReadTimeout unless it is done (or discarded) by its deadline."""
+        timeout = stream.read_timeout
+        assert timeout is not None
+        loop = self.loop
+        when = loop.time() + timeout
+        self._waits[waiter] = (when, stream, wanted)
+        if when < self._timer_when:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_when = when
+            self._timer = loop.call_at(when, self._fire)
+
+    def discard(self, waiter: asyncio.Future[None]) -> None:
+        """Forget ``waiter`` (it finished); the timer stays armed."""
+        self._waits.pop(waiter, None)
+
+    def close(self) -> None:
+        """Cancel the timer (the waits themselves are failed by their streams)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_when = math.inf
+
+    def _fire(self) -> None:
+        # The loop may run a timer a hair early (clock resolution): not early for us.
+        now = max(self.loop.time(), self._timer_when)
+        self._timer = None
+        self._timer_when = math.inf
+        earliest = math.inf
+        for waiter, (when, stream, wanted) in list(self._waits.items()):
+            if when <= now:
+                del self._waits[waiter]
+                stream.expire(waiter, wanted)
+            elif when < earliest:
+                earliest = when
+        if earliest < math.inf:
+            self._timer_when = earliest
+            self._timer = self.loop.call_at(earliest, self._fire)
+
+
 class H2StreamState:
     """One stream's receive queue, waiters and flow-control counters.
 
     The stream owns its waits: for data (:meth:`wait_data`) and for send
-    window (:meth:`wait_window`), each bounded by ``sock_read``, with one
-    timer per wait. A failure (:meth:`fail`) wakes both.
+    window (:meth:`wait_window`), each bounded by ``sock_read`` through the
+    connection's :class:`ReadDeadlines`. A failure (:meth:`fail`) wakes both.
     """
 
     __slots__ = (
+        "deadlines",
         "error",
         "events",
         "id",
@@ -87,11 +156,19 @@ class H2StreamState:
         "window_waiter",
     )
 
-    def __init__(self, stream_id: int, method: str, url: str, read_timeout: float | None) -> None:
+    def __init__(
+        self,
+        stream_id: int,
+        method: str,
+        url: str,
+        read_timeout: float | None,
+        deadlines: ReadDeadlines,
+    ) -> None:
         self.id = stream_id
         self.method = method
         self.url = url
         self.read_timeout = read_timeout
+        self.deadlines = deadlines
         # (event, flow-controlled length) pairs, oldest first.
         self.events: deque[tuple[StreamEvent, int]] = deque()
         self.waiter: asyncio.Future[None] | None = None
@@ -110,34 +187,32 @@ class H2StreamState:
 
     async def wait_data(self) -> None:
         """Wait for an event on this stream (or its failure), bounded by sock_read."""
-        waiter = self.waiter = asyncio.get_running_loop().create_future()
+        deadlines = self.deadlines
+        waiter = self.waiter = deadlines.loop.create_future()
+        if self.read_timeout is not None:
+            deadlines.add(waiter, self, "data")
         try:
-            await self._bounded(waiter, "data")
+            await waiter
         finally:
+            deadlines.discard(waiter)
             if self.waiter is waiter:
                 self.waiter = None
 
     async def wait_window(self) -> None:
         """Wait for send window on this stream (or its failure), bounded by sock_read."""
-        waiter = self.window_waiter = asyncio.get_running_loop().create_future()
+        deadlines = self.deadlines
+        waiter = self.window_waiter = deadlines.loop.create_future()
+        if self.read_timeout is not None:
+            deadlines.add(waiter, self, "window to send")
         try:
-            await self._bounded(waiter, "window to send")
+            await waiter
         finally:
+            deadlines.discard(waiter)
             if self.window_waiter is waiter:
                 self.window_waiter = None
 
-    async def _bounded(self, waiter: asyncio.Future[None], wanted: str) -> None:
-        timeout = self.read_timeout
-        if timeout is None:
-            await waiter
-            return
-        timer = asyncio.get_running_loop().call_later(timeout, self._expire, waiter, wanted)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-
-    def _expire(self, waiter: asyncio.Future[None], wanted: str) -> None:
+    def expire(self, waiter: asyncio.Future[None], wanted: str) -> None:
+        """Fail ``waiter``: ``sock_read`` ran out (called by :class:`ReadDeadlines`)."""
         if not waiter.done():
             waiter.set_exception(
                 ReadTimeout(
@@ -168,6 +243,23 @@ class H2StreamState:
             self.error = exc
         self.wake()
         self.wake_window()
+
+    def take_body(self) -> tuple[bytes, int] | None:
+        """Dequeue the rest of the body and its flow-controlled length, if all of it is here.
+
+        None (nothing dequeued) until ``EndOfMessage`` is queued, and when it
+        carries trailers.
+        """
+        events = self.events
+        if not events:
+            return None
+        last = events[-1][0]
+        if type(last) is not EndOfMessage or last.trailers:
+            return None
+        parts = [event.data for event, _ in events if type(event) is Data]
+        flow_length = sum(length for _, length in events)
+        events.clear()
+        return (parts[0] if len(parts) == 1 else b"".join(parts)), flow_length
 
     def raise_if_failed(self) -> None:
         """Raise the stream's error, if it has one."""

@@ -1,12 +1,14 @@
 """Asyncio driver for HTTP/1.1: one transport, one request at a time.
 
-:class:`HTTP11Driver` is the ``asyncio.Protocol`` of a connection. It writes a
-serialised request, feeds every received byte to the sans-IO
+:class:`HTTP11Driver` is the ``asyncio.BufferedProtocol`` of a connection. It
+writes a serialised request, feeds every received byte to the sans-IO
 :class:`~aiosonic.protocols.h11_response.ResponseParser`, and hands parser
-events to whoever awaits them. It owns:
+events to whoever awaits them. Reads land in a reused buffer, or, for a
+Content-Length body read whole, in the body itself
+(:mod:`aiosonic.drivers.h11_receive`). It owns:
 
 * the ``sock_read`` deadline: one timer per connection, re-armed lazily, so
-  a read costs no task and usually no timer (see :meth:`_wait_readable`);
+  a read costs no task and usually no timer (see :meth:`_readable`);
 * write flow control (``pause_writing``/``resume_writing``);
 * read flow control (``pause_reading`` when the unread buffer is large).
 
@@ -21,6 +23,7 @@ from typing import Any
 
 from aiosonic.drivers.body import RequestBody, StreamedBody, body_pieces
 from aiosonic.drivers.closing import close_transport
+from aiosonic.drivers.h11_receive import BodySink, ReadBuffer
 from aiosonic.exceptions import (
     ConnectionDisconnected,
     HttpParsingError,
@@ -55,7 +58,7 @@ SINGLE_WRITE_LIMIT = 64 * 1024
 WRITE_SLICE = 4 * 1024 * 1024
 
 
-class HTTP11Driver(asyncio.Protocol):
+class HTTP11Driver(asyncio.BufferedProtocol):
     """Drive HTTP/1.1 exchanges over one transport.
 
     Args:
@@ -75,18 +78,21 @@ class HTTP11Driver(asyncio.Protocol):
         self.is_closed = False
         self._lost_exc: BaseException | None = None
         self._in_exchange = False
+        # is_reusable(), kept up to date: set at a clean end of message, cleared
+        # by anything that may change the answer (a new exchange, EOF, close).
+        self._reusable = False
         self._request_sent = False
         self.reused = False
         self.requests_count = 0
         self._url = ""
-        # The reusable sock_read timer (see _wait_readable).
+        # The reusable sock_read timer (see _readable).
         self._read_timeout: float | None = None
         self._read_deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
-        # Body pieces kept by data_received() for read_length_body(), and how
-        # many bytes of the body are still to come.
-        self._collect: list[bytes] | None = None
-        self._collect_left = 0
+        self._timer_at = 0.0  # when it fires
+        # Where reads land: the read buffer, or the sink of read_length_body().
+        self._read_buffer = ReadBuffer()
+        self._sink: BodySink | None = None
 
     def __repr__(self) -> str:
         state = "CLOSED" if self.is_closed else ("ACTIVE" if self._in_exchange else "IDLE")
@@ -101,17 +107,37 @@ class HTTP11Driver(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        sink = self._sink
+        if sink is None:
+            return self._read_buffer.view
+        return sink.buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        sink = self._sink
+        if sink is None:
+            self.data_received(self._read_buffer.take(nbytes))
+            return
+        extra = sink.advance(nbytes)
+        timeout = self._read_timeout
+        if timeout is not None:
+            # sock_read bounds the time between reads (see _on_timer).
+            self._read_deadline = self._loop.time() + timeout
+        if extra:
+            self._sink = None
+            self.data_received(extra)  # what the server sent after the body
+        elif sink.is_complete:
+            self._sink = None
+            self._wake(None)
+
     def data_received(self, data: bytes) -> None:
+        """Take received bytes (buffer_updated's, or a plain transport's)."""
         if not self._in_exchange:
             # RFC 9112 §9.3: bytes with no request outstanding cannot belong to
             # any future response; the connection is unusable.
             logger.debug("closing %r: %d unsolicited bytes", self, len(data))
             self.close()
             return
-        if self._collect is not None:
-            data = self._collect_body(self._collect, data)
-            if not data:
-                return
         buffered = self._parser.receive_data(data)
         waiter = self._waiter
         if waiter is not None:
@@ -125,12 +151,14 @@ class HTTP11Driver(asyncio.Protocol):
                 transport.pause_reading()
 
     def eof_received(self) -> bool | None:
+        self._reusable = False
         self._parser.receive_eof()
         self._wake(None)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.is_closed = True
+        self._reusable = False
         self._lost_exc = exc
         self._parser.receive_eof()
         self._wake(exc)
@@ -156,11 +184,12 @@ class HTTP11Driver(asyncio.Protocol):
 
     def is_reusable(self) -> bool:
         """Whether the last exchange ended cleanly and another may start."""
-        return not self._in_exchange and not self.is_closed and self._parser.is_reusable
+        return self._reusable
 
     def close(self) -> None:
         """Close the transport; idempotent, and safe from any state."""
         self._in_exchange = False
+        self._reusable = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -206,8 +235,16 @@ class HTTP11Driver(asyncio.Protocol):
         self._request_sent = False
         self._parser.start(method, url)
         self._in_exchange = True
+        self._reusable = False
         self.requests_count += 1
-        if body is None or isinstance(body, bytes | bytearray | memoryview):
+        if body is None:  # the common case: _write(), inline
+            if transport.is_closing():
+                raise self._disconnected("while sending the request", self._lost_exc)
+            transport.write(head)
+            self._request_sent = True
+            if self._write_paused:
+                await self._drain()
+        elif isinstance(body, bytes | bytearray | memoryview):
             data = bytes(body) if body else b""
             if len(data) <= SINGLE_WRITE_LIMIT:
                 self._write(head + data if data else head)
@@ -221,16 +258,23 @@ class HTTP11Driver(asyncio.Protocol):
             await self._write_stream(body, chunked)
         # Nothing can have arrived yet: wait before the first parse, unless EOF
         # (or, for a streamed body, the answer) came meanwhile.
-        if self._parser.idle_input:
-            await self._wait_readable()
+        parser = self._parser
+        if parser.idle_input:
+            await self._readable()
         while True:
-            event = self._poll()
+            try:  # _poll(), inline: a head is neither an end nor a reason to resume
+                event = parser.next_event()
+            except (NetworkError, HttpParsingError) as exc:
+                self._parse_failed(exc)
+                raise
             if type(event) is ResponseHead:
+                if self._read_paused and parser.buffered < READ_LOW_WATER:
+                    self._resume_reading()
                 return event
             if event is NEED_DATA:
                 if self._read_paused:
                     self._resume_reading()
-                await self._wait_readable()
+                await self._readable()
             elif type(event) is not InformationalResponse:
                 raise HttpParsingError(f"unexpected {event!r} before the response head ({url})")
 
@@ -242,7 +286,7 @@ class HTTP11Driver(asyncio.Protocol):
                 return event  # type: ignore[return-value]
             if self._read_paused:
                 self._resume_reading()
-            await self._wait_readable()
+            await self._readable()
 
     def take_buffered_body(self) -> bytes | None:
         """End the exchange with the rest of a Content-Length body, if all of it is here.
@@ -260,10 +304,10 @@ class HTTP11Driver(asyncio.Protocol):
     async def read_length_body(self) -> bytes | None:
         """Read the rest of a Content-Length body in one piece; None for other framings.
 
-        The same as reading ``Data`` events to ``EndOfMessage``, but the pieces
-        are kept as they arrive, without an event or a wake-up each. ``sock_read``
-        still bounds the time between two reads, and errors are those of
-        next_event().
+        The same as reading ``Data`` events to ``EndOfMessage``, but the
+        transport reads straight into the body (a :class:`BodySink`), without
+        an event or a wake-up per read. ``sock_read`` still bounds the time
+        between two reads, and errors are those of next_event().
         """
         body = self.take_buffered_body()
         if body is not None:
@@ -272,54 +316,36 @@ class HTTP11Driver(asyncio.Protocol):
         left = parser.body_left
         if left is None:
             return None
-        parts: list[bytes] = []
+        prefix = b""
         if parser.buffered:  # fewer bytes than the body: take them first
             event = self._poll()
             assert type(event) is Data
-            parts.append(event.data)
-            left -= len(event.data)
-        self._collect, self._collect_left = parts, left
+            prefix = event.data
+        sink = self._sink = BodySink(left, prefix)
         try:
-            while self._collect_left and parser.idle_input:
-                await self._wait_readable()
-        finally:
-            self._collect = None
-        parser.feed_body(left - self._collect_left)
-        event = self._poll()  # EndOfMessage, or the error of a truncated body
-        if type(event) is not EndOfMessage:
-            raise HttpParsingError(f"unexpected {event!r} at the end of the body ({self._url})")
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def _collect_body(self, parts: list[bytes], data: bytes) -> bytes:
-        """Keep the body bytes of ``data`` for read_length_body(); return any after the body."""
-        left = self._collect_left
-        rest = b""
-        if len(data) > left:
-            data, rest = data[:left], data[left:]
-        if data:
-            parts.append(data)
-            left = self._collect_left = left - len(data)
-            if self._read_timeout is not None:
-                # sock_read bounds the time between reads (see _on_timer).
-                self._read_deadline = self._loop.time() + self._read_timeout
-        if not left:
-            self._wake(None)
-        return rest
+            try:
+                if self._read_paused:
+                    self._resume_reading()
+                while not sink.is_complete and parser.idle_input:
+                    await self._readable()
+            finally:
+                self._sink = None
+            parser.feed_body(sink.received - len(prefix))
+            event = self._poll()  # EndOfMessage, or the error of a truncated body
+            if type(event) is not EndOfMessage:
+                raise HttpParsingError(f"unexpected {event!r} at the end of the body ({self._url})")
+        except BaseException:
+            sink.close()  # an exception kept by the caller must not keep the buffers
+            raise
+        return sink.result()
 
     def _poll(self) -> ResponseHead | InformationalResponse | Data | EndOfMessage | NeedData:
         """Return the next parser event or NEED_DATA; an error closes the connection."""
         parser = self._parser
         try:
             event = parser.next_event()
-        except NetworkError as exc:
-            exc.request_sent = True
-            exc.reused_connection = self.reused
-            if self._lost_exc is not None and exc.__cause__ is None:
-                exc.__cause__ = self._lost_exc
-            self.close()
-            raise
-        except HttpParsingError:
-            self.close()
+        except (NetworkError, HttpParsingError) as exc:
+            self._parse_failed(exc)
             raise
         if event is not NEED_DATA:
             if type(event) is EndOfMessage:
@@ -328,11 +354,22 @@ class HTTP11Driver(asyncio.Protocol):
                 self._resume_reading()
         return event
 
+    def _parse_failed(self, exc: NetworkError | HttpParsingError) -> None:
+        """Close the connection the parser gave up on; say how a network error came."""
+        if isinstance(exc, NetworkError):
+            exc.request_sent = True
+            exc.reused_connection = self.reused
+            if self._lost_exc is not None and exc.__cause__ is None:
+                exc.__cause__ = self._lost_exc
+        self.close()
+
     def _end_of_message(self, parser: ResponseParser) -> None:
         if self._read_paused and parser.buffered < READ_LOW_WATER:
             self._resume_reading()
         self._in_exchange = False
-        if not parser.is_reusable:
+        if parser.is_reusable:
+            self._reusable = True
+        else:
             self.close()
 
     # --- internals ----------------------------------------------------------
@@ -388,33 +425,31 @@ class HTTP11Driver(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def _wait_readable(self) -> None:
-        """Wait for bytes or EOF, bounded by ``sock_read``.
+    def _readable(self) -> asyncio.Future[None]:
+        """Return a future done once bytes or EOF arrive, bounded by ``sock_read``.
 
         The deadline is kept as a timestamp. A single timer per connection
         fires at most once per ``sock_read`` period: when it fires early
         (because waits completed and a newer one started), it re-arms itself
-        for the newer deadline instead of failing.
+        for the newer deadline instead of failing. A future whose awaiter was
+        cancelled stays behind as ``_waiter``, done: everything skips those.
         """
         if self.is_closed:
             raise self._disconnected("while waiting for the response", self._lost_exc)
-        waiter = self._loop.create_future()
-        self._waiter = waiter
+        loop = self._loop
+        waiter = self._waiter = loop.create_future()
         timeout = self._read_timeout
         if timeout is not None:
-            deadline = self._read_deadline = self._loop.time() + timeout
-            timer = self._timer
-            if timer is None:
-                self._timer = self._loop.call_at(deadline, self._on_timer)
-            elif timer.when() > deadline:
+            deadline = self._read_deadline = loop.time() + timeout
+            if self._timer is None:
+                self._timer = loop.call_at(deadline, self._on_timer)
+                self._timer_at = deadline
+            elif self._timer_at > deadline:
                 # Armed for a longer sock_read of an earlier exchange: re-arm sooner.
-                timer.cancel()
-                self._timer = self._loop.call_at(deadline, self._on_timer)
-        try:
-            await waiter
-        finally:
-            if self._waiter is waiter:
-                self._waiter = None
+                self._timer.cancel()
+                self._timer = loop.call_at(deadline, self._on_timer)
+                self._timer_at = deadline
+        return waiter
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -424,6 +459,7 @@ class HTTP11Driver(asyncio.Protocol):
         now = self._loop.time()
         if now < self._read_deadline:
             self._timer = self._loop.call_at(self._read_deadline, self._on_timer)
+            self._timer_at = self._read_deadline
             return
         self._waiter = None
         waiter.set_exception(

@@ -23,15 +23,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import h2.config
-import h2.connection
 import h2.events
 import h2.exceptions
-import h2.settings
 from h2.errors import ErrorCodes
+from h2.events import DataReceived, ResponseReceived, StreamEnded
 from h2.settings import SettingCodes
 
-from aiosonic.drivers.body import RequestBody, StreamedBody, body_pieces
+from aiosonic.drivers.body import RequestBody
 from aiosonic.drivers.closing import close_transport
 from aiosonic.drivers.h2_core import (
     goaway_error,
@@ -45,8 +43,10 @@ from aiosonic.drivers.h2_stream import (
     MAX_STREAM_ID,
     H2StreamState,
     Http2Config,
+    ReadDeadlines,
     StreamEvent,
 )
+from aiosonic.drivers.h2_upload import BodySender
 from aiosonic.exceptions import (
     AiosonicError,
     ConnectionDisconnected,
@@ -56,7 +56,7 @@ from aiosonic.exceptions import (
     StreamReset,
 )
 from aiosonic.protocols.h2_frames import FrameSizeGuard
-from aiosonic.protocols.h2_headers import response_head
+from aiosonic.protocols.h2_headers import BlockChecker, head_from_block
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
 
 __all__ = ["H2StreamState", "HTTP2Driver", "Http2Config"]
@@ -76,10 +76,11 @@ class HTTP2Driver(asyncio.Protocol):
         self.config = config = config or Http2Config()
         self._h2 = new_h2_connection(config)
         self._guard = FrameSizeGuard(config.max_frame_size)
+        self._blocks = BlockChecker()
+        self._deadlines = ReadDeadlines(self._loop)
         self.transport: asyncio.Transport | None = None
         self._streams: dict[int, H2StreamState] = {}
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._write_paused = False
+        self._sender = BodySender(self._loop, self._h2, self._flush, self.abandon)
         #: Whether the transport is gone or going.
         self.is_closed = False
         self._error: BaseException | None = None
@@ -95,6 +96,7 @@ class HTTP2Driver(asyncio.Protocol):
         #: (a stream ended, SETTINGS raised the limit) or none at all (GOAWAY,
         #: closed); the connector wakes requests waiting for capacity.
         self.on_capacity: Callable[[], None] | None = None
+        self._read_settings()
 
     def __repr__(self) -> str:
         state = "ACTIVE" if self._streams else "IDLE"
@@ -131,8 +133,14 @@ class HTTP2Driver(asyncio.Protocol):
             self._flush()
             self._fail_connection(f"the server broke HTTP/2: {exc}", protocol_error=True)
             return
-        for event in events:
-            self._dispatch(event)
+        try:
+            for event in events:
+                self._dispatch(event)
+        except RemoteProtocolError as exc:
+            # A malformed header block (protocols.h2_headers.checked_block): a
+            # connection error, as h2 makes it when it validates.
+            self._shut(f"the server broke HTTP/2: {exc}", ErrorCodes.PROTOCOL_ERROR)
+            return
         if self._conn_unacked >= self.config.connection_window // 2 and not self.is_closed:
             # The connection window re-opens on arrival: buffered bytes are
             # bounded by the stream windows, which re-open on consumption.
@@ -144,38 +152,33 @@ class HTTP2Driver(asyncio.Protocol):
         self._fail_connection("connection lost", cause=exc)
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self._sender.pause()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        self._wake_drains()
-
-    def _wake_drains(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._sender.resume()
 
     # --- state --------------------------------------------------------------
 
     @property
     def max_streams(self) -> int:
         """Streams this connection may carry at once (the server's limit, or ours)."""
-        limit = self._h2.remote_settings.max_concurrent_streams
-        cap = self.config.max_concurrent_streams
-        return min(limit, cap) if cap is not None else limit
+        return self._max_streams
 
-    @property
-    def peer_max_header_list_size(self) -> int | None:
-        """The server's SETTINGS_MAX_HEADER_LIST_SIZE, if it sent one."""
-        return self._h2.remote_settings.max_header_list_size
+    def _read_settings(self) -> None:
+        """Take in the server's SETTINGS (kept here: h2 reads them through a property chain)."""
+        settings = self._h2.remote_settings
+        limit = settings.max_concurrent_streams
+        cap = self.config.max_concurrent_streams
+        self._max_streams = min(limit, cap) if cap is not None else limit
+        #: The server's SETTINGS_MAX_HEADER_LIST_SIZE, if it sent one.
+        self.peer_max_header_list_size: int | None = settings.max_header_list_size
 
     def can_take_stream(self) -> bool:
         """Whether one more request may be leased onto this connection now."""
         if self.is_closed or self._goaway is not None or self._error is not None:
             return False
         next_id = (self._h2.highest_outbound_stream_id or 1) + 2 * (self.reserved + 1)
-        return self.reserved < self.max_streams and next_id <= MAX_STREAM_ID
+        return self.reserved < self._max_streams and next_id <= MAX_STREAM_ID
 
     def is_reusable(self) -> bool:
         """Whether an idle connection may carry another request (the pool's question)."""
@@ -193,38 +196,44 @@ class HTTP2Driver(asyncio.Protocol):
 
     def close(self) -> None:
         """Send GOAWAY, close the transport and fail open streams; idempotent."""
+        self._shut("connection closed by the client", ErrorCodes.NO_ERROR)
+
+    def _shut(self, reason: str, code: ErrorCodes) -> None:
+        """Send GOAWAY(``code``), close the transport and fail open streams; idempotent."""
         if self.is_closed:
             return
         try:
-            self._h2.close_connection()
+            self._h2.close_connection(code)
             self._flush()
         except h2.exceptions.ProtocolError:
             logger.debug("%r: GOAWAY not sent, connection already closing", self)
-        self._fail_connection("connection closed by the client")
+        protocol_error = code != ErrorCodes.NO_ERROR
+        self._fail_connection(reason, protocol_error=protocol_error)
 
     # --- one exchange -------------------------------------------------------
 
-    async def send_request(
+    def open_stream(
         self,
         headers: list[tuple[bytes, bytes]],
         body: RequestBody,
         method: str,
         url: str,
         read_timeout: float | None,
-    ) -> tuple[H2StreamState, ResponseHead]:
-        """Open a stream, send the request and return the stream and final head.
+    ) -> H2StreamState:
+        """Open a stream and send the request on it; then await :meth:`response_head`.
 
-        A body is uploaded by a task of the stream, so a response that comes
-        before the upload ends (an early 413, say) is returned at once; once
-        the server ends the stream, the upload stops.
+        The HEADERS frame goes out at the end of this loop iteration, with
+        those of other requests started in it. A body is uploaded by a task of
+        the stream, so a response that comes before the upload ends (an early
+        413, say) is returned at once; once the server ends the stream, the
+        upload stops.
 
         Raises:
-            StreamReset: The server reset the stream (``unprocessed`` for
-                REFUSED_STREAM).
-            ConnectionTerminated: GOAWAY came before the server took the stream.
-            ConnectionDisconnected: The connection was lost.
-            ReadTimeout: No response head within ``sock_read``.
-            RemoteProtocolError: The server broke HTTP/2.
+            StreamReset: The server's stream limit dropped below the leases
+                (``unprocessed``).
+            ConnectionTerminated: GOAWAY came before the request was sent.
+            ConnectionDisconnected: The connection is closed.
+            InvalidRequest: ``h2`` refused the header block.
         """
         self._raise_if_unusable(url)
         conn = self._h2
@@ -242,22 +251,42 @@ class HTTP2Driver(asyncio.Protocol):
             ) from exc
         except (h2.exceptions.ProtocolError, ValueError) as exc:
             raise InvalidRequest(f"HTTP/2 cannot send this request ({url}): {exc}") from exc
-        stream = H2StreamState(stream_id, method, url, read_timeout)
+        stream = H2StreamState(stream_id, method, url, read_timeout, self._deadlines)
         stream.local_ended = empty
         self._streams[stream_id] = stream
         self.requests_count += 1
         self._flush_soon()  # requests started in this loop turn share one write
         if not empty:
             assert body is not None
-            stream.upload = self._loop.create_task(self._upload(stream, body))
+            self._sender.start(stream, body)
+        return stream
+
+    async def response_head(self, stream: H2StreamState) -> ResponseHead:
+        """Return the stream's final response head; on any failure, abandon the stream.
+
+        Raises:
+            StreamReset: The server reset the stream (``unprocessed`` for
+                REFUSED_STREAM).
+            ConnectionTerminated: GOAWAY came before the server took the stream.
+            ConnectionDisconnected: The connection was lost.
+            ReadTimeout: No response head within ``sock_read``.
+            RemoteProtocolError: The server broke HTTP/2.
+        """
+        events = stream.events
         try:
-            event = await self.next_event(stream)
-            if not isinstance(event, ResponseHead):
-                raise HttpParsingError(f"unexpected {event!r} before the response head ({url})")
+            while not events:
+                if stream.error is not None:
+                    raise stream.error
+                await stream.wait_data()
+            event = events.popleft()[0]  # a head carries no flow-controlled bytes
+            if type(event) is not ResponseHead:
+                raise HttpParsingError(
+                    f"unexpected {event!r} before the response head ({stream.url})"
+                )
         except BaseException:
             self.abandon(stream)
             raise
-        return stream, event
+        return event
 
     async def next_event(self, stream: H2StreamState) -> StreamEvent:
         """Return the stream's next event, waiting (bounded by ``sock_read``) if needed."""
@@ -272,6 +301,22 @@ class HTTP2Driver(asyncio.Protocol):
         elif type(event) is EndOfMessage:
             self.abandon(stream)  # resets only if our upload had not ended
         return event
+
+    def take_buffered_body(self, stream: H2StreamState) -> bytes | None:
+        """End the stream with the rest of its body, if all of it has arrived.
+
+        The same as reading its ``Data`` events to ``EndOfMessage``, in one
+        step; None (nothing consumed) while the body is incomplete, or when
+        trailers came with it (``EndOfMessage`` carries them).
+        """
+        taken = stream.take_body()
+        if taken is None:
+            return None
+        body, flow_length = taken
+        if flow_length:
+            self._consumed(stream, flow_length)
+        self.abandon(stream)
+        return body
 
     def abandon(self, stream: H2StreamState) -> None:
         """Forget a stream: at its end, or early with RST_STREAM(CANCEL) if still open."""
@@ -288,56 +333,7 @@ class HTTP2Driver(asyncio.Protocol):
             self._flush_soon()
         self._close_if_drained()
 
-    # --- sending ------------------------------------------------------------
-
-    async def _upload(self, stream: H2StreamState, body: bytes | StreamedBody) -> None:
-        """Send the body; a failure (the body's own too) fails the stream and resets it."""
-        try:
-            await self._send_body(stream, body)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            stream.fail(exc)
-            self.abandon(stream)
-
-    async def _send_body(self, stream: H2StreamState, body: bytes | StreamedBody) -> None:
-        if isinstance(body, bytes | bytearray | memoryview):
-            await self._send_data(stream, memoryview(body))
-        else:
-            async for piece in body_pieces(body):
-                await self._send_data(stream, memoryview(piece))
-        stream.raise_if_failed()
-        if stream.remote_ended:
-            return  # the server answered early and ended the stream; stop uploading
-        self._h2.end_stream(stream.id)
-        stream.local_ended = True
-        self._flush()
-
-    async def _send_data(self, stream: H2StreamState, data: memoryview) -> None:
-        conn = self._h2
-        while data:
-            stream.raise_if_failed()
-            if stream.remote_ended:
-                return
-            window = conn.local_flow_control_window(stream.id)
-            if window <= 0:
-                await stream.wait_window()
-                continue
-            frame = conn.max_outbound_frame_size
-            while data and window > 0:
-                size = min(window, frame, len(data))
-                conn.send_data(stream.id, data[:size].tobytes())
-                data = data[size:]
-                window -= size
-            self._flush()
-            if self._write_paused:
-                await self._drain(stream)
-
-    async def _drain(self, stream: H2StreamState) -> None:
-        waiter = self._loop.create_future()
-        self._drain_waiters.append(waiter)
-        await waiter
-        stream.raise_if_failed()
+    # --- writing ------------------------------------------------------------
 
     def _flush_soon(self) -> None:
         """Write pending frames at the end of this loop iteration, in one write."""
@@ -356,34 +352,39 @@ class HTTP2Driver(asyncio.Protocol):
     # --- receiving ----------------------------------------------------------
 
     def _dispatch(self, event: h2.events.Event) -> None:
-        if isinstance(event, h2.events.DataReceived):
+        # h2 emits these classes, not subclasses: an identity test, no isinstance.
+        if type(event) is DataReceived:
             length = event.flow_controlled_length or 0
             self._conn_unacked += length
             stream = self._streams.get(event.stream_id or 0)
             if stream is not None:
                 stream.events.append((Data(event.data or b""), length))
                 stream.wake()
-        elif isinstance(event, h2.events.ResponseReceived):
+        elif type(event) is ResponseReceived:
             self._on_head(event)
-        elif isinstance(event, h2.events.StreamEnded):
+        elif type(event) is StreamEnded:
             stream = self._streams.get(event.stream_id or 0)
             if stream is not None:
                 stream.remote_ended = True
                 stream.events.append((EndOfMessage(stream.trailers), 0))
                 stream.wake()
-                self._wake_window(stream.id)
+                stream.wake_window()
         elif isinstance(event, h2.events.TrailersReceived):
+            block = self._blocks.check(event.headers or [], "trailers", False)
             stream = self._streams.get(event.stream_id or 0)
             if stream is not None:
-                stream.trailers = [(bytes(n), bytes(v)) for n, v in event.headers or []]
+                stream.trailers = block[1]
+        elif isinstance(event, h2.events.InformationalResponseReceived):
+            self._blocks.check(event.headers or [], "informational response head", True)
         elif isinstance(event, h2.events.WindowUpdated):
-            if event.stream_id:
-                self._wake_window(event.stream_id)
-            else:
+            if not event.stream_id:
                 self._wake_all_windows()
+            elif (stream := self._streams.get(event.stream_id)) is not None:
+                stream.wake_window()
         elif isinstance(event, h2.events.StreamReset):
             self._on_reset(event)
         elif isinstance(event, h2.events.RemoteSettingsChanged):
+            self._read_settings()
             if not self._ready.done():
                 self._ready.set_result(None)
             if SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
@@ -393,16 +394,13 @@ class HTTP2Driver(asyncio.Protocol):
             self._on_goaway(event)
 
     def _on_head(self, event: h2.events.ResponseReceived) -> None:
+        block = self._blocks.check(event.headers or [], "response header block", True)
         stream = self._streams.get(event.stream_id)
         if stream is None:
             return
+        ended = event.stream_ended is not None
         try:
-            head = response_head(
-                event.headers or [],
-                stream.method,
-                event.stream_ended is not None,
-                self.config.max_header_list_size,
-            )
+            head = head_from_block(block, stream.method, ended, self.config.max_header_list_size)
         except AiosonicError as exc:
             stream.fail(exc)
             self.abandon(stream)
@@ -419,7 +417,7 @@ class HTTP2Driver(asyncio.Protocol):
             # RFC 9113 §8.1: a complete response followed by RST_STREAM(NO_ERROR)
             # only tells us to stop uploading; the response stands.
             stream.local_ended = True
-            self._wake_window(stream.id)
+            stream.wake_window()
             return
         stream.fail(reset_error(int(code or 0), stream.id, stream.url, self.reused))
 
@@ -444,12 +442,7 @@ class HTTP2Driver(asyncio.Protocol):
             except (h2.exceptions.ProtocolError, KeyError):
                 return  # the stream closed meanwhile; nothing to re-open
             stream.unacked = 0
-            self._flush()
-
-    def _wake_window(self, stream_id: int) -> None:
-        stream = self._streams.get(stream_id)
-        if stream is not None:
-            stream.wake_window()
+            self._flush_soon()  # with the other streams' WINDOW_UPDATEs of this loop turn
 
     def _wake_all_windows(self) -> None:
         for stream in self._streams.values():
@@ -483,7 +476,8 @@ class HTTP2Driver(asyncio.Protocol):
                 error = lost_error(reason, stream.id, stream.url, self.reused)
             error.__cause__ = cause
             stream.fail(error)
-        self._wake_drains()
+        self._sender.wake()
+        self._deadlines.close()
         transport = self.transport
         if transport is not None:
             close_transport(transport)

@@ -81,32 +81,29 @@ class ReceiveBuffer:
             self._scan_from = max(0, self._scan_from - end)
         return out
 
-    def take_head(self, n: int) -> bytes:
-        """Remove the next ``n`` bytes and the 4 after them; return the ``n``."""
+    def take_head(self) -> bytes | None:
+        """Remove the bytes up to the next CRLFCRLF and it; return them without it.
+
+        None (nothing removed) when there is no CRLFCRLF yet. A failed search
+        remembers where it stopped (less the 3 bytes that may begin the
+        terminator), so a head arriving in pieces is scanned once.
+        """
         buf, pos = self._data, self._pos
+        idx = buf.find(_HEAD_END, max(pos, self._scan_from))
+        if idx < 0:
+            self._scan_from = max(pos, len(buf) - 3)
+            return None
+        n = idx - pos
         if isinstance(buf, bytes):
-            self._pos = pos + n + 4
+            self._pos = idx + 4
             self.size -= n + 4
-            return buf[pos : pos + n]
+            return buf[pos:idx]
         return self.take(n + 4)[:-4]
 
     def find_crlf(self) -> int:
         """Offset of the next CRLF from the read position, or -1."""
         idx = self._data.find(b"\r\n", self._pos)
         return idx - self._pos if idx >= 0 else -1
-
-    def find_head_end(self) -> int:
-        """Offset of the next CRLFCRLF from the read position, or -1.
-
-        A failed search remembers where it stopped (less the 3 bytes that may
-        begin the terminator), so a head arriving in pieces is scanned once.
-        """
-        buf, pos = self._data, self._pos
-        idx = buf.find(_HEAD_END, max(pos, self._scan_from))
-        if idx < 0:
-            self._scan_from = max(pos, len(buf) - 3)
-            return -1
-        return idx - pos
 
     def startswith(self, prefix: bytes) -> bool:
         """Whether the unread bytes start with ``prefix``."""

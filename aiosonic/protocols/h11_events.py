@@ -91,6 +91,7 @@ class ResponseHead:
         content_length: Body length when framed by Content-Length, else None.
         chunked: The body uses chunked transfer coding.
         has_body: ``False`` for HEAD, 1xx, 204 and 304 responses.
+        content_coding: See below; not compared.
     """
 
     status_code: int
@@ -101,6 +102,9 @@ class ResponseHead:
     content_length: int | None
     chunked: bool
     has_body: bool
+    #: The Content-Encoding value(s), joined with ", "; ``b""`` when there is
+    #: none. None when the producer did not look (then see ``headers``).
+    content_coding: bytes | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)

@@ -9,16 +9,20 @@ from __future__ import annotations
 import re
 
 from aiosonic.exceptions import HttpParsingError, LimitExceeded, quote_bytes
-from aiosonic.protocols.h11_events import MAX_CONTENT_LENGTH_DIGITS, Headers
+from aiosonic.protocols.h11_events import MAX_CONTENT_LENGTH_DIGITS, H11Limits, Headers
 
 __all__ = [
+    "FIELD_CACHE_SIZE",
     "TCHAR",
+    "FieldCache",
     "check_head_bytes",
     "is_token",
     "parse_chunk_size",
     "parse_content_length",
     "parse_field_block",
     "parse_fields",
+    "decide_framing",
+    "parse_head",
     "parse_status_line",
 ]
 
@@ -99,8 +103,9 @@ def _around(head: bytes, idx: int) -> bytes:
     return head[start : start + 60]
 
 
-# The names that decide framing and reuse, and their lengths for a cheap pre-check.
-_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+# The names that decide framing and reuse (and Content-Encoding, which the
+# response needs on every body), and their lengths for a cheap pre-check.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection", b"content-encoding"})
 _FRAMING_LENGTHS = frozenset(len(name) for name in _FRAMING)
 
 
@@ -113,7 +118,8 @@ def parse_field_block(block: bytes, max_line: int, url: str) -> tuple[Headers, H
 
     Returns:
         ``(fields, framing)``: all fields in order, and the Content-Length,
-        Transfer-Encoding and Connection fields with lower-cased names.
+        Transfer-Encoding, Connection and Content-Encoding fields with
+        lower-cased names.
     """
     if not block:
         return [], []
@@ -145,6 +151,131 @@ def parse_field_block(block: bytes, max_line: int, url: str) -> tuple[Headers, H
     # longer than one line may be, which is fine.
     fields = parse_fields(block.split(b"\r\n"), 0, max_line, url)
     return fields, [(n.lower(), v) for n, v in fields if n.lower() in _FRAMING]
+
+
+#: Field lines a FieldCache holds before it starts over. A server repeats most
+#: of its lines (Server, Content-Type, Connection...) on every response; Date
+#: changes once a second, an id header on each response.
+FIELD_CACHE_SIZE = 64
+
+
+#: Framing decisions a FieldCache keeps: one per distinct set of framing
+#: fields (a Content-Length value makes one).
+DECISIONS_SIZE = 16
+
+
+class FieldCache:
+    """What one connection's response heads had before, parsed.
+
+    Attributes:
+        fields: Valid field line -> its ``(name, value)``.
+        framing: The same, for the lines that decide framing and reuse (see
+            parse_field_block), -> ``(lower-case name, value)``.
+        decisions: ``(version, *framing)`` -> ``(keep_alive, content_length,
+            chunked)``, as decide_framing() returned it.
+        last_head: The last final response head parsed (without its CRLFCRLF),
+            and ``last``, its ``(status, reason, version, fields, content
+            coding, keep_alive, content_length, chunked)``: on a busy
+            connection the same head comes again and again (its Date changes
+            once a second).
+    """
+
+    __slots__ = ("decisions", "fields", "framing", "last", "last_head")
+
+    def __init__(self) -> None:
+        self.fields: dict[bytes, tuple[bytes, bytes]] = {}
+        self.framing: dict[bytes, tuple[bytes, bytes]] = {}
+        self.decisions: dict[tuple[object, ...], tuple[bool, int | None, bool]] = {}
+        self.last_head = b""
+        self.last: tuple[
+            int, bytes, str, tuple[tuple[bytes, bytes], ...], bytes, bool, int | None, bool
+        ]
+        self.last = (0, b"", "", (), b"", False, None, False)
+
+    def __repr__(self) -> str:
+        return f"<FieldCache [{len(self.fields)} lines, {len(self.decisions)} framings]>"
+
+    def remember_decision(
+        self, key: tuple[object, ...], decided: tuple[bool, int | None, bool]
+    ) -> None:
+        """Keep a framing decision, starting over when :data:`DECISIONS_SIZE` are kept."""
+        if len(self.decisions) >= DECISIONS_SIZE:
+            self.decisions.clear()
+        self.decisions[key] = decided
+
+    def parse(self, lines: list[bytes], max_line: int) -> tuple[Headers, Headers] | None:
+        """Parse field lines one by one, learning the new ones.
+
+        A line not seen before is validated on its own (allowed bytes, token
+        name, colon, length); no check_head_bytes is needed beforehand.
+
+        Returns:
+            ``(fields, framing)`` as parse_field_block, or None if a line is not
+            a plain valid field line: the caller then takes the full path,
+            which names the problem.
+        """
+        known, known_framing = self.fields, self.framing
+        if len(known) + len(lines) > FIELD_CACHE_SIZE:
+            known.clear()
+            known_framing.clear()
+        fields: Headers = []
+        framing: Headers = []
+        for line in lines:
+            pair = known.get(line)
+            if pair is not None:
+                frame = known_framing.get(line)
+            else:
+                # Deleting every allowed byte but CR and LF must leave nothing:
+                # a CR or LF inside one line is bare.
+                if len(line) > max_line or line.translate(None, _LINE_BYTES):
+                    return None
+                name, colon, value = line.partition(b":")
+                if not colon or not name or name.translate(None, TCHAR):
+                    return None
+                pair = (name, value.strip(b" \t"))
+                lname = name.lower()
+                frame = (lname, pair[1]) if lname in _FRAMING else None
+                if len(known) < FIELD_CACHE_SIZE:
+                    known[line] = pair
+                    if frame is not None:
+                        known_framing[line] = frame
+            fields.append(pair)
+            if frame is not None:
+                framing.append(frame)
+        return fields, framing
+
+
+def parse_head(
+    head: bytes, limits: H11Limits, cache: FieldCache, url: str
+) -> tuple[int, bytes, str, Headers, Headers]:
+    """Parse a response head (without its final CRLFCRLF) in one pass.
+
+    Returns:
+        ``(status, reason, version, fields, framing)``; see parse_field_block.
+
+    Raises:
+        HttpParsingError: A forbidden byte, a malformed line or a limit.
+    """
+    eol = head.find(_CRLF)
+    if eol < 0:
+        status_line, block = head, b""
+    else:
+        status_line, block = head[:eol], head[eol + 2 :]
+    # The short path: a status line seen before, and field lines each valid on
+    # its own (most seen before too, on this connection), make a valid head.
+    status = None
+    if len(status_line) <= limits.max_status_line_size:
+        status = _STATUS_CACHE.get(status_line)
+    if status is not None:
+        if not block:
+            return (*status, [], [])
+        known = cache.parse(block.split(_CRLF), limits.max_header_line_size)
+        if known is not None:
+            return (*status, *known)
+    # The full path: it names what is wrong, if anything is.
+    check_head_bytes(head, url)
+    status = parse_status_line(status_line, limits.max_status_line_size, url)
+    return (*status, *parse_field_block(block, limits.max_header_line_size, url))
 
 
 def parse_fields(lines: list[bytes], first: int, max_line: int, url: str) -> Headers:
@@ -187,6 +318,57 @@ def parse_chunk_size(line: bytes, url: str) -> int:
     if extensions and extensions.translate(None, _EXT_BYTES):
         raise HttpParsingError(f"invalid chunk extension {quote_bytes(line)} ({url})")
     return int(size_part, 16)
+
+
+def decide_framing(framing: Headers, is_11: bool, url: str) -> tuple[bool, int | None, bool]:
+    """Decide ``(keep_alive, content_length, chunked)`` from a head's framing fields.
+
+    Args:
+        framing: ``(lower-case name, value)`` of its Content-Length,
+            Transfer-Encoding and Connection (and Content-Encoding) fields, as
+            parse_field_block gives.
+        is_11: The response is HTTP/1.1 (else 1.0).
+        url: For error messages.
+
+    ``keep_alive`` does not yet account for a body delimited by the close
+    (no Content-Length, not chunked): that depends on the status and method.
+
+    Raises:
+        HttpParsingError: Both framings, an unsupported transfer coding or a
+            bad Content-Length.
+    """
+    connection_tokens: list[bytes] = []
+    lengths: list[bytes] = []
+    codings: list[bytes] = []
+    has_te = False
+    for name, value in framing:
+        # Values carry no SP/HTAB at either end and no other whitespace at all.
+        if name == b"content-length":
+            lengths.append(value)
+        elif name == b"transfer-encoding":
+            has_te = True  # even when empty: it must not fall back to other framing
+            codings.extend(v.strip().lower() for v in value.split(b",") if v.strip())
+        elif name != b"connection":
+            continue  # Content-Encoding: no part in framing
+        elif b"," not in value:
+            connection_tokens.append(value.lower())
+        else:
+            connection_tokens.extend(v.strip().lower() for v in value.split(b","))
+    # RFC 9112 §9.3: "close" ends the connection whatever the version.
+    keep_alive = b"close" not in connection_tokens and (is_11 or b"keep-alive" in connection_tokens)
+    if has_te and not is_11:
+        # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means the
+        # framing is faulty; read it, then close.
+        keep_alive = False
+    if lengths and has_te:
+        raise HttpParsingError(f"response has both Transfer-Encoding and Content-Length ({url})")
+    if has_te:
+        if codings != [b"chunked"]:
+            raise HttpParsingError(
+                f"unsupported transfer-coding {quote_bytes(b', '.join(codings))} ({url})"
+            )
+        return keep_alive, None, True
+    return keep_alive, parse_content_length(lengths, url) if lengths else None, False
 
 
 def parse_content_length(values: list[bytes], url: str) -> int:

@@ -43,12 +43,12 @@ from aiosonic.protocols.h11_events import (
     ResponseHead,
 )
 from aiosonic.protocols.h11_fields import (
+    FieldCache,
     check_head_bytes,
+    decide_framing,
     parse_chunk_size,
-    parse_content_length,
-    parse_field_block,
     parse_fields,
-    parse_status_line,
+    parse_head,
 )
 
 __all__ = ["ResponseParser"]
@@ -85,6 +85,7 @@ class ResponseParser:
         "_buffer",
         "_chunk_left",
         "_eof",
+        "_field_cache",
         "_informational",
         "_is_connect",
         "_is_head",
@@ -100,6 +101,8 @@ class ResponseParser:
     def __init__(self, limits: H11Limits | None = None) -> None:
         self._limits = limits or _DEFAULT_LIMITS
         self._buffer = ReceiveBuffer()
+        # Field lines of earlier heads on this connection, parsed (see _parse_head).
+        self._field_cache = FieldCache()
         self._state = _IDLE
         self._eof = False
         self._reset_message()
@@ -168,11 +171,9 @@ class ResponseParser:
         """
         if self._state not in (_IDLE, _DONE):
             raise HttpParsingError(f"parser restarted in state {_STATE_NAMES[self._state]} ({url})")
-        # _reset_message(), inline: once per request.
-        self._length = self._body_received = self._chunk_left = 0
-        self._keep_alive = False
-        self._informational = self._trailers_size = 0
-        self._trailers = []
+        # What every response needs reset; the rest is set with the head
+        # (_length, _keep_alive) or as a chunked body starts (_chunk_left...).
+        self._body_received = self._informational = 0
         self._is_head = method == b"HEAD"
         self._is_connect = method == b"CONNECT"
         self._url = url
@@ -234,8 +235,8 @@ class ResponseParser:
     def _next_head(self) -> Event | NeedData:
         buffer = self._buffer
         limits = self._limits
-        end = buffer.find_head_end()
-        if end < 0:
+        head = buffer.take_head()
+        if head is None:
             size = len(buffer)
             if size >= 5 and not buffer.startswith(b"HTTP/"):
                 shown = quote_bytes(buffer.peek(64))
@@ -249,27 +250,57 @@ class ResponseParser:
             if self._eof:
                 raise self._truncated()
             return NEED_DATA
-        if end > limits.max_head_size:
+        if len(head) > limits.max_head_size:
             raise LimitExceeded("max_head_size", limits.max_head_size, self._url)
-        return self._parse_head(buffer.take_head(end))
-
-    def _parse_head(self, head: bytes) -> Event | NeedData:
-        limits = self._limits
-        check_head_bytes(head, self._url)
-        eol = head.find(b"\r\n")
-        if eol < 0:
-            status_line, block = head, b""
+        cache = self._field_cache
+        if head == cache.last_head:
+            # The head of the previous final response (on a busy connection,
+            # the Date changes once a second): its parse and decision stand.
+            status, reason, version, fields, coding, keep_alive, content_length, chunked = (
+                cache.last
+            )
+            headers = list(fields)
         else:
-            status_line, block = head[:eol], head[eol + 2 :]
-        status, reason, version = parse_status_line(
-            status_line, limits.max_status_line_size, self._url
+            status, reason, version, headers, framing = parse_head(head, limits, cache, self._url)
+            if len(headers) > limits.max_header_count:
+                raise LimitExceeded("max_header_count", limits.max_header_count, self._url)
+            if status < 200:
+                return self._informational_response(status, reason, headers)
+            # The same framing fields (same version) decide the same way.
+            key = (version, *framing)
+            decided = cache.decisions.get(key)
+            if decided is None:
+                decided = decide_framing(framing, version != "1.0", self._url)
+                cache.remember_decision(key, decided)
+            keep_alive, content_length, chunked = decided
+            coding = b", ".join([v for n, v in framing if n == b"content-encoding"])
+            cache.last_head = head
+            cache.last = (status, reason, version, tuple(headers), coding, *decided)
+        has_body = not (
+            self._is_head or status in (204, 304) or (self._is_connect and 200 <= status < 300)
         )
-        headers, framing = parse_field_block(block, limits.max_header_line_size, self._url)
-        if len(headers) > limits.max_header_count:
-            raise LimitExceeded("max_header_count", limits.max_header_count, self._url)
-        if status < 200:
-            return self._informational_response(status, reason, headers)
-        return self._final_head(status, reason, version, headers, framing)
+        if not has_body:
+            # An empty length-framed body: the next event is EndOfMessage.
+            self._length = 0
+            self._state = _BODY_LENGTH
+        elif chunked:
+            self._chunk_left = self._trailers_size = 0
+            self._trailers = []
+            self._state = _CHUNK_SIZE
+        elif content_length is not None:
+            self._length = content_length
+            self._state = _BODY_LENGTH
+        else:
+            # RFC 9112 §6.3 (8): the body runs until the connection closes.
+            keep_alive = False
+            self._state = _BODY_CLOSE
+        self._keep_alive = keep_alive
+        # Positional, in field order: status_code, reason, http_version, headers,
+        # keep_alive, content_length, chunked, has_body, content_coding.
+        return ResponseHead(
+            status, reason, version, headers, keep_alive,
+            content_length if has_body else None, chunked and has_body, has_body, coding,
+        )  # fmt: skip
 
     def _informational_response(
         self, status: int, reason: bytes, headers: Headers
@@ -281,74 +312,6 @@ class ResponseParser:
         if status == 101:
             raise HttpParsingError(f"unexpected 101 Switching Protocols ({self._url})")
         return InformationalResponse(status, reason, headers)
-
-    def _final_head(
-        self, status: int, reason: bytes, version: str, headers: Headers, framing: Headers
-    ) -> ResponseHead:
-        is_11 = version != "1.0"
-        connection_tokens: list[bytes] = []
-        lengths: list[bytes] = []
-        codings: list[bytes] = []
-        has_te = False
-        for name, value in framing:
-            # Names are lower-case (parse_field_block); values carry no SP/HTAB
-            # at either end and no other whitespace at all (check_head_bytes).
-            if name == b"content-length":
-                lengths.append(value)
-            elif name == b"transfer-encoding":
-                has_te = True  # even when empty: it must not fall back to other framing
-                codings.extend(v.strip().lower() for v in value.split(b",") if v.strip())
-            elif b"," not in value:
-                connection_tokens.append(value.lower())
-            else:
-                connection_tokens.extend(v.strip().lower() for v in value.split(b","))
-        # RFC 9112 §9.3: "close" ends the connection whatever the version.
-        keep_alive = b"close" not in connection_tokens and (
-            is_11 or b"keep-alive" in connection_tokens
-        )
-        if has_te and not is_11:
-            # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means the
-            # framing is faulty; read it, then close.
-            keep_alive = False
-
-        has_body = not (
-            self._is_head or status in (204, 304) or (self._is_connect and 200 <= status < 300)
-        )
-        content_length: int | None = None
-        chunked = False
-        if lengths and has_te:
-            raise HttpParsingError(
-                f"response has both Transfer-Encoding and Content-Length ({self._url})"
-            )
-        if has_te:
-            if codings != [b"chunked"]:
-                raise HttpParsingError(
-                    f"unsupported transfer-coding {quote_bytes(b', '.join(codings))} ({self._url})"
-                )
-            chunked = True
-        elif lengths:
-            content_length = parse_content_length(lengths, self._url)
-
-        if not has_body:
-            # An empty length-framed body: the next event is EndOfMessage.
-            self._length = 0
-            self._state = _BODY_LENGTH
-        elif chunked:
-            self._state = _CHUNK_SIZE
-        elif content_length is not None:
-            self._length = content_length
-            self._state = _BODY_LENGTH
-        else:
-            # RFC 9112 §6.3 (8): the body runs until the connection closes.
-            keep_alive = False
-            self._state = _BODY_CLOSE
-        self._keep_alive = keep_alive
-        # Positional, in field order: status_code, reason, http_version, headers,
-        # keep_alive, content_length, chunked, has_body.
-        return ResponseHead(
-            status, reason, version, headers, keep_alive,
-            content_length if has_body else None, chunked and has_body, has_body,
-        )  # fmt: skip
 
     # --- bodies -------------------------------------------------------------
 

@@ -10,12 +10,17 @@ in, so the connection fails at once with a clear error instead of hanging.
 
 from __future__ import annotations
 
+import struct
+
 from aiosonic.exceptions import RemoteProtocolError, quote_bytes
 
 __all__ = ["FRAME_HEADER_SIZE", "FrameSizeGuard"]
 
 #: RFC 9113 §4.1: length (3), type (1), flags (1), stream id (4).
 FRAME_HEADER_SIZE = 9
+
+#: The first four bytes of a frame header: length (24 bits) and type (8 bits).
+_length_and_type = struct.Struct(">I").unpack_from
 
 
 class FrameSizeGuard:
@@ -36,40 +41,39 @@ class FrameSizeGuard:
         return f"<FrameSizeGuard [max={self.max_size}, in_payload={self._skip}]>"
 
     def feed(self, data: bytes) -> None:
-        """Follow ``data``'s frame boundaries.
+        """Follow ``data``'s frame boundaries (one ``unpack_from`` per frame, no copies).
 
         Raises:
             RemoteProtocolError: A frame header announces more than ``max_size``.
         """
         end = len(data)
-        pos = 0
-        skip = self._skip
-        while True:
-            if skip:
-                step = min(skip, end - pos)
-                pos += step
-                skip -= step
-                if skip:
-                    break  # the payload goes on in the next read
-            if self._header:
-                need = FRAME_HEADER_SIZE - len(self._header)
-                self._header += data[pos : pos + need]
-                pos = min(pos + need, end)
-                if len(self._header) < FRAME_HEADER_SIZE:
-                    break
-                header, self._header = self._header, b""
-            elif end - pos >= FRAME_HEADER_SIZE:
-                header = data[pos : pos + FRAME_HEADER_SIZE]
-                pos += FRAME_HEADER_SIZE
-            else:
-                self._header = data[pos:]
-                break
-            length = int.from_bytes(header[:3], "big")
-            if length > self.max_size:
-                raise RemoteProtocolError(
-                    f"frame of {length} bytes announced, more than SETTINGS_MAX_FRAME_SIZE="
-                    f"{self.max_size} (header {quote_bytes(header)}; is the server speaking "
-                    "HTTP/2?)"
-                )
-            skip = length
-        self._skip = skip
+        max_size = self.max_size
+        if self._header:
+            need = FRAME_HEADER_SIZE - len(self._header)
+            header = self._header + data[:need]
+            if len(header) < FRAME_HEADER_SIZE:
+                self._header = header
+                return
+            self._header = b""
+            length = _length_and_type(header)[0] >> 8
+            if length > max_size:
+                self._reject(header, length)
+            pos = need + length
+        else:
+            pos = self._skip  # the rest of a payload begun in an earlier read
+        while pos + FRAME_HEADER_SIZE <= end:
+            length = _length_and_type(data, pos)[0] >> 8
+            if length > max_size:
+                self._reject(data[pos : pos + FRAME_HEADER_SIZE], length)
+            pos += FRAME_HEADER_SIZE + length
+        if pos >= end:
+            self._skip = pos - end  # the payload goes on in the next read
+        else:
+            self._skip = 0
+            self._header = data[pos:]  # a header split across reads
+
+    def _reject(self, header: bytes, length: int) -> None:
+        raise RemoteProtocolError(
+            f"frame of {length} bytes announced, more than SETTINGS_MAX_FRAME_SIZE="
+            f"{self.max_size} (header {quote_bytes(header)}; is the server speaking HTTP/2?)"
+        )
