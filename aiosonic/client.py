@@ -49,8 +49,11 @@ PRELOAD_LIMIT = 1024 * 1024
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 #: Attempts per request when the server said it did not process it (HTTP/2).
 MAX_ATTEMPTS = 3
-#: Parsed URLs kept per client; URLs repeat in real workloads.
+#: Parsed URLs (and simple requests per client) kept; URLs repeat in real workloads.
 URL_CACHE_SIZE = 512
+#: Parsed URLs, shared by every client: parsing is pure and ParsedURL immutable,
+#: so a new client (a cold start) does not parse a known URL again.
+_PARSED_URLS: dict[str, ParsedURL] = {}
 
 
 class HTTPClient(HTTPVerbs):
@@ -96,7 +99,6 @@ class HTTPClient(HTTPVerbs):
         self._active = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._url_cache: dict[str, ParsedURL] = {}
         self._simple_requests: dict[tuple[str, str], Request] = {}
 
     def __repr__(self) -> str:
@@ -122,12 +124,12 @@ class HTTPClient(HTTPVerbs):
     def _parse(self, url: str, params: ParamsType) -> ParsedURL:
         if params:
             return parse_url(url, params)
-        cached = self._url_cache.get(url)
+        cached = _PARSED_URLS.get(url)
         if cached is None:
             cached = parse_url(url)
-            if len(self._url_cache) >= URL_CACHE_SIZE:
-                self._url_cache.clear()
-            self._url_cache[url] = cached
+            if len(_PARSED_URLS) >= URL_CACHE_SIZE:
+                _PARSED_URLS.clear()
+            _PARSED_URLS[url] = cached
         return cached
 
     async def request(
