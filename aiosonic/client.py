@@ -388,8 +388,8 @@ class HTTPClient(HTTPVerbs):
             length = response_head.content_length
             body_done = None
             if not response_head.has_body or (length is not None and length <= PRELOAD_LIMIT):
-                if not response._take_buffered_body():
-                    await response._preload()
+                if not response._take_buffered_body():  # not all here yet: wait for it
+                    await response.content()
                 body_done = time.perf_counter()
             else:
                 response.guard_unread()

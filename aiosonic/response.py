@@ -408,11 +408,6 @@ class HttpResponse:
                 return True
         return False
 
-    async def _preload(self) -> None:
-        """Read the body now; used for small bodies so the connection frees at once."""
-        if not self._take_buffered_body():
-            await self.content()
-
     async def aclose(self) -> None:
         """Stop reading and free the connection (closing it if the body was unread)."""
         self._abort()
