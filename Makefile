@@ -30,10 +30,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict aiosonic
 
+# The whole suite runs twice: on asyncio's default loop, then on uvloop.
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	AIOSONIC_TEST_LOOP=asyncio $(PY) -m pytest -q -p no:cacheprovider
+	AIOSONIC_TEST_LOOP=uvloop $(PY) -m pytest -q -p no:cacheprovider
 	$(VENV)/bin/mypy --strict aiosonic
 	$(VENV)/bin/ruff check aiosonic tests benchmarks examples fuzz
+	$(VENV)/bin/ruff format --check aiosonic tests
 
 demo: $(STAMP)
 	$(PY) examples/demo.py

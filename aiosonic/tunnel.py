@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from aiosonic.drivers.http11 import HTTP11Driver
 from aiosonic.exceptions import (
@@ -168,8 +168,8 @@ class _ConnectReplyReader(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast("asyncio.Transport", transport)
 
     def data_received(self, data: bytes) -> None:
         self._parser.receive_data(data)
@@ -276,7 +276,7 @@ async def _open_connect_tunnel(
             raise ConnectError(f"tunnel failed during the TLS handshake ({where}): {exc}") from exc
         if tls_transport is None:
             raise ConnectError(f"tunnel closed during the TLS handshake ({where})")
-        assert isinstance(tls_transport, asyncio.Transport)
+        tls_transport = cast("asyncio.Transport", tls_transport)  # (uvloop's is no subclass)
         # start_tls does not call connection_made on the new protocol.
         driver.connection_made(tls_transport)
         return tls_transport, driver

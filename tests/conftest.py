@@ -7,11 +7,17 @@
   ``handler(reader, writer)`` that sends exact bytes.
 * ``tls_certs``: a trustme CA and a server certificate for ``localhost`` and
   ``127.0.0.1``.
+
+The event loop is asyncio's default, or uvloop's with ``AIOSONIC_TEST_LOOP=uvloop``
+(``make test`` runs the suite once on each). Every async test checks that the
+loop it runs on is the one asked for, so a run cannot fall back silently.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -19,6 +25,39 @@ from typing import Any
 import pytest
 import trustme
 from aiohttp import web
+
+#: Which event loop the suite runs on: "asyncio" (default) or "uvloop".
+TEST_LOOP = os.environ.get("AIOSONIC_TEST_LOOP", "asyncio")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if TEST_LOOP == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    elif TEST_LOOP != "asyncio":
+        raise pytest.UsageError(f"AIOSONIC_TEST_LOOP must be asyncio or uvloop, not {TEST_LOOP!r}")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"event loop: {TEST_LOOP}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """Fail an async test that runs on another loop than the one asked for."""
+    function = getattr(item, "obj", None)
+    if asyncio.iscoroutinefunction(function):
+
+        async def checked(*args: Any, **kwargs: Any) -> Any:
+            loop = asyncio.get_running_loop()
+            is_uvloop = type(loop).__module__.startswith("uvloop")
+            assert is_uvloop == (TEST_LOOP == "uvloop"), f"runs on {loop!r}, not {TEST_LOOP}"
+            return await function(*args, **kwargs)
+
+        functools.update_wrapper(checked, function)
+        item.obj = checked  # type: ignore[attr-defined]
+
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -76,6 +115,22 @@ async def let_loop_run(times: int = 5) -> None:
     """
     for _ in range(times):
         await asyncio.sleep(0)
+
+
+def open_sockets() -> int:
+    """Count this process's open sockets (from ``/proc/self/fd``).
+
+    Sockets only: an event loop may open other descriptors of its own lazily
+    (uvloop, through libuv, keeps one on ``/dev/null`` once a server listens),
+    and those live as long as the loop, not a connection.
+    """
+    count = 0
+    for entry in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{entry}").startswith("socket:")
+        except OSError:  # the descriptor of the listing itself, closed by now
+            continue
+    return count
 
 
 class RawServer:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -19,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from conftest import RawServer, let_loop_run, read_request
+from conftest import RawServer, let_loop_run, open_sockets, read_request
 
 import aiosonic
 from aiosonic import TCPConnector
@@ -49,20 +48,16 @@ async def stall_forever() -> None:
     await asyncio.Event().wait()
 
 
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 @asynccontextmanager
 async def no_fd_leak() -> AsyncIterator[None]:
     """Fail if the block leaves more descriptors open than it started with.
 
     The block must close every client and server it opens.
     """
-    before = open_fds()
+    before = open_sockets()
     yield
     await let_loop_run()
-    assert open_fds() == before
+    assert open_sockets() == before
 
 
 class RequestLog:

@@ -20,14 +20,13 @@ Every test is bounded by ``asyncio.timeout`` so a regression fails fast.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from conftest import RawServer, let_loop_run, read_request
+from conftest import RawServer, let_loop_run, open_sockets, read_request
 
 import aiosonic
 from aiosonic import TCPConnector, Timeouts
@@ -57,10 +56,6 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
     while True:
         writer.write(echo_response(await read_request(reader)))
         await writer.drain()
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 # --- load ----------------------------------------------------------------------
@@ -159,7 +154,7 @@ async def test_concurrent_requests_share_a_pool_of_ten_and_leave_no_descriptor(
     raw_server: RawServerFactory,
 ) -> None:
     pool_size, total = 10, 200
-    before = open_fds()
+    before = open_sockets()
     meter = ConcurrencyMeter(expected=pool_size)
     server = await raw_server(meter)
     async with aiosonic.HTTPClient(TCPConnector(pool_size=pool_size)) as client:
@@ -178,7 +173,7 @@ async def test_concurrent_requests_share_a_pool_of_ten_and_leave_no_descriptor(
     await server.close()
     await let_loop_run()
     assert meter.open == 0
-    assert open_fds() == before
+    assert open_sockets() == before
 
 
 # --- slow servers --------------------------------------------------------------

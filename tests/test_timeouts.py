@@ -14,7 +14,6 @@ a request to a healthy server, and the connector must end with nothing leased.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -22,7 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from conftest import RawServer, read_request
+from conftest import RawServer, open_sockets, read_request
 
 import aiosonic
 from aiosonic import TCPConnector, Timeouts
@@ -148,7 +147,7 @@ async def test_sock_connect_bounds_a_tcp_connect_that_never_completes(
 ) -> None:
     good = await raw_server(echo)
     host, port = full_backlog
-    fds_before = len(os.listdir("/proc/self/fd"))
+    fds_before = open_sockets()
     connector = TCPConnector(timeouts=Timeouts(sock_connect=0.3))
     async with aiosonic.HTTPClient(connector) as client:
         with pytest.raises(ConnectTimeout) as caught:
@@ -159,7 +158,7 @@ async def test_sock_connect_bounds_a_tcp_connect_that_never_completes(
         assert f"{host}:{port}" in str(caught.value)
         assert connector.is_all_free()
         # The abandoned connect attempt's socket is closed at once.
-        assert len(os.listdir("/proc/self/fd")) == fds_before
+        assert open_sockets() == fds_before
         await assert_healthy(client, good)
 
 

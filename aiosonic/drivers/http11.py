@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 from aiosonic.drivers.body import RequestBody, StreamedBody, body_pieces
 from aiosonic.drivers.closing import close_transport
@@ -104,8 +104,8 @@ class HTTP11Driver(asyncio.BufferedProtocol):
     # --- asyncio.Protocol callbacks -----------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast("asyncio.Transport", transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         sink = self._sink

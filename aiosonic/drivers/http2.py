@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import h2.events
 import h2.exceptions
@@ -111,8 +111,8 @@ class HTTP2Driver(asyncio.Protocol):
     # --- asyncio.Protocol callbacks -----------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast("asyncio.Transport", transport)
         conn = self._h2
         conn.initiate_connection()
         extra = self.config.connection_window - INITIAL_CONNECTION_WINDOW

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
 
 from aiosonic.drivers.http2 import HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver
@@ -41,7 +42,8 @@ class ALPNNegotiator(asyncio.Protocol):
         return f"<ALPNNegotiator [driver={self.driver!r}]>"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        transport = cast("asyncio.Transport", transport)
         ssl_object = transport.get_extra_info("ssl_object")
         chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
         driver = self._make_h2() if chosen == "h2" else self._make_h11()
