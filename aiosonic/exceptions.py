@@ -176,7 +176,39 @@ class ResolveError(ConnectError):
 
 
 class TLSError(ConnectError, ssl.SSLError):
-    """The TLS handshake failed: bad certificate, wrong host, protocol error."""
+    """The TLS handshake failed: bad certificate, wrong host, protocol error.
+
+    ``str()`` is the message: :class:`ssl.SSLError` would otherwise print the
+    argument tuple.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+    @classmethod
+    def from_handshake(cls, peer: str, exc: ssl.SSLError) -> TLSError:
+        """Build the error for a failed handshake as one sentence, with the fix.
+
+        Args:
+            peer: Who the handshake was with, such as ``"host:443"`` or
+                ``"host:443 (via proxy http://p:3128)"``.
+            exc: What ssl raised; chain it with ``raise ... from exc``.
+
+        Returns:
+            The error. A certificate that did not verify gets the two ways to
+            accept it: trust its CA with ``ssl=``, or ``verify=False``.
+        """
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            reason = exc.verify_message or exc.reason or "certificate verify failed"
+            hint = (
+                " If you trust this server, pass ssl= with an SSLContext that trusts its CA,"
+                " or verify=False to skip verification."
+            )
+        else:
+            # An OpenSSL reason code (WRONG_VERSION_NUMBER) read as words.
+            reason = (exc.reason or exc.strerror or str(exc)).replace("_", " ").lower()
+            hint = ""
+        return cls(f"TLS handshake with {peer} failed: {reason.rstrip('.')}.{hint}")
 
 
 class ConnectionDisconnected(NetworkError):
