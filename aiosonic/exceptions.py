@@ -22,6 +22,7 @@ working::
     │   ├── LimitExceeded                       a size/count limit was passed
     │   └── RemoteProtocolError                 the peer broke HTTP/2 (RFC 9113)
     ├── InvalidRequest (ValueError)             caller input that cannot be sent
+    │   └── InvalidURL (also HttpParsingError)  a URL that cannot be requested
     ├── ConnectorClosed (RuntimeError)          the client/connector was closed
     ├── MaxRedirects                            more hops than allowed
     ├── DecompressionError                      bad or oversized compressed body
@@ -64,6 +65,7 @@ __all__ = [
     "HTTPStatusError",
     "HttpParsingError",
     "InvalidRequest",
+    "InvalidURL",
     "LimitExceeded",
     "MaxRedirects",
     "MissingEvent",
@@ -282,7 +284,11 @@ class StreamReset(NetworkError):
 
 
 class HttpParsingError(AiosonicError):
-    """The server's response, or a URL, breaks the HTTP grammar."""
+    """The server's response breaks the HTTP grammar.
+
+    A caller's bad URL is an :class:`InvalidURL`, which derives from this
+    class only for compatibility.
+    """
 
 
 class LimitExceeded(HttpParsingError):
@@ -314,6 +320,15 @@ class RemoteProtocolError(HttpParsingError):
 
 class InvalidRequest(AiosonicError, ValueError):
     """Caller input that cannot be sent safely (CR/LF in a header, bad method)."""
+
+
+class InvalidURL(InvalidRequest, HttpParsingError):
+    """The URL given cannot be requested: no host, bad port, unsupported scheme.
+
+    It is also an :class:`HttpParsingError` because the published package
+    raised that for a URL without a host: ``except HttpParsingError`` written
+    for it goes on working. New code should catch :class:`InvalidRequest`.
+    """
 
 
 class ConnectorClosed(AiosonicError, RuntimeError):
