@@ -36,8 +36,9 @@ HeadersType = (
 BodyType = (
     bytes
     | str
-    | dict[str, Any]
+    | Mapping[str, Any]
     | tuple[Any, ...]
+    | list[tuple[str, Any]]
     | AsyncIterable[bytes]
     | Iterable[bytes]
     | MultipartForm
@@ -176,18 +177,20 @@ def _has_file(pairs: list[tuple[Any, Any]]) -> bool:
     Raises:
         InvalidRequest: A value is a path, which is uploaded only when asked.
     """
+    found = False
     for name, value in pairs:
         for item in value if isinstance(value, list | tuple) else (value,):
-            if isinstance(item, Part) or (
-                not isinstance(item, str | bytes) and callable(getattr(item, "read", None))
-            ):
-                return True
             if isinstance(item, os.PathLike):
                 raise InvalidRequest(
                     f"form field {name!r}: a path is not sent as text; "
                     "pass multipart=True to upload the file"
                 )
-    return False
+            found = (
+                found
+                or isinstance(item, Part)
+                or (not isinstance(item, str | bytes) and callable(getattr(item, "read", None)))
+            )
+    return found
 
 
 def build_request(

@@ -223,6 +223,12 @@ async def test_form_path_value_asks_for_multipart(http_server: HTTPServer, tmp_p
     async with aiosonic.HTTPClient() as client:
         with pytest.raises(InvalidRequest, match="pass multipart=True to upload the file"):
             await client.post(http_server.url + "/", data={"doc": tmp_path / "x.txt"})
+        # Also when a file object elsewhere makes the form multipart.
+        with pytest.raises(InvalidRequest, match="pass multipart=True to upload the file"):
+            await client.post(
+                http_server.url + "/",
+                data={"f": io.BytesIO(b"x"), "doc": [tmp_path / "x.txt"]},
+            )
     assert http_server.requests == 0
 
 
