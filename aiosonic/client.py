@@ -156,19 +156,29 @@ class HTTPClient(HTTPVerbs):
             url: Absolute ``http``/``https`` URL.
             method: HTTP method, any case.
             headers: Dict, list of pairs, or HttpHeaders; override defaults.
-            params: Query parameters merged with the URL's query.
-            data: Body: bytes, str, form dict/tuple, (async) iterator of
-                bytes (sent chunked), or MultipartForm.
-            json: Value sent as JSON.
+            params: Query parameters merged with the URL's query: a mapping
+                or ``(name, value)`` pairs. ``str`` is sent as is, numbers in
+                decimal, ``True``/``False`` as ``true``/``false``, ``None``
+                as an empty value (``k=``), bytes percent-encoded, and a
+                list/tuple as one pair per item (``tag=a&tag=b``); any other
+                type raises InvalidRequest.
+            data: Body: bytes, str, form fields (a dict, or a tuple/list of
+                pairs, urlencoded with the rules of ``params``), an (async)
+                iterator of bytes (sent chunked), or a MultipartForm. A form
+                with a file object or a ``Part`` among its values is sent as
+                multipart/form-data.
+            json: Value sent as JSON; not together with ``data``.
             json_serializer: Serialiser for ``json``.
-            multipart: Encode a dict ``data`` as multipart/form-data.
+            multipart: Encode form fields ``data`` as multipart/form-data.
             verify: Verify the TLS certificate.
-            ssl: A custom SSL context.
+            ssl: A custom SSL context, used as it is and never changed: its
+                own ALPN protocols are offered (set ``h2`` on it for HTTP/2).
             timeouts: Deadlines for this request; default: the connector's.
             follow: Follow redirects.
             http2: Negotiate HTTP/2 (ALPN h2, else HTTP/1.1) for ``https``;
                 ``http://`` only with ``Http2Config(prior_knowledge=True)``
-                on the connector. ``response.http_version`` tells which ran.
+                on the connector. With ``ssl=``, the context's own ALPN list
+                decides. ``response.http_version`` tells which ran.
             proxy: Proxy for this request (and its redirects); default: the
                 client's ``proxy``, then the environment's if ``trust_env``.
             auth: Auth scheme for this request (and same-origin redirects);
@@ -180,6 +190,11 @@ class HTTPClient(HTTPVerbs):
             The response; small bodies are already read.
 
         Raises:
+            InvalidURL: The URL cannot be requested (no host, bad port or
+                scheme); an InvalidRequest.
+            InvalidRequest: A header, parameter or body that cannot be sent,
+                or both ``data`` and ``json``.
+            TLSError: The TLS handshake failed; the message says why.
             RequestTimeout: ``request_timeout`` ran out.
             aiosonic.exceptions.AiosonicError: See the exception tree.
         """

@@ -410,11 +410,12 @@ class TCPConnector:
             return HTTP2Driver(h2_config)
 
         if proxy is None and ssl_ctx is not None:
-            if key.http2:
-                if key.ssl is None:
-                    ssl_ctx = self.tls.get(key.verify, ALPN_H2_AND_H11)
-                else:  # the caller's context: offer h2 on it, as asked (httpcore does too)
-                    ssl_ctx.set_alpn_protocols(list(ALPN_H2_AND_H11))
+            if key.http2 and key.ssl is None:
+                ssl_ctx = self.tls.get(key.verify, ALPN_H2_AND_H11)
+            # A caller's context is used as it is, never changed: it may be
+            # shared, and an SSLContext can be neither copied nor asked which
+            # ALPN protocols it offers. It offers what its owner set, and the
+            # driver follows what the server picks from those.
             transport, negotiator = await dialer.open_transport(
                 url.host,
                 url.port,

@@ -79,15 +79,10 @@ class TCPDialer:
                     ssl_handshake_timeout=None,
                 )
             except ssl.SSLError as exc:
-                raise _tls_error(host, port, exc) from exc
+                raise TLSError.from_handshake(f"{host}:{port}", exc) from exc
             except OSError as exc:
                 errors.append(exc)
         last = errors[-1] if errors else None
         raise ConnectError(
             f"cannot connect to {host}:{port} ({len(errors)} address(es) tried): {last}"
         ) from last
-
-
-def _tls_error(host: str, port: int, exc: ssl.SSLError) -> TLSError:
-    reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
-    return TLSError(f"TLS handshake with {host}:{port} failed: {reason}")

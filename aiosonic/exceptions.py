@@ -22,6 +22,7 @@ working::
     │   ├── LimitExceeded                       a size/count limit was passed
     │   └── RemoteProtocolError                 the peer broke HTTP/2 (RFC 9113)
     ├── InvalidRequest (ValueError)             caller input that cannot be sent
+    │   └── InvalidURL (also HttpParsingError)  a URL that cannot be requested
     ├── ConnectorClosed (RuntimeError)          the client/connector was closed
     ├── MaxRedirects                            more hops than allowed
     ├── DecompressionError                      bad or oversized compressed body
@@ -64,6 +65,7 @@ __all__ = [
     "HTTPStatusError",
     "HttpParsingError",
     "InvalidRequest",
+    "InvalidURL",
     "LimitExceeded",
     "MaxRedirects",
     "MissingEvent",
@@ -176,7 +178,39 @@ class ResolveError(ConnectError):
 
 
 class TLSError(ConnectError, ssl.SSLError):
-    """The TLS handshake failed: bad certificate, wrong host, protocol error."""
+    """The TLS handshake failed: bad certificate, wrong host, protocol error.
+
+    ``str()`` is the message: :class:`ssl.SSLError` would otherwise print the
+    argument tuple.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+    @classmethod
+    def from_handshake(cls, peer: str, exc: ssl.SSLError) -> TLSError:
+        """Build the error for a failed handshake as one sentence, with the fix.
+
+        Args:
+            peer: Who the handshake was with, such as ``"host:443"`` or
+                ``"host:443 (via proxy http://p:3128)"``.
+            exc: What ssl raised; chain it with ``raise ... from exc``.
+
+        Returns:
+            The error. A certificate that did not verify gets the two ways to
+            accept it: trust its CA with ``ssl=``, or ``verify=False``.
+        """
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            reason = exc.verify_message or exc.reason or "certificate verify failed"
+            hint = (
+                " If you trust this server, pass ssl= with an SSLContext that trusts its CA,"
+                " or verify=False to skip verification."
+            )
+        else:
+            # An OpenSSL reason code (WRONG_VERSION_NUMBER) read as words.
+            reason = (exc.reason or exc.strerror or str(exc)).replace("_", " ").lower()
+            hint = ""
+        return cls(f"TLS handshake with {peer} failed: {reason.rstrip('.')}.{hint}")
 
 
 class ConnectionDisconnected(NetworkError):
@@ -250,7 +284,11 @@ class StreamReset(NetworkError):
 
 
 class HttpParsingError(AiosonicError):
-    """The server's response, or a URL, breaks the HTTP grammar."""
+    """The server's response breaks the HTTP grammar.
+
+    A caller's bad URL is an :class:`InvalidURL`, which derives from this
+    class only for compatibility.
+    """
 
 
 class LimitExceeded(HttpParsingError):
@@ -282,6 +320,15 @@ class RemoteProtocolError(HttpParsingError):
 
 class InvalidRequest(AiosonicError, ValueError):
     """Caller input that cannot be sent safely (CR/LF in a header, bad method)."""
+
+
+class InvalidURL(InvalidRequest, HttpParsingError):
+    """The URL given cannot be requested: no host, bad port, unsupported scheme.
+
+    It is also an :class:`HttpParsingError` because the published package
+    raised that for a URL without a host: ``except HttpParsingError`` written
+    for it goes on working. New code should catch :class:`InvalidRequest`.
+    """
 
 
 class ConnectorClosed(AiosonicError, RuntimeError):

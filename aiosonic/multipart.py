@@ -20,7 +20,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import secrets
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from io import IOBase
 from pathlib import Path
@@ -33,6 +33,7 @@ from aiosonic._multipart_sources import CHUNK_SIZE as CHUNK_SIZE
 from aiosonic._multipart_sources import Memory, file_basename, make_source, slices
 from aiosonic._multipart_sources import PartValue as PartValue
 from aiosonic.exceptions import InvalidRequest
+from aiosonic.urlencoded import field_pairs, field_text
 
 __all__ = ["MultipartForm", "Part"]
 
@@ -283,14 +284,17 @@ class MultipartForm:
         self._announced: tuple[int, ...] | None = None
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MultipartForm:
+    def from_dict(cls, data: Mapping[str, Any] | Iterable[Any]) -> MultipartForm:
         """Build a form from ``{name: value}``, as ``multipart=True`` does.
 
         Args:
-            data: Values may be ``str``, ``int`` or ``float`` (sent as text),
-                bytes (a field), a binary file object (a file part), an
+            data: A mapping, or a sequence of ``(name, value)`` pairs. Values
+                may be bytes (a field), a binary file object (a file part), an
                 ``os.PathLike`` (a file opened while sending), a :class:`Part`
-                whose name is the key, or a list/tuple of these (one part each).
+                whose name is the key, text or a scalar sent as text by the
+                rules of :mod:`aiosonic.urlencoded` (``str`` as is, numbers in
+                decimal, ``True``/``False`` as ``true``/``false``, ``None`` as
+                an empty field), or a list/tuple of these (one part each).
 
         Returns:
             The new form.
@@ -299,7 +303,7 @@ class MultipartForm:
             InvalidRequest: A value has an unsupported type or unsafe name.
         """
         form = cls()
-        for name, value in data.items():
+        for name, value in field_pairs(data, "multipart field"):
             values = value if isinstance(value, list | tuple) else (value,)
             for item in values:
                 form._add_value(name, item)
@@ -310,10 +314,6 @@ class MultipartForm:
             if value.name != name:
                 raise InvalidRequest(f"multipart part {value.name!r} given under key {name!r}")
             self.add_part(value)
-        elif isinstance(value, bool) or value is None:
-            raise InvalidRequest(f"multipart field {name!r}: cannot send {value!r} as text")
-        elif isinstance(value, int | float):
-            self.add_field(name, str(value))
         elif isinstance(value, os.PathLike):
             self.add_file(name, value)
         elif isinstance(value, str | bytes | bytearray | memoryview):
@@ -323,9 +323,8 @@ class MultipartForm:
         elif callable(getattr(value, "read", None)):
             self.add_field(name, cast(IO[bytes], value))
         else:
-            raise InvalidRequest(
-                f"multipart field {name!r}: unsupported value type {type(value).__name__}"
-            )
+            # Scalars become text as in a query or urlencoded form; the rest raises.
+            self.add_field(name, field_text(name, value, "multipart field"))
 
     @property
     def boundary(self) -> str:

@@ -2,24 +2,26 @@
 
 Turns the arguments of ``HTTPClient.request()`` into the exact header list and
 body the driver sends: default headers, ``Host``, body encoding (form, JSON,
-bytes, iterators, multipart) and framing (Content-Length or chunked). Caller
-input is validated later, in one pass, by the serialiser
-(``aiosonic.protocols.h11_request``). No I/O here.
+bytes, iterators, multipart, and the choice between a urlencoded and a
+multipart form) and framing (Content-Length or chunked). How a form value
+becomes text is :mod:`aiosonic.urlencoded`'s. Headers are validated later, in
+one pass, by the serialiser (``aiosonic.protocols.h11_request``). No I/O here.
 """
 
 from __future__ import annotations
 
 import json as jsonlib
+import os
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
-from urllib.parse import urlencode
 
 from multidict import MultiMapping
 
 from aiosonic.decoders import accept_encoding_value
 from aiosonic.exceptions import InvalidRequest
-from aiosonic.multipart import MultipartForm
+from aiosonic.multipart import MultipartForm, Part
+from aiosonic.urlencoded import field_pairs, urlencode_fields
 from aiosonic.urls import ParsedURL
 from aiosonic.version import VERSION
 
@@ -34,8 +36,9 @@ HeadersType = (
 BodyType = (
     bytes
     | str
-    | dict[str, Any]
+    | Mapping[str, Any]
     | tuple[Any, ...]
+    | list[tuple[str, Any]]
     | AsyncIterable[bytes]
     | Iterable[bytes]
     | MultipartForm
@@ -125,32 +128,69 @@ def _encode_body(
 ) -> tuple[bytes | AsyncIterable[bytes] | Iterable[bytes] | None, str | None, int | None]:
     """Return ``(body, content_type, length)``; length None means unknown (chunked)."""
     if json is not None:
+        if data is not None:
+            raise InvalidRequest("pass either data= or json=, not both: json= would replace data=")
         encoded = json_serializer(json)
         raw = encoded.encode() if isinstance(encoded, str) else encoded
         return raw, "application/json", len(raw)
     if data is None:
         return None, None, 0
-    if multipart and not isinstance(data, MultipartForm):
-        if not isinstance(data, Mapping):
-            raise InvalidRequest(
-                f"multipart=True needs a dict or a MultipartForm, not {type(data).__name__}"
-            )
-        data = MultipartForm.from_dict(data)
     if isinstance(data, MultipartForm):
         return data.get_buffer(), data.content_type, data.content_length()
-    if isinstance(data, bytes | bytearray | memoryview):
+    if isinstance(data, bytes | bytearray | memoryview) and not multipart:
         raw = bytes(data)
         return raw, None, len(raw)
-    if isinstance(data, str):
+    if isinstance(data, str) and not multipart:
         raw = data.encode()
         return raw, "text/plain; charset=utf-8", len(raw)
-    if isinstance(data, dict | tuple):
-        items = data.items() if isinstance(data, dict) else data
-        raw = urlencode(list(items)).encode()
+    if _is_form(data):
+        pairs = field_pairs(cast("Mapping[Any, Any] | Iterable[Any]", data), "form field")
+        if multipart or _has_file(pairs):
+            form = MultipartForm.from_dict(pairs)
+            return form.get_buffer(), form.content_type, form.content_length()
+        raw = urlencode_fields(pairs, "form field").encode("ascii")
         return raw, "application/x-www-form-urlencoded", len(raw)
+    if multipart:
+        raise InvalidRequest(
+            "multipart=True needs a dict, (name, value) pairs or a MultipartForm, "
+            f"not {type(data).__name__}"
+        )
     if isinstance(data, AsyncIterable | Iterable):
         return cast("AsyncIterable[bytes] | Iterable[bytes]", data), None, None
     raise InvalidRequest(f"unsupported request body type {type(data).__name__}")
+
+
+def _is_form(data: object) -> bool:
+    """Whether ``data`` is form fields: a mapping, a tuple, or a list of pairs.
+
+    A list of bytes is a body sent chunked; a list whose first item is a
+    tuple or list is ``(name, value)`` pairs.
+    """
+    if isinstance(data, Mapping | tuple):
+        return True
+    return isinstance(data, list) and bool(data) and isinstance(data[0], tuple | list)
+
+
+def _has_file(pairs: list[tuple[Any, Any]]) -> bool:
+    """Whether a form needs multipart: a value is a file object or a :class:`Part`.
+
+    Raises:
+        InvalidRequest: A value is a path, which is uploaded only when asked.
+    """
+    found = False
+    for name, value in pairs:
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(item, os.PathLike):
+                raise InvalidRequest(
+                    f"form field {name!r}: a path is not sent as text; "
+                    "pass multipart=True to upload the file"
+                )
+            found = (
+                found
+                or isinstance(item, Part)
+                or (not isinstance(item, str | bytes) and callable(getattr(item, "read", None)))
+            )
+    return found
 
 
 def build_request(
@@ -169,16 +209,19 @@ def build_request(
         method: Any case; sent upper-case.
         url: The parsed URL.
         headers: Caller headers; they override the defaults by name.
-        data: Body: bytes, str, a form dict/tuple, an (async) iterator of
-            bytes, or a MultipartForm.
-        json: A value to send as JSON (wins over ``data``).
+        data: Body: bytes, str, form fields (a mapping, or a tuple/list of
+            pairs; see :mod:`aiosonic.urlencoded`), an (async) iterator of
+            bytes, or a MultipartForm. Form fields with a file object or a
+            Part among their values are sent as multipart/form-data.
+        json: A value to send as JSON; not together with ``data``.
         json_serializer: Turns ``json`` into text.
-        multipart: Encode a dict ``data`` as multipart/form-data.
+        multipart: Encode form fields ``data`` as multipart/form-data.
         extra_headers: Headers added by the client (cookies, auth) that the
             caller's own headers override.
 
     Raises:
-        InvalidRequest: The body type is unsupported or inconsistent.
+        InvalidRequest: The body type is unsupported or inconsistent, a form
+            value cannot be sent, or both ``data`` and ``json`` were given.
     """
     method = method.upper()
     body, content_type, length = _encode_body(data, json, json_serializer, multipart)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 from aiosonic.drivers.http11 import HTTP11Driver
 from aiosonic.exceptions import (
@@ -276,7 +276,6 @@ async def _open_connect_tunnel(
             raise ConnectError(f"tunnel failed during the TLS handshake ({where}): {exc}") from exc
         if tls_transport is None:
             raise ConnectError(f"tunnel closed during the TLS handshake ({where})")
-        tls_transport = cast("asyncio.Transport", tls_transport)  # (uvloop's is no subclass)
         # start_tls does not call connection_made on the new protocol.
         driver.connection_made(tls_transport)
         return tls_transport, driver
@@ -349,7 +348,4 @@ async def _open_socks(
 
 
 def _tls_error(url: ParsedURL, proxy: Proxy, exc: ssl.SSLError) -> TLSError:
-    reason: Any = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
-    return TLSError(
-        f"TLS handshake with {url.host}:{url.port} (via proxy {proxy.key}) failed: {reason}"
-    )
+    return TLSError.from_handshake(f"{url.host}:{url.port} (via proxy {proxy.key})", exc)

@@ -13,9 +13,10 @@ import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
-from urllib.parse import SplitResult, quote, unquote, urlencode, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
-from aiosonic.exceptions import HttpParsingError, InvalidRequest
+from aiosonic.exceptions import InvalidURL
+from aiosonic.urlencoded import urlencode_fields
 
 __all__ = ["DEFAULT_PORTS", "Origin", "ParsedURL", "PoolKey", "encode_params", "parse_url"]
 
@@ -97,19 +98,17 @@ class ParsedURL:
 
 
 def encode_params(params: ParamsType) -> str:
-    """Encode query parameters given as a mapping or a sequence of pairs."""
+    """Encode query parameters given as a mapping or a sequence of pairs.
+
+    Values follow :mod:`aiosonic.urlencoded`: a list gives one pair per item,
+    ``True``/``False`` are ``true``/``false``, ``None`` is an empty value.
+
+    Raises:
+        InvalidRequest: A pair, name or value that cannot be sent.
+    """
     if not params:
         return ""
-    items = params.items() if isinstance(params, Mapping) else params
-    pairs: list[tuple[str, str]] = []
-    for item in items:
-        if not isinstance(item, tuple | list) or len(item) != 2:
-            raise InvalidRequest(f"query parameter is not a (name, value) pair: {item!r}")
-        name, value = item
-        if value is None:
-            continue  # as in requests/httpx: a None value means "leave it out"
-        pairs.append((str(name), str(value)))
-    return urlencode(pairs)
+    return urlencode_fields(params, "query parameter")
 
 
 _USERINFO = re.compile(r"(//)[^/?#@]*@")
@@ -126,7 +125,7 @@ def _idna_host(host: str) -> str:
     try:
         return host.encode("idna").decode("ascii").lower()
     except UnicodeError as exc:
-        raise InvalidRequest(f"host {host!r} cannot be IDNA-encoded") from exc
+        raise InvalidURL(f"host {host!r} cannot be IDNA-encoded") from exc
 
 
 def parse_url(url: str, params: ParamsType = None) -> ParsedURL:
@@ -140,26 +139,28 @@ def parse_url(url: str, params: ParamsType = None) -> ParsedURL:
         The parsed URL.
 
     Raises:
-        InvalidRequest: CR/LF/NUL or another control character in the URL,
-            an unsupported scheme, or an invalid port.
-        HttpParsingError: The URL has no host.
+        InvalidURL: CR/LF/NUL or another control character in the URL, an
+            unsupported scheme, an invalid port, or no host. It is an
+            InvalidRequest (and, for code written against the published
+            package, an HttpParsingError too).
+        InvalidRequest: ``params`` holds a value that cannot be sent.
     """
     if not isinstance(url, str):
-        raise InvalidRequest(f"URL must be a str, got {type(url).__name__}")
+        raise InvalidURL(f"URL must be a str, got {type(url).__name__}")
     if _FORBIDDEN.search(url):
-        raise InvalidRequest(f"URL contains a control character (CR, LF or NUL?): {_shown(url)!r}")
+        raise InvalidURL(f"URL contains a control character (CR, LF or NUL?): {_shown(url)!r}")
     url = url.strip(" ")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise InvalidRequest(f"invalid URL {_shown(url)!r}: {exc}") from exc
+        raise InvalidURL(f"invalid URL {_shown(url)!r}: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in _SUPPORTED_SCHEMES:
-        raise InvalidRequest(f"unsupported URL scheme {parts.scheme!r} in {_shown(url)!r}")
+        raise InvalidURL(f"unsupported URL scheme {parts.scheme!r} in {_shown(url)!r}")
     raw_host = parts.hostname
     if not raw_host:
-        raise HttpParsingError(f"URL has no host: {_shown(url)!r}")
+        raise InvalidURL(f"URL has no host: {_shown(url)!r}")
     host = _idna_host(raw_host)
     default_port = DEFAULT_PORTS[scheme]
     effective_port = port if port is not None else default_port

@@ -154,6 +154,119 @@ async def test_form_urlencoded_body(
     assert received[0].form == expected
 
 
+async def test_query_params_on_the_wire(raw_server: RawServerFactory) -> None:
+    heads: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    srv = await raw_server(handler)
+    params = {"tag": ["a", "b"], "on": True, "off": False, "none": None, "n": 1, "f": 0.5}
+    async with aiosonic.HTTPClient() as client:
+        await client.get(srv.url + "/p?z=0", params=params)
+        await client.get(srv.url + "/p", params=[("tag", ("x", "y")), ("b", b"\xe9")])
+    assert heads[0].startswith(
+        b"GET /p?z=0&tag=a&tag=b&on=true&off=false&none=&n=1&f=0.5 HTTP/1.1\r\n"
+    )
+    assert heads[1].startswith(b"GET /p?tag=x&tag=y&b=%E9 HTTP/1.1\r\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "body"),
+    [
+        ({"tag": ["a", "b"]}, b"tag=a&tag=b"),
+        ({"on": True, "off": False}, b"on=true&off=false"),
+        ({"none": None, "x": "1"}, b"none=&x=1"),
+        ({"i": 3, "f": 2.5, "b": b"\xff"}, b"i=3&f=2.5&b=%FF"),
+        ((("tag", ["a", "b"]), ("x", None)), b"tag=a&tag=b&x="),
+        ([("k", "1"), ("k", True)], b"k=1&k=true"),
+    ],
+    ids=["list", "bool", "none", "scalars", "tuple-of-pairs", "list-of-pairs"],
+)
+async def test_form_values_are_never_sent_as_python_reprs(
+    http_server: HTTPServer, data: Any, body: bytes
+) -> None:
+    received = await start_body_server(http_server)
+    async with aiosonic.HTTPClient() as client:
+        await client.post(http_server.url + "/", data=data)
+    assert received[0].headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert received[0].body == body
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"k": object()}, "form field 'k': cannot send a value of type object"),
+        ({"k": {"a": 1}}, "form field 'k': cannot send a value of type dict"),
+        ({"k": [[1]]}, "form field 'k': cannot send a value of type list"),
+        ((("k", object()),), "form field 'k': cannot send a value of type object"),
+        ([("k",)], "form field is not a (name, value) pair: ('k',)"),
+    ],
+)
+async def test_form_values_of_other_types_are_refused(
+    http_server: HTTPServer, data: Any, message: str
+) -> None:
+    await start_body_server(http_server)
+    async with aiosonic.HTTPClient() as client:
+        with pytest.raises(InvalidRequest) as info:
+            await client.post(http_server.url + "/", data=data)
+    assert str(info.value) == message
+    assert http_server.requests == 0
+
+
+async def test_form_path_value_asks_for_multipart(http_server: HTTPServer, tmp_path: Path) -> None:
+    # A path is not uploaded unless asked: reading a file from disk because a
+    # form value happened to be a Path would surprise.
+    await start_body_server(http_server)
+    async with aiosonic.HTTPClient() as client:
+        with pytest.raises(InvalidRequest, match="pass multipart=True to upload the file"):
+            await client.post(http_server.url + "/", data={"doc": tmp_path / "x.txt"})
+        # Also when a file object elsewhere makes the form multipart.
+        with pytest.raises(InvalidRequest, match="pass multipart=True to upload the file"):
+            await client.post(
+                http_server.url + "/",
+                data={"f": io.BytesIO(b"x"), "doc": [tmp_path / "x.txt"]},
+            )
+    assert http_server.requests == 0
+
+
+@pytest.mark.parametrize("as_list", [False, True], ids=["value", "in-a-list"])
+async def test_form_with_a_file_object_is_sent_as_multipart(
+    http_server: HTTPServer, tmp_path: Path, as_list: bool
+) -> None:
+    received = await start_body_server(http_server)
+    path = tmp_path / "report.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    async with aiosonic.HTTPClient() as client:
+        with path.open("rb") as file:
+            await client.post(
+                http_server.url + "/form",
+                data={"doc": [file] if as_list else file, "name": "x", "flag": True, "n": None},
+            )
+    assert received[0].headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert received[0].form == [
+        ("doc", Upload("report.csv", "text/csv", b"a,b\n1,2\n")),
+        ("name", "x"),
+        ("flag", "true"),
+        ("n", ""),
+    ]
+
+
+async def test_form_with_a_part_is_sent_as_multipart(http_server: HTTPServer) -> None:
+    received = await start_body_server(http_server)
+    async with aiosonic.HTTPClient() as client:
+        await client.post(
+            http_server.url + "/form",
+            data=(("p", Part("p", b"\x00", filename="p.bin")), ("q", "1")),
+        )
+    assert received[0].form == [
+        ("p", Upload("p.bin", "application/octet-stream", b"\x00")),
+        ("q", "1"),
+    ]
+
+
 # --- streamed bodies --------------------------------------------------------
 
 
@@ -249,11 +362,14 @@ async def test_json_body(http_server: HTTPServer, value: Any) -> None:
     assert json.loads(received[0].body) == value
 
 
-async def test_json_wins_over_data(http_server: HTTPServer) -> None:
-    received = await start_body_server(http_server)
+@pytest.mark.parametrize("data", [b"dropped", {"a": "1"}, b""])
+async def test_json_and_data_together_are_refused(http_server: HTTPServer, data: Any) -> None:
+    await start_body_server(http_server)
     async with aiosonic.HTTPClient() as client:
-        await client.post(http_server.url + "/", data=b"ignored", json={"used": True})
-    assert json.loads(received[0].body) == {"used": True}
+        with pytest.raises(InvalidRequest) as info:
+            await client.post(http_server.url + "/", data=data, json={"used": True})
+    assert str(info.value) == "pass either data= or json=, not both: json= would replace data="
+    assert http_server.requests == 0
 
 
 @pytest.mark.parametrize(
@@ -331,7 +447,7 @@ async def test_multipart_dict_with_bytesio(http_server: HTTPServer) -> None:
     ]
 
 
-@pytest.mark.parametrize("data", [b"raw bytes", "text", [("a", "b")]])
+@pytest.mark.parametrize("data", [b"raw bytes", "text", [b"chunk"], iter([("a", "b")])])
 async def test_multipart_with_a_non_dict_is_a_value_error(
     http_server: HTTPServer, data: Any
 ) -> None:
@@ -341,6 +457,14 @@ async def test_multipart_with_a_non_dict_is_a_value_error(
             await client.post(http_server.url + "/form", data=data, multipart=True)
     assert isinstance(info.value, InvalidRequest)
     assert http_server.requests == 0
+
+
+async def test_multipart_true_with_pairs(http_server: HTTPServer) -> None:
+    received = await start_body_server(http_server)
+    async with aiosonic.HTTPClient() as client:
+        await client.post(http_server.url + "/form", data=[("a", "1"), ("a", 2)], multipart=True)
+    assert received[0].headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert received[0].form == [("a", "1"), ("a", "2")]
 
 
 async def test_multipart_form_as_data(http_server: HTTPServer, tmp_path: Path) -> None:

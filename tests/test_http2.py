@@ -101,13 +101,45 @@ async def test_post_and_json_over_h2(server: HypercornServer) -> None:
     assert list(server.connections.values()) == ["2"]
 
 
-async def test_user_ssl_context_gets_h2(server: HypercornServer, h2_trust: str) -> None:
-    context = ssl.create_default_context(cafile=h2_trust)  # no ALPN set by the caller
+async def test_user_ssl_context_with_h2_in_its_alpn_gets_h2(
+    server: HypercornServer, h2_trust: str
+) -> None:
+    context = ssl.create_default_context(cafile=h2_trust)
+    context.set_alpn_protocols(["h2", "http/1.1"])
     async with HTTPClient() as client:
         response = await client.get(f"{server.url}/small", ssl=context, http2=True)
         assert response.http_version == "2"
         assert await response.text() == "small response over 2"
     assert list(server.connections.values()) == ["2"]
+
+
+async def _alpn_chosen_with(context: ssl.SSLContext, port: int) -> str | None:
+    """Handshake with ``context`` outside aiosonic; return the protocol ALPN chose."""
+    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    try:
+        return writer.get_extra_info("ssl_object").selected_alpn_protocol()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_user_ssl_context_is_never_changed(server: HypercornServer, h2_trust: str) -> None:
+    # The server offers h2 and http/1.1; the caller's context offers no ALPN.
+    context = ssl.create_default_context(cafile=h2_trust)
+    assert await _alpn_chosen_with(context, server.port) is None
+    async with HTTPClient() as client:
+        response = await client.get(f"{server.url}/small", ssl=context, http2=True)
+        # aiosonic offers what the caller's context offers: nothing, so HTTP/1.1.
+        assert response.http_version == "1.1"
+        assert await response.text() == "small response over 1.1"
+    # The context still offers nothing: a later client without HTTP/2, and
+    # plain asyncio, see the context the caller built.
+    async with HTTPClient() as client:
+        response = await client.get(f"{server.url}/small", ssl=context)
+        assert response.http_version == "1.1"
+        assert await response.text() == "small response over 1.1"
+    assert await _alpn_chosen_with(context, server.port) is None
+    assert set(server.connections.values()) == {"1.1"}
 
 
 async def test_fallback_to_http11_when_server_has_no_h2(hypercorn_server, h2_trust) -> None:

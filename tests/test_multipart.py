@@ -697,6 +697,9 @@ async def test_from_dict(port: int, tmp_path: Path) -> None:
                 "by_path": tmp_path / "photo.jpg",
                 "tags": ["a", "b"],
                 "part": Part("part", b"p", filename="p.bin"),
+                "flag": True,
+                "off": False,
+                "none": None,
             }
         )
         fields = (await post_form(port, form, "/post")).json
@@ -711,16 +714,26 @@ async def test_from_dict(port: int, tmp_path: Path) -> None:
         ["tags", "a"],
         ["tags", "b"],
         ["part", "p.bin", "application/octet-stream", _sha(b"p")],
+        # The same words as a urlencoded form or a query: true, false, "".
+        ["flag", "true"],
+        ["off", "false"],
+        ["none", ""],
     ]
+
+
+async def test_from_dict_takes_pairs_too(port: int) -> None:
+    form = MultipartForm.from_dict((("a", "1"), ("a", 2), ("b", [True, None])))
+    fields = (await post_form(port, form, "/post")).json
+    assert fields == [["a", "1"], ["a", "2"], ["b", "true"], ["b", ""]]
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"flag": True}, "cannot send True"),
-        ({"none": None}, "cannot send None"),
+        ({"nested": [[1]]}, "'nested': cannot send a value of type list"),
+        ((("a",),), "not a \\(name, value\\) pair"),
         ({"key": Part("other", "v")}, "'other' given under key 'key'"),
-        ({"obj": object()}, "unsupported value type object"),
+        ({"obj": object()}, "'obj': cannot send a value of type object"),
     ],
 )
 def test_from_dict_rejects(data: dict[str, Any], message: str) -> None:

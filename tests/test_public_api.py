@@ -98,6 +98,7 @@ def _assert_prefix(func: Any, expected: list[tuple[str, Any]]) -> None:
         ("aiosonic.exceptions", "MissingReaderException"),
         ("aiosonic.exceptions", "TimeoutException"),
         ("aiosonic.exceptions", "TLSError"),
+        ("aiosonic.exceptions", "InvalidURL"),
     ],
 )
 def test_promised_import_path(module: str, name: str) -> None:
@@ -157,7 +158,7 @@ def test_tls_error_is_ssl_error_and_connection_error() -> None:
     assert issubclass(exc_mod.TLSError, ssl.SSLError)
     assert issubclass(exc_mod.TLSError, ConnectionError)
     error = exc_mod.TLSError("handshake failed")
-    assert "handshake failed" in str(error)
+    assert str(error) == "handshake failed"  # not ssl.SSLError's "('handshake failed',)"
 
 
 def test_invalid_input_errors_are_value_errors() -> None:
@@ -165,6 +166,10 @@ def test_invalid_input_errors_are_value_errors() -> None:
 
     assert issubclass(exc_mod.InvalidRequest, ValueError)
     assert issubclass(ResponseJSONError, ValueError)
+    # A bad URL is caller input; it stays an HttpParsingError for code written
+    # against the published package, which raised that for a URL without a host.
+    assert issubclass(exc_mod.InvalidURL, exc_mod.InvalidRequest)
+    assert issubclass(exc_mod.InvalidURL, exc_mod.HttpParsingError)
 
 
 @pytest.mark.parametrize(

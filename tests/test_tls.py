@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -98,6 +99,46 @@ async def test_default_verification_rejects_an_unknown_ca(
     assert "certificate" in str(error).lower()
     assert isinstance(error.__cause__, ssl.SSLCertVerificationError)
     assert tls_server.requests == 0
+
+
+async def test_untrusted_certificate_error_is_a_sentence_with_the_fix(
+    tls_server: HTTPServer, no_env_trust_store: None
+) -> None:
+    async with aiosonic.HTTPClient() as client:
+        with pytest.raises(TLSError) as info:
+            await client.get(f"https://localhost:{tls_server.port}/")
+    error = info.value
+    assert str(error) == (
+        f"TLS handshake with localhost:{tls_server.port} failed: unable to get local issuer "
+        "certificate. If you trust this server, pass ssl= with an SSLContext that trusts "
+        "its CA, or verify=False to skip verification."
+    )
+    assert isinstance(error, ssl.SSLError)
+    assert error.args == (str(error),)
+    # It survives pickling (as between processes) unchanged.
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is TLSError
+    assert str(copy) == str(error)
+
+
+async def test_handshake_error_that_is_not_about_the_certificate_has_no_hint(
+    raw_server: RawServerFactory,
+) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(1)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+        await writer.drain()
+        await reader.read()
+
+    srv = await raw_server(handler)
+    async with aiosonic.HTTPClient() as client:
+        with pytest.raises(TLSError) as info:
+            await client.get(f"https://127.0.0.1:{srv.port}/", verify=False)
+    message = str(info.value)
+    assert message.startswith(f"TLS handshake with 127.0.0.1:{srv.port} failed: ")
+    assert message.endswith(".")
+    assert "verify=False" not in message
+    assert "(" not in message and "_" not in message  # no tuple, no OpenSSL reason code
 
 
 async def test_certificate_for_another_host_is_rejected(

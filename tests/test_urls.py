@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from aiosonic.exceptions import HttpParsingError, InvalidRequest
+from aiosonic.exceptions import HttpParsingError, InvalidRequest, InvalidURL
 from aiosonic.protocols.h11_request import build_request_head
 from aiosonic.urls import Origin, ParsedURL, encode_params, parse_url
 
@@ -147,6 +147,55 @@ def test_encode_params() -> None:
     assert encode_params([("a", 1), ("a", 2)]) == "a=1&a=2"
 
 
+@pytest.mark.parametrize(
+    ("params", "query"),
+    [
+        # A list or tuple value is one pair per item, in order.
+        ({"tag": ["a", "b"]}, "tag=a&tag=b"),
+        ({"tag": ("a", "b"), "x": "1"}, "tag=a&tag=b&x=1"),
+        ({"tag": []}, ""),
+        ([("tag", ["a", "b"]), ("tag", "c")], "tag=a&tag=b&tag=c"),
+        # Booleans are JSON-style words, as httpx sends them.
+        ({"on": True, "off": False}, "on=true&off=false"),
+        ({"flags": [True, False]}, "flags=true&flags=false"),
+        # None is an empty value: the key stays (as httpx does).
+        ({"none": None, "x": "1"}, "none=&x=1"),
+        ([("none", None)], "none="),
+        ({"l": [None, 1]}, "l=&l=1"),
+        # Numbers are str(); text as is; bytes are percent-encoded as they are.
+        ({"i": 3, "f": 1.5, "neg": -2}, "i=3&f=1.5&neg=-2"),
+        ({"b": b"\xff a", "ba": bytearray(b"x")}, "b=%FF+a&ba=x"),
+        ({b"raw": "1", 7: "seven"}, "raw=1&7=seven"),
+        ((("k", 1),), "k=1"),
+    ],
+)
+def test_param_values_are_never_sent_as_python_reprs(params: Any, query: str) -> None:
+    assert encode_params(params) == query
+
+
+class _Opaque:
+    def __repr__(self) -> str:
+        return "<opaque>"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"k": _Opaque()}, "query parameter 'k': cannot send a value of type _Opaque"),
+        ({"k": {"nested": 1}}, "query parameter 'k': cannot send a value of type dict"),
+        ({"k": [["nested"]]}, "query parameter 'k': cannot send a value of type list"),
+        ({"k": {1, 2}}, "query parameter 'k': cannot send a value of type set"),
+        ([("k", object())], "query parameter 'k': cannot send a value of type object"),
+        ({None: "v"}, "query parameter name must be str, bytes or a number, got NoneType"),
+        ({True: "v"}, "query parameter name must be str, bytes or a number, got bool"),
+    ],
+)
+def test_param_values_of_other_types_are_refused(params: Any, message: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        parse_url("http://h/", params)
+    assert str(info.value) == message
+
+
 @pytest.mark.parametrize("params", [[("a",)], [("a", "b", "c")], ["abc"]])
 def test_params_that_are_not_pairs(params: Any) -> None:
     with pytest.raises(InvalidRequest, match="not a \\(name, value\\) pair"):
@@ -213,7 +262,23 @@ def test_control_characters_in_params_are_percent_encoded() -> None:
 
 @pytest.mark.parametrize("url", ["http://:8080/", "http:///path", "http://", "https://:443"])
 def test_url_without_host(url: str) -> None:
-    with pytest.raises(HttpParsingError, match="no host"):
+    # A caller's bad URL is an InvalidRequest (HttpParsingError is for responses);
+    # InvalidURL also derives from HttpParsingError, which the published package
+    # raised here, so code written against it keeps catching it.
+    with pytest.raises(InvalidRequest, match="no host") as info:
+        parse_url(url)
+    assert isinstance(info.value, InvalidURL)
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, HttpParsingError)
+    assert str(info.value) == f"URL has no host: {url!r}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://h:99999/", "ftp://h/", "http://h/\r\n", "http://\udcff/", "http:///path"],
+)
+def test_every_bad_caller_url_is_an_invalid_url(url: str) -> None:
+    with pytest.raises(InvalidURL):
         parse_url(url)
 
 
