@@ -200,6 +200,25 @@ def signature_problems(
 ) -> list[Problem]:
     """Bind every published call against our signature; report the ones that fail."""
     problems = []
+    # Binding by position cannot see a parameter that moved: f(a, b) binds
+    # against ours f(b, a) too. So each published positional-or-keyword
+    # parameter must keep its name at its index (unless ours takes *args there).
+    ours_params = list(ours.parameters.values())
+    for index, param in enumerate(params):
+        if param["kind"] != "POSITIONAL_OR_KEYWORD" or param["name"].startswith("_"):
+            continue
+        mine = ours_params[index] if index < len(ours_params) else None
+        if mine is None or mine.kind is inspect.Parameter.VAR_POSITIONAL:
+            break  # binding reports a missing slot; *args takes any position
+        if mine.name != param["name"] and mine.kind is not inspect.Parameter.KEYWORD_ONLY:
+            problems.append(
+                Problem(
+                    name,
+                    SIGNATURE,
+                    f"published {name} has {param['name']!r} at position {index}; "
+                    f"ours has {mine.name!r} there ({ours})",
+                )
+            )
     for args, kwargs in published_calls(params):
         try:
             ours.bind(*args, **kwargs)
@@ -636,3 +655,86 @@ def test_difference_rows_are_current() -> None:
                 "remove the row (or narrow its release range)"
             )
     assert not lines, "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the checker itself
+
+
+def _params_of(func: Any) -> list[dict[str, Any]]:
+    """Describe a toy function the way make_manifest.py records a published one."""
+    import make_manifest  # beside this file; only these checks need it
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    node = tree.body[0]
+    assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    return make_manifest.function_entry(node)["params"]  # type: ignore[no-any-return]
+
+
+def _published(url, method="GET", *, headers=None): ...  # type: ignore[no-untyped-def]
+
+
+def _ours_same(url: str, method: str = "GET", *, headers: Any = None, extra: int = 0) -> None: ...
+def _ours_required_extra(url: str, method: str = "GET", *, headers: Any = None, x: int) -> None: ...
+def _ours_renamed(url: str, verb: str = "GET", *, headers: Any = None) -> None: ...
+def _ours_kwonly_method(url: str, *, method: str = "GET", headers: Any = None) -> None: ...
+def _ours_required_method(url: str, method: str, *, headers: Any = None) -> None: ...
+def _ours_catch_all(*args: Any, **kwargs: Any) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("ours", "broken"),
+    [
+        (_ours_same, False),  # adding an optional parameter is fine
+        (_ours_catch_all, False),
+        (_ours_required_extra, True),  # adding a required one breaks old calls
+        (_ours_renamed, True),  # method= by name no longer binds
+        (_ours_kwonly_method, True),  # f(url, "POST") no longer binds
+        (_ours_required_method, True),  # f(url) no longer binds
+    ],
+)
+def test_checker_binds_published_calls(ours: Any, broken: bool) -> None:
+    """The signature check fails exactly when a call the published one accepted stops binding."""
+    problems = signature_problems("f", _params_of(_published), inspect.signature(ours))
+    assert bool(problems) is broken, problems
+
+
+async def _coroutine() -> None: ...
+
+
+async def _agen() -> Any:
+    yield 1
+
+
+def test_checker_keeps_async_and_sync_apart() -> None:
+    """An awaited coroutine function must stay one; a sync function must not become async."""
+    assert call_form_problems("f", "coroutine", _coroutine) == []
+    assert call_form_problems("f", "coroutine", _ours_same) != []
+    assert call_form_problems("f", "sync", _coroutine) != []
+    assert call_form_problems("f", "async_generator", _agen) == []
+    assert call_form_problems("f", "async_generator", _coroutine) != []
+
+
+def test_checker_attribute_evidence() -> None:
+    """An attribute counts if it is a property, a class value, annotated, or set in __init__."""
+
+    class Ours:
+        declared: int
+        constant = 1
+
+        def __init__(self) -> None:
+            self.assigned = 1
+
+        @property
+        def readonly(self) -> int:
+            return 1
+
+        def method(self) -> int:
+            return 1
+
+    def check(attr: str, settable: bool = False) -> list[Problem]:
+        return attribute_problems("m.Ours", Ours, attr, settable=settable, what="property")
+
+    assert check("declared") == check("constant") == check("assigned") == check("readonly") == []
+    assert [p.kind for p in check("absent")] == [MISSING]
+    assert [p.kind for p in check("method")] == [SIGNATURE]  # a property that became a method
+    assert [p.kind for p in check("readonly", settable=True)] == [SIGNATURE]
