@@ -10,7 +10,8 @@ for each class its constructor, methods and attributes. This test imports OUR
   object as ours at its origin (else it is checked like the original);
 * every call the published signature accepts binds against ours: the test
   builds the calls (required arguments only, each positional prefix, every
-  keyword by name, extra ``*args``) and ``inspect.Signature.bind``\\s them;
+  keyword by name, extra ``*args``) and ``inspect.Signature.bind``\\s them,
+  and a positional parameter keeps its name at its index;
 * a coroutine function stays awaitable and a sync one stays sync, an async
   generator or async context manager stays usable with ``async for``/``with``;
 * properties, class attributes and the attributes ``__init__`` sets still exist;
