@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo bench docs fuzz clean
+.PHONY: venv test lint typecheck unit demo bench docs fuzz clean compat-manifest
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -58,6 +58,11 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	bash benchmarks/run.sh
+
+# Rewrite tests/compat/manifest/ from the published sdists (downloads them with
+# pip; not part of `make test`, whose compat test only reads the JSON files).
+compat-manifest: $(STAMP)
+	$(PY) tests/compat/make_manifest.py
 
 docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -q -b html docs docs/_build/html
