@@ -74,6 +74,8 @@ def aggregate(runs: list[dict[str, Any]], row: Row, name: str) -> dict[str, Any]
             out[key] = min(values) if values else None
         best = min(good, key=lambda r: r["iter_ms_mean"])
         out["iterations"] = best.get("iterations")
+        # Whether the reported (best) run was cut short, not whether any run was.
+        out["truncated"] = bool(best.get("truncated"))
     elif good:
         # Best of the rounds: interference from other processes only ever makes a run
         # slower, so the best run is the least disturbed one (as timeit does).
@@ -82,9 +84,9 @@ def aggregate(runs: list[dict[str, Any]], row: Row, name: str) -> dict[str, Any]
         best = max(good, key=lambda r: r["req_per_s"])
         cpus = [r["cpu_us_per_req"] for r in good if r.get("cpu_us_per_req") is not None]
         out["cpu_us_per_req"] = min(cpus) if cpus else None
+        out["truncated"] = any(r.get("truncated") for r in good)
     if good:
         out["best_run_foreign_cpu_share"] = best.get("foreign_cpu_share")
-        out["truncated"] = any(r.get("truncated") for r in good)
         out["http_version"] = best.get("http_version")
         out["os_threads"] = best.get("os_threads")
         out["loop"] = best.get("loop")
