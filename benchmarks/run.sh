@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark this repository's aiosonic against aiohttp, httpx and the PyPI aiosonic.
+# Benchmark this repository's aiosonic against aiohttp, httpx, the PyPI aiosonic and the
+# Rust-backed wreq and pyreqwest.
 # Usage: bash benchmarks/run.sh [extra compare.py options]   (or: make bench)
 # See benchmarks/README.md.  Environment knobs: PYTHON, BENCH_ROUNDS, BENCH_DURATION,
 # BENCH_BIG_DURATION, BENCH_BIG_REQUESTS, BENCH_WARMUP, BENCH_COLD_ITERATIONS,
@@ -20,6 +21,10 @@ AIOHTTP_SPEC="aiohttp==3.14.5"
 # every lock it creates, i.e. several times per request; anyio no longer pulls it in.
 # The http2 extra (h2) is needed for the HTTP/2 scenario.  An array: `[` is a glob.
 HTTPX_SPEC=("httpx[http2]==0.28.1" sniffio)
+WREQ_SPEC="wreq==0.13.0"
+PYREQWEST_SPEC="pyreqwest==0.15.1"
+# Every client venv also gets uvloop, for the uvloop rows (client scripts' --loop uvloop).
+UVLOOP_SPEC="uvloop==0.23.0"
 
 log() { echo "[bench] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -81,12 +86,17 @@ make_venv() {
 }
 
 CLIENT_ARGS=()
-make_venv aiosonic-pypi "$AIOSONIC_PYPI_SPEC" \
+make_venv aiosonic-pypi "$AIOSONIC_PYPI_SPEC" "$UVLOOP_SPEC" \
     && CLIENT_ARGS+=(--venv "aiosonic-pypi=$VENVS/aiosonic-pypi/bin/python")
-make_venv aiohttp "$AIOHTTP_SPEC" && CLIENT_ARGS+=(--venv "aiohttp=$VENVS/aiohttp/bin/python")
-make_venv httpx "${HTTPX_SPEC[@]}" && CLIENT_ARGS+=(--venv "httpx=$VENVS/httpx/bin/python")
+make_venv aiohttp "$AIOHTTP_SPEC" "$UVLOOP_SPEC" \
+    && CLIENT_ARGS+=(--venv "aiohttp=$VENVS/aiohttp/bin/python")
+make_venv httpx "${HTTPX_SPEC[@]}" "$UVLOOP_SPEC" \
+    && CLIENT_ARGS+=(--venv "httpx=$VENVS/httpx/bin/python")
+make_venv wreq "$WREQ_SPEC" "$UVLOOP_SPEC" && CLIENT_ARGS+=(--venv "wreq=$VENVS/wreq/bin/python")
+make_venv pyreqwest "$PYREQWEST_SPEC" "$UVLOOP_SPEC" \
+    && CLIENT_ARGS+=(--venv "pyreqwest=$VENVS/pyreqwest/bin/python")
 # Ours: the venv is kept, but the checkout is re-installed (editable) on every run.
-if make_venv ours; then
+if make_venv ours "$UVLOOP_SPEC"; then
     log "installing this checkout into venv ours (pip install -e $REPO_DIR)"
     if "$VENVS/ours/bin/python" -m pip install -q -e "$REPO_DIR" >"$RUN_ROOT/pip-ours.log" 2>&1; then
         CLIENT_ARGS+=(--venv "ours=$VENVS/ours/bin/python")

@@ -30,6 +30,16 @@ connection set-up, imports and warm-up are excluded and the pool stays warm.
 one GET over a new TLS connection and closes the client.  After ``--warmup`` seconds of
 such iterations (at least one: imports and lazy initialisation), ``--iterations`` of them
 are timed one by one (stopping early after ``--duration`` seconds).
+
+Event loop: ``--loop asyncio`` (default) runs on asyncio's default loop, ``--loop uvloop``
+on uvloop's (``uvloop.new_event_loop``); the record's ``loop`` names the loop class that
+really ran, and a run on another loop than asked for is an error.
+
+CPU: ``getrusage(RUSAGE_SELF)`` is the whole process, i.e. the CPU time of all its threads
+(Linux sums them), so clients that do their I/O on threads of their own (wreq and
+pyreqwest run a tokio runtime) are charged for them.  The record also has the main
+thread's share (``cpu_main_thread_s``, ``time.thread_time``) and the number of OS threads
+at the end of the measured window (``os_threads``), to show where the time went.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ MIB = 1024 * 1024
 SMALL_LEN = 100
 BIG_LEN = 10 * MIB
 UPLOAD_REPLY = b"ok"
+LOOPS = ("asyncio", "uvloop")
 # Scenario -> (what is done, TLS?, HTTP/2?).  The https ones need --ca (or the
 # AIOSONIC_BENCH_TLS_CA environment variable that run.sh exports).
 SCENARIOS = {
@@ -81,12 +92,16 @@ def normalize_version(raw: Any) -> str:
     """``"2"``, ``"1.1"``, ... from each library's own representation.
 
     aiohttp: ``HttpVersion(major, minor)``; httpx: ``"HTTP/2"``/``"HTTP/1.1"``;
-    aiosonic: ``"2"``/``"1.1"``.
+    aiosonic: ``"2"``/``"1.1"``; pyreqwest: ``"HTTP/2.0"``/``"HTTP/1.1"``; wreq: the
+    enum ``Version.HTTP_2``/``Version.HTTP_11`` (``str()`` gives ``"Version.HTTP_11"``).
     """
     if isinstance(raw, tuple) and len(raw) >= 2:
         major, minor = int(raw[0]), int(raw[1])
         return "2" if major == 2 else f"{major}.{minor}"
     text = str(raw).strip().upper().removeprefix("HTTP/")
+    if text.startswith("VERSION.HTTP_"):  # wreq: HTTP_09, HTTP_10, HTTP_11, HTTP_2, HTTP_3
+        digits = text.removeprefix("VERSION.HTTP_")
+        text = f"{digits[0]}.{digits[1:]}" if len(digits) == 2 else digits
     return "2" if text in ("2", "2.0") else text
 
 
@@ -115,8 +130,25 @@ class ProtocolCheck:
 
 
 def _cpu_seconds() -> float:
+    """User+sys CPU seconds of the whole process: every thread, not just this one."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
+
+
+def _os_threads() -> int | None:
+    """Threads of this process, as the kernel counts them (Rust runtimes' included)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    return f"{type(loop).__module__}.{type(loop).__qualname__}"
 
 
 def _short(exc: BaseException) -> str:
@@ -230,6 +262,7 @@ async def _run(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
             # requests, where a partial request would otherwise be a visible error).
             stalled = not await next_completion()
             d0, b0, e0, t0, c0 = stats.done, stats.nbytes, stats.errors, loop.time(), _cpu_seconds()
+            m0 = time.thread_time()
             warmup_done = d0
             truncated = False
             if stalled:
@@ -245,6 +278,7 @@ async def _run(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(args.duration)
                 await next_completion()
             d1, b1, e1, t1, c1 = stats.done, stats.nbytes, stats.errors, loop.time(), _cpu_seconds()
+            m1, threads = time.thread_time(), _os_threads()
         finally:
             stop = True
             # Let in-flight requests finish (keeps the client's pool consistent), but
@@ -280,11 +314,13 @@ async def _run(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
         "req_per_s": requests / wall if wall > 0 else 0.0,
         "mib_per_s": (b1 - b0) / MIB / wall if wall > 0 else 0.0,
         "cpu_s": round(cpu, 6),
+        "cpu_main_thread_s": round(m1 - m0, 6),
+        "os_threads": threads,
         "cpu_us_per_req": cpu * 1e6 / requests if requests else None,
         "cpu_util": cpu / wall if wall > 0 else None,
         "truncated": truncated,
         "close_error": close_error,
-        "loop": f"{type(loop).__module__}.{type(loop).__qualname__}",
+        "loop": _loop_name(loop),
     }
 
 
@@ -312,6 +348,7 @@ async def _run_cold(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]
     times: list[float] = []
     t0 = t1 = loop.time()
     c0 = c1 = _cpu_seconds()
+    m0 = m1 = time.thread_time()
     try:
         deadline = loop.time() + args.warmup
         while True:
@@ -319,7 +356,7 @@ async def _run_cold(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]
             warmup += 1
             if loop.time() >= deadline:
                 break
-        t0, c0 = loop.time(), _cpu_seconds()
+        t0, c0, m0 = loop.time(), _cpu_seconds(), time.thread_time()
         while len(times) < args.iterations and (not times or loop.time() - t0 < args.duration):
             started = time.perf_counter()
             await once()
@@ -328,7 +365,7 @@ async def _run_cold(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]
         raise
     except Exception as exc:
         error = _short(exc)
-    t1, c1 = loop.time(), _cpu_seconds()
+    t1, c1, m1 = loop.time(), _cpu_seconds(), time.thread_time()
     n = len(times)
     wall, cpu = t1 - t0, c1 - c0
     return {
@@ -347,6 +384,8 @@ async def _run_cold(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]
         "req_per_s": n / wall if wall > 0 else 0.0,
         "mib_per_s": 0.0,
         "cpu_s": round(cpu, 6),
+        "cpu_main_thread_s": round(m1 - m0, 6),
+        "os_threads": _os_threads(),
         "cpu_us_per_req": cpu * 1e6 / n if n else None,
         "cpu_ms_per_iter": cpu * 1e3 / n if n else None,
         "iter_ms_mean": statistics.fmean(times) * 1e3 if n else None,
@@ -356,7 +395,7 @@ async def _run_cold(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]
         "cpu_util": cpu / wall if wall > 0 else None,
         "truncated": n < args.iterations,
         "close_error": None,
-        "loop": f"{type(loop).__module__}.{type(loop).__qualname__}",
+        "loop": _loop_name(loop),
     }
 
 
@@ -366,6 +405,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scenario", choices=SCENARIOS)
     p.add_argument("--url")
     p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument(
+        "--loop", choices=LOOPS, default="asyncio",
+        help="event loop: asyncio's default one, or uvloop's (must be installed)",
+    )  # fmt: skip
     p.add_argument("--duration", type=float, default=5.0, help="measured seconds")
     p.add_argument("--requests", type=int, default=0, help="measure N requests instead")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
@@ -408,14 +451,37 @@ def _dist_version(dist: str | None) -> str | None:
         return None
 
 
-def main(load: Callable[[], Any], dist: str | None = None, argv: list[str] | None = None) -> None:
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """None (asyncio's default loop) or uvloop's; same for every client."""
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
+
+
+def main(
+    load: Callable[[], Any],
+    dist: str | None = None,
+    argv: list[str] | None = None,
+    *,
+    skip_finalization: bool = False,
+) -> None:
     """Entry point of a client script; ``dist`` names the distribution to report the
-    version of even when importing the library fails."""
+    version of even when importing the library fails.
+
+    ``skip_finalization``: once the record is out, end the process with ``os._exit``
+    instead of letting the interpreter finalize, for a library whose own threads can
+    crash the finalizing interpreter (pyreqwest 0.15: "Fatal Python error:
+    PyGILState_Release" in about one HTTPS run out of three).  The measurement is over
+    by then; only the exit code would be lost.
+    """
     args = _parse(argv)
     base: dict[str, Any] = {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "version": _dist_version(dist),
+        "uvloop": _dist_version("uvloop"),
     }
     try:
         client_cls = load()
@@ -432,20 +498,28 @@ def main(load: Callable[[], Any], dist: str | None = None, argv: list[str] | Non
         _emit({**base, "ok": True})
         return
     try:
-        # Plain asyncio.run: the default event loop, never uvloop (same for every client).
         runner = _run_cold if SCENARIOS[args.scenario][0] == "cold" else _run
-        result = asyncio.run(runner(client_cls, args))
+        with asyncio.Runner(loop_factory=_loop_factory(args.loop)) as loop_runner:
+            result = loop_runner.run(runner(client_cls, args))
     except Exception as exc:
         _emit({**base, "ok": False, "scenario": args.scenario, "error": _short(exc)})
         traceback.print_exc()
         sys.exit(1)
     # A run capped by --max-seconds is still a valid (if shorter) measurement.
     result["ok"] = result["requests"] > 0 and result["errors"] == 0
+    on_uvloop = result["loop"].startswith("uvloop")
+    if on_uvloop != (args.loop == "uvloop"):
+        result["ok"] = False
     if not result["ok"]:
         reasons = []
+        if on_uvloop != (args.loop == "uvloop"):
+            reasons.append(f"ran on {result['loop']}, not on {args.loop}")
         if result["requests"] == 0:
             reasons.append("no request completed")
         if result["errors"]:
             reasons.append(f"{result['errors']} errors (first: {result['first_error']})")
         result["error"] = "; ".join(reasons)
     _emit({**base, **result})
+    if skip_finalization:
+        sys.stderr.flush()
+        os._exit(0 if result["ok"] else 1)

@@ -1,0 +1,66 @@
+"""What `make bench` measures: the clients (table columns) and the rows (stdlib only).
+
+Used by compare.py; the client scripts themselves live in clients/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BIG_LEN = 10 * 1024 * 1024
+
+# Column order of the table; "ours" must stay first.  name -> script in clients/.
+CLIENT_SCRIPTS = {
+    "ours": "aiosonic_client.py",
+    "aiosonic-pypi": "aiosonic_client.py",
+    "aiohttp": "aiohttp_client.py",
+    "httpx": "httpx_client.py",
+    "wreq": "wreq_client.py",
+    "pyreqwest": "pyreqwest_client.py",
+}
+OURS = "ours"
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    title: str
+    scenario: str  # the client scripts' --scenario
+    path: str
+    concurrency: int
+    big: bool = False  # 10 MiB transfers: reported in MiB/s, own duration / request count
+    tls: bool = False  # against --tls-url (nginx's TLS port, ALPN h2 + http/1.1)
+    cold: bool = False  # new client per request: ms per iteration, lower is better
+    loop: str = "asyncio"  # the client scripts' --loop, the same for every client
+    na: tuple[str, ...] = ()  # clients this row does not apply to (see NA_REASONS)
+
+
+_SMALL_C1 = Row("get_small_c1", "GET 100 B, C=1", "get_small", "/small", 1)
+_SMALL_C64 = Row("get_small_c64", "GET 100 B, C=64", "get_small", "/small", 64)
+_TLS = Row("tls_get_small", "HTTPS/1.1 GET 100 B, C=64", "tls_get_small", "/small", 64, tls=True)
+_H2 = Row(
+    "h2_get_small", "HTTP/2 GET 100 B, C=64", "h2_get_small", "/small", 64, tls=True,
+    na=("aiohttp",),
+)  # fmt: skip
+
+
+def _on_uvloop(row: Row) -> Row:
+    """The same row with every client on uvloop."""
+    return Row(
+        row.key + "_uvloop", "uvloop: " + row.title, row.scenario, row.path, row.concurrency,
+        big=row.big, tls=row.tls, cold=row.cold, loop="uvloop", na=row.na,
+    )  # fmt: skip
+
+
+ROWS = [
+    _SMALL_C1,
+    _SMALL_C64,
+    Row("get_10m", "GET 10 MiB, sequential", "get_10m", "/10m", 1, big=True),
+    Row("post_10m", "POST 10 MiB, sequential", "post_10m", "/upload", 1, big=True),
+    _TLS,
+    _H2,
+    Row("cold_https", "cold HTTPS GET, new client", "cold_https", "/small", 1, tls=True, cold=True),
+    *(_on_uvloop(r) for r in (_SMALL_C1, _SMALL_C64, _TLS, _H2)),
+]
+# (scenario, client) -> why that client has no number in rows of that scenario.
+NA_REASONS = {("h2_get_small", "aiohttp"): "aiohttp has no HTTP/2 client (not applicable)"}
