@@ -115,7 +115,14 @@ class ReceiveBuffer:
             if idx < 0:
                 self._scan_from = max(pos, len(buf) - 3)
                 return None
-        return self._take_head(pos, idx, end)
+        # _take_head(), inlined: this is the hot path.
+        self._head_start = pos
+        self._pos = end
+        self.size -= end - pos
+        if isinstance(buf, bytes):
+            return buf[pos:idx]
+        with memoryview(buf) as view:
+            return bytes(view[pos:idx])
 
     def retake_head(self) -> bytes:
         """Give back what the last take_head() removed and take the head up to its first empty line.
@@ -133,7 +140,11 @@ class ReceiveBuffer:
         return self._take_head(pos, idx, end)
 
     def _take_head(self, pos: int, idx: int, end: int) -> bytes:
-        # Unlike take(), never drops the bytes it removes: retake_head() may want them.
+        """Remove the bytes from ``pos`` to ``end``; return those up to ``idx``.
+
+        Unlike take(), it keeps the removed bytes in the buffer (until the next
+        append or take): retake_head() may give them back.
+        """
         self._head_start = pos
         self._pos = end
         self.size -= end - pos
