@@ -1338,3 +1338,14 @@ def test_bare_cr_in_a_chunk_size_line_is_rejected_at_once() -> None:
 
 def test_bare_cr_in_a_trailer_is_rejected_at_once() -> None:
     assert_rejected_at_once(head(CHUNKED, body=b"0\r\nX-A: b\rc"), "bare CR", b"X-A: b\rc")
+
+
+def test_bare_lf_trailer_size_counts_the_bytes_received() -> None:
+    trailers = b"A: 1\nB: 22\n"
+    data = head(CHUNKED, body=b"0\r\n" + trailers + b"\n")
+    events = parse(data, limits=H11Limits(max_trailer_size=len(trailers)))
+    assert events[-1] == EndOfMessage(trailers=[(b"A", b"1"), (b"B", b"22")])
+    error, _ = parse_error(
+        data, LimitExceeded, limits=H11Limits(max_trailer_size=len(trailers) - 1)
+    )
+    assert isinstance(error, LimitExceeded) and error.limit == "max_trailer_size"

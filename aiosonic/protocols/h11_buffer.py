@@ -175,10 +175,6 @@ class ReceiveBuffer:
         idx = self._data.find(b"\n", self._pos)
         return idx - self._pos if idx >= 0 else -1
 
-    def byte_at(self, offset: int) -> int:
-        """The unread byte at ``offset`` (< ``len(self)``)."""
-        return self._data[self._pos + offset]
-
     def find_cr(self) -> int:
         """Offset of the next CR from the read position, or -1."""
         idx = self._data.find(b"\r", self._pos)

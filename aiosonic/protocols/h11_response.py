@@ -229,12 +229,11 @@ class ResponseParser:
 
     # --- lines ------------------------------------------------------------
 
-    def _find_line_end(self, limit: int, what: str, *, strict: bool) -> tuple[int, int]:
-        """Find the end of the next line: ``(line length, with its line ending)``.
+    def _take_line(self, limit: int, what: str, *, strict: bool) -> bytes | None:
+        """Remove and return the next line with its line ending, or None if it is not all here.
 
-        ``(-1, -1)`` if more data is needed. A line ends in CRLF, or, unless
-        ``strict``, in a bare LF (RFC 9112 §2.2). A bare CR, or with
-        ``strict`` a bare LF, is an error at once.
+        A line ends in CRLF, or, unless ``strict``, in a bare LF (RFC 9112
+        §2.2). A bare CR, or with ``strict`` a bare LF, is an error at once.
         """
         buffer = self._buffer
         idx = buffer.find_lf()
@@ -248,14 +247,15 @@ class ResponseParser:
                 raise LimitExceeded(what, limit, f"no line end within {limit} bytes ({self._url})")
             if self._eof:
                 raise self._truncated()
-            return -1, -1
-        length = idx - 1 if idx and buffer.byte_at(idx - 1) == 13 else idx
+            return None
+        raw = buffer.take(idx + 1)
+        length = idx - 1 if raw[-2:-1] == b"\r" else idx
         # The limit first: it must not depend on whether the LF has arrived yet.
         if length > limit:
             raise LimitExceeded(what, limit, f"line of {length} bytes ({self._url})")
         if strict and length == idx:
-            raise self._bad_line(buffer.peek(idx + 1), "bare LF line ending")
-        return length, idx + 1
+            raise self._bad_line(raw, "bare LF line ending")
+        return raw
 
     def _bad_line(self, line: bytes, what: str) -> HttpParsingError:
         """The error for a chunk-size or trailer line with a bad line ending."""
@@ -473,12 +473,10 @@ class ResponseParser:
 
     def _read_chunk_size(self) -> bool:
         # RFC 9112 §7.1: CRLF only, as h11; a bare LF here is how desync starts.
-        length, end = self._find_line_end(
-            self._limits.max_chunk_line_size, "max_chunk_line_size", strict=True
-        )
-        if length < 0:
+        raw = self._take_line(self._limits.max_chunk_line_size, "max_chunk_line_size", strict=True)
+        if raw is None:
             return False
-        size = parse_chunk_size(self._buffer.take(end)[:length], self._url)
+        size = parse_chunk_size(raw[:-2], self._url)
         if size:
             self._chunk_left = size
             self._state = _CHUNK_DATA
@@ -490,16 +488,14 @@ class ResponseParser:
         limits = self._limits
         while True:
             # RFC 9112 §2.2: a trailer line may end in a bare LF, as a header line.
-            length, end = self._find_line_end(
-                limits.max_trailer_size, "max_trailer_size", strict=False
-            )
-            if length < 0:
+            raw = self._take_line(limits.max_trailer_size, "max_trailer_size", strict=False)
+            if raw is None:
                 return NEED_DATA
-            line = self._buffer.take(end)[:length]
+            line = raw[:-2] if raw[-2:-1] == b"\r" else raw[:-1]
             if not line:
                 self._state = _DONE
                 return EndOfMessage(self._trailers)
-            self._trailers_size += end
+            self._trailers_size += len(raw)
             if self._trailers_size > limits.max_trailer_size:
                 raise LimitExceeded("max_trailer_size", limits.max_trailer_size, self._url)
             if len(self._trailers) >= limits.max_trailer_count:
