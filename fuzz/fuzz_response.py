@@ -277,6 +277,12 @@ def seeds() -> list[bytes]:
         b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nConnection: close\r\nSet-Cookie: a=b; Path=/\r\n\r\nrest",
         b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 200 OK\r\n\r\n",
+        # RFC 9112 §2.2: bare LF line endings, alone and mixed with CRLF, in
+        # heads, interim heads and trailers; a later CRLFCRLF must not end the head.
+        b"HTTP/1.1 200 OK\nContent-Length: 5\nContent-Type: text/plain\n\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 6\n\r\na\r\n\r\nbHTTP/1.1 200 OK\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\nLink: </a>\r\n\nHTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n"
+        b"5\r\nhello\r\n0\r\nX-Checksum: abc\nX-B: 1\r\n\n",
     ]
     out = [write_input(TARGET_PARSER, options, r) for r in responses for options in (0, 8, 12)]
     out.append(write_input(TARGET_PARSER, 1 | 8, responses[0]))  # HEAD

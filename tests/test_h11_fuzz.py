@@ -139,6 +139,10 @@ VALID_HEAD = st.sampled_from(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
         b"HTTP/1.0 200 OK\r\n\r\n",
         b"HTTP/1.1 100 Continue\r\n\r\n",
+        # RFC 9112 §2.2: bare LF line endings, alone and mixed with CRLF.
+        b"HTTP/1.1 200 OK\nContent-Length: 5\n\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\n\r\n",
+        b"HTTP/1.1 100 Continue\n\n",
     ]
 )
 fragments = st.lists(st.sampled_from(FRAGMENTS), max_size=40).map(b"".join)
@@ -209,11 +213,21 @@ fields = st.lists(
 reasons = st.lists(st.sampled_from([*VISIBLE, 0x20, 0x09]), max_size=20).map(bytes)
 
 
-def field_lines(pairs: Sequence[tuple[bytes, bytes]], spacing: Sequence[bytes]) -> bytes:
+# Line endings of head and trailer lines: CRLF, or a bare LF (RFC 9112 §2.2).
+EOLS = [b"\r\n", b"\r\n", b"\n"]
+
+
+def field_lines(
+    pairs: Sequence[tuple[bytes, bytes]], spacing: Sequence[bytes], eols: Sequence[bytes]
+) -> bytes:
     return b"".join(
-        name + b":" + pad + value + pad + b"\r\n"
-        for (name, value), pad in zip(pairs, spacing, strict=True)
+        name + b":" + pad + value + pad + eol
+        for (name, value), pad, eol in zip(pairs, spacing, eols, strict=True)
     )
+
+
+def line_endings(draw: st.DrawFn, count: int) -> list[bytes]:
+    return draw(st.lists(st.sampled_from(EOLS), min_size=count, max_size=count))
 
 
 @dataclass
@@ -236,7 +250,10 @@ def responses(draw: st.DrawFn) -> Generated:
                 st.sampled_from([b"", b" ", b"\t"]), min_size=len(headers), max_size=len(headers)
             )
         )
-        wire += b"HTTP/1.1 %d %b\r\n%b\r\n" % (code, reason, field_lines(headers, pads))
+        eols = line_endings(draw, len(headers) + 2)
+        wire += b"HTTP/1.1 %d %b%b%b%b" % (
+            code, reason, eols[0], field_lines(headers, pads, eols[2:]), eols[1]
+        )  # fmt: skip
         events.append(InformationalResponse(code, reason, list(headers)))
 
     minor = draw(st.sampled_from([b"0", b"1"]))
@@ -267,7 +284,10 @@ def responses(draw: st.DrawFn) -> Generated:
     pads = draw(
         st.lists(st.sampled_from([b"", b" ", b"\t"]), min_size=len(headers), max_size=len(headers))
     )
-    wire += b"HTTP/1.%b %d %b\r\n%b\r\n" % (minor, status, reason, field_lines(headers, pads))
+    eols = line_endings(draw, len(headers) + 2)
+    wire += b"HTTP/1.%b %d %b%b%b%b" % (
+        minor, status, reason, eols[0], field_lines(headers, pads, eols[2:]), eols[1]
+    )  # fmt: skip
     events.append(
         ResponseHead(
             status_code=status,
@@ -291,7 +311,8 @@ def responses(draw: st.DrawFn) -> Generated:
                 ext = draw(st.sampled_from([b"", b";a=b", b" ;name", b';q="x y"']))
                 wire += size + ext + b"\r\n" + piece + b"\r\n"
         trailers = draw(fields)
-        wire += b"0\r\n" + b"".join(n + b": " + v + b"\r\n" for n, v in trailers) + b"\r\n"
+        eols = line_endings(draw, len(trailers) + 1)
+        wire += b"0\r\n" + field_lines(trailers, [b" "] * len(trailers), eols[1:]) + eols[0]
     else:
         wire += body
     if body:

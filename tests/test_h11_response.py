@@ -531,7 +531,6 @@ def test_bad_status_lines(status_line: bytes) -> None:
         (b"X-A: b\x7fc", "forbidden byte"),
         (b"X-A: b\x1bc", "forbidden byte"),
         (b"X-A: b\rc", "bare CR"),
-        (b"X-A: b\nc", "bare LF"),
         (b"X-A: value\r", "bare CR"),
     ],
 )
@@ -547,11 +546,6 @@ def test_obs_fold_is_rejected(fold: bytes) -> None:
     error, _ = parse_error(head(b"X-A: b", fold, b"Content-Length: 0"))
     assert "obsolete line folding" in str(error)
     assert quoted(fold) in str(error)
-
-
-def test_bare_lf_line_endings_are_rejected() -> None:
-    error, _ = parse_error(b"HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n")
-    assert "bare LF" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -688,7 +682,7 @@ def test_missing_crlf_after_chunk_data(after: bytes) -> None:
         (b"X-A : b", "whitespace before colon"),
         (b"X-A: b\x00", "forbidden byte"),
         (b"X-A: b\rc", "bare CR"),
-        (b"X-A: b\nc", "bare LF"),
+        (b"X-A: b\nc", "without a name"),  # a bare LF ends the line: "c" has no name
     ],
 )
 def test_bad_trailers(trailer: bytes, words: str) -> None:
@@ -848,6 +842,15 @@ def test_trailer_size_counts_line_endings() -> None:
     limits = H11Limits(max_trailer_size=len(trailers) - 1)
     error, _ = parse_error(data, LimitExceeded, limits=limits)
     assert isinstance(error, LimitExceeded) and error.limit == "max_trailer_size"
+
+
+@pytest.mark.parametrize("start", [b"\r\n\r\n", b"\n\n", b"\r\n\n", b"\n\r\n"])
+def test_an_empty_head_is_a_malformed_status_line(start: bytes) -> None:
+    # A fresh parser once took an empty head for the (unset) previous head and
+    # returned a ResponseHead with status 0.
+    error, events = parse_error(start + head(b"Content-Length: 0"))
+    assert "malformed status line" in str(error)
+    assert events == []
 
 
 def test_long_response_does_not_start_with_http() -> None:
@@ -1171,3 +1174,178 @@ def test_content_coding_is_read_with_the_head(lines: tuple[bytes, ...], coding: 
         assert first.content_coding == coding
         assert events == parse(data)
         parser.start(b"GET", URL)
+
+
+# --- line endings: bare LF where RFC 9112 §2.2 allows it ---------------------
+
+
+def lf_head(*lines: bytes, status: bytes = b"HTTP/1.1 200 OK", body: bytes = b"") -> bytes:
+    """``head`` with every line ending a bare LF."""
+    return b"\n".join([status, *lines]) + b"\n\n" + body
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        lf_head(b"Content-Length: 5", b"X-Trace: abc", body=b"hello"),
+        # Mixed: each line ends its own way, and so does the empty line.
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\nX-Trace: abc\r\n\nhello",
+        b"HTTP/1.1 200 OK\nContent-Length: 5\r\nX-Trace: abc\n\r\nhello",
+        b"HTTP/1.1 200 OK\nContent-Length: 5\nX-Trace: abc\r\n\r\nhello",
+    ],
+    ids=["all-lf", "crlf-then-lf-end", "lf-then-crlf-end", "lf-lines-crlf-end"],
+)
+def test_bare_lf_heads_parse_like_crlf_heads(data: bytes) -> None:
+    events = parse(data)
+    assert events == parse(head(b"Content-Length: 5", b"X-Trace: abc", body=b"hello"))
+    assert isinstance(events[0], ResponseHead)
+    assert events[0].headers == [(b"Content-Length", b"5"), (b"X-Trace", b"abc")]
+
+
+@pytest.mark.parametrize("end", [b"\n\n", b"\r\n\n", b"\n\r\n"])
+def test_bare_lf_head_end_without_fields(end: bytes) -> None:
+    events = parse(b"HTTP/1.1 204 No Content" + end)
+    assert events == [ResponseHead(204, b"No Content", "1.1", [], True, None, False, False, b""),
+                      EndOfMessage()]  # fmt: skip
+
+
+def test_bare_lf_head_ends_at_its_first_empty_line_not_at_a_later_crlfcrlf() -> None:
+    # The body (and the bytes behind it) hold a CRLFCRLF: the head must not run on to it.
+    body = b"a\r\n\r\nb\n\nc"
+    events = parse(lf_head(b"Content-Length: %d" % len(body), body=body))
+    assert isinstance(events[0], ResponseHead)
+    assert events[0].headers == [(b"Content-Length", b"%d" % len(body))]
+    assert events[1:] == [Data(body), EndOfMessage()]
+
+
+def test_bare_lf_head_of_a_head_request_leaves_the_next_response_untouched() -> None:
+    events = parse(lf_head(b"Content-Length: 10"), method=b"HEAD")
+    assert [type(e) for e in events] == [ResponseHead, EndOfMessage]
+
+
+def test_bare_lf_interim_responses() -> None:
+    data = (
+        b"HTTP/1.1 100 Continue\n\n"
+        b"HTTP/1.1 103 Early Hints\nLink: </style.css>; rel=preload\r\n\n"
+        + lf_head(b"Content-Length: 2", body=b"ok")
+    )
+    events = parse(data)
+    assert events[:2] == [
+        InformationalResponse(100, b"Continue", []),
+        InformationalResponse(103, b"Early Hints", [(b"Link", b"</style.css>; rel=preload")]),
+    ]
+    assert isinstance(events[2], ResponseHead)
+    assert events[3:] == [Data(b"ok"), EndOfMessage()]
+
+
+@pytest.mark.parametrize(
+    "trailers",
+    [b"X-A: 1\nX-B: 2\n\n", b"X-A: 1\r\nX-B: 2\n\r\n", b"X-A: 1\nX-B: 2\r\n\n"],
+    ids=["lf", "mixed", "crlf-then-lf-end"],
+)
+def test_bare_lf_trailers(trailers: bytes) -> None:
+    data = lf_head(CHUNKED, body=b"5\r\nhello\r\n0\r\n" + trailers)
+    events = parse(data)
+    assert events[1:] == [Data(b"hello"), EndOfMessage([(b"X-A", b"1"), (b"X-B", b"2")])]
+
+
+def test_bare_lf_ends_an_empty_trailer_section() -> None:
+    events = parse(head(CHUNKED, body=b"1\r\na\r\n0\r\n\n"))
+    assert events[1:] == [Data(b"a"), EndOfMessage()]
+
+
+def test_bare_lf_head_through_a_warm_field_cache() -> None:
+    lf_warm = WARM.replace(b"\r\n", b"\n")
+    parser = warm_parser()
+    for data in (lf_warm, WARM, lf_warm):
+        events: list[Event] = []
+        run(parser, bytewise(data), events, eof=False)
+        assert merge_data(events) == parse(WARM)
+        assert parser.is_reusable
+        parser.start(b"GET", URL)
+
+
+def lf_head_of_size(size: int, end: bytes) -> bytes:
+    """A bare-LF head whose bytes before its last line ending number ``size``."""
+    base = b"HTTP/1.1 200 OK\nContent-Length: 0\nX-Pad: "
+    return base + b"p" * (size - len(base)) + end
+
+
+@pytest.mark.parametrize("end", [b"\n\n", b"\r\n\n", b"\n\r\n"])
+def test_bare_lf_head_at_the_size_limit_passes_and_one_byte_more_fails(end: bytes) -> None:
+    limits = H11Limits(max_head_size=100)
+    events = parse(lf_head_of_size(100, end), limits=limits)
+    assert [type(e) for e in events] == [ResponseHead, EndOfMessage]
+    error, _ = parse_error(lf_head_of_size(101, end), LimitExceeded, limits=limits)
+    assert isinstance(error, LimitExceeded) and error.limit == "max_head_size"
+
+
+@pytest.mark.parametrize("fold", [b" continued", b"\tcontinued"])
+def test_obs_fold_after_a_bare_lf_is_rejected(fold: bytes) -> None:
+    error, _ = parse_error(lf_head(b"X-A: b", fold, b"Content-Length: 0"))
+    assert "obsolete line folding" in str(error)
+    assert quoted(fold) in str(error)
+
+
+def test_obs_fold_in_bare_lf_trailers_is_rejected() -> None:
+    error, _ = parse_error(head(CHUNKED, body=b"0\r\nX-A: b\n folded\n\n"))
+    assert "obsolete line folding" in str(error)
+
+
+# Rejected at once: each of these is an error as soon as the bytes shown are
+# in, with no more bytes and no EOF (a server holding the connection open must
+# not turn them into a read timeout).
+
+
+def assert_rejected_at_once(data: bytes, words: str, shown: bytes) -> None:
+    """``data`` (fed whole, byte by byte, split anywhere) must fail without EOF,
+    and fed whole must name ``words`` and quote ``shown``."""
+    error, _ = parse_error(data, trailing=False)
+    assert words in str(error)
+    assert quoted(shown) in str(error)
+    assert URL in str(error)
+
+
+@pytest.mark.parametrize(
+    ("data", "shown"),
+    [
+        (b"HTTP/1.1 200 OK\rX", b"HTTP/1.1 200 OK\rX"),
+        (b"HTTP/1.1 200 OK\r\nX-A: b\rc", b"X-A: b\rc"),
+        (b"HTTP/1.1 200 OK\nX-A: b\r\r", b"X-A: b\r\r"),
+        (b"HTTP/1.1 200 OK\r\n\rX", b"\rX"),
+    ],
+)
+def test_bare_cr_in_a_head_is_rejected_at_once(data: bytes, shown: bytes) -> None:
+    assert_rejected_at_once(data, "bare CR", shown)
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [(b"5\n", b"5\n"), (b"5;ext=1\nhello", b"5;ext=1\n"), (b"5\r\nhello\r\n0\n", b"0\n")],
+)
+def test_chunk_size_line_ending_in_bare_lf_is_rejected_at_once(body: bytes, shown: bytes) -> None:
+    assert_rejected_at_once(head(CHUNKED, body=body), "chunk size line", shown)
+
+
+@pytest.mark.parametrize("body", [b"5\r\nhello\n", b"5\r\nhello\n0\r\n\r\n", b"5\r\nhellox"])
+def test_chunk_data_followed_by_bare_lf_is_rejected_at_once(body: bytes) -> None:
+    assert_rejected_at_once(head(CHUNKED, body=body), "not followed by CRLF", body[8:9])
+
+
+def test_bare_cr_in_a_chunk_size_line_is_rejected_at_once() -> None:
+    assert_rejected_at_once(head(CHUNKED, body=b"5\rx"), "chunk size line", b"5\rx")
+
+
+def test_bare_cr_in_a_trailer_is_rejected_at_once() -> None:
+    assert_rejected_at_once(head(CHUNKED, body=b"0\r\nX-A: b\rc"), "bare CR", b"X-A: b\rc")
+
+
+def test_bare_lf_trailer_size_counts_the_bytes_received() -> None:
+    trailers = b"A: 1\nB: 22\n"
+    data = head(CHUNKED, body=b"0\r\n" + trailers + b"\n")
+    events = parse(data, limits=H11Limits(max_trailer_size=len(trailers)))
+    assert events[-1] == EndOfMessage(trailers=[(b"A", b"1"), (b"B", b"22")])
+    error, _ = parse_error(
+        data, LimitExceeded, limits=H11Limits(max_trailer_size=len(trailers) - 1)
+    )
+    assert isinstance(error, LimitExceeded) and error.limit == "max_trailer_size"

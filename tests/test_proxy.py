@@ -607,8 +607,11 @@ async def test_connect_407_carries_the_status(raw_server: MakeRaw) -> None:
         b"X-Extra: yes\r\nConnection: close\r\n\r\n",
         b"HTTP/1.0 200 OK\r\n\r\n",
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+        # RFC 9112 §2.2: bare LF line endings; the proxy keeps the connection open.
+        b"HTTP/1.1 200 Connection established\nProxy-Agent: scripted/1.0\n\n",
+        b"HTTP/1.1 100 Continue\n\nHTTP/1.1 200 OK\r\nProxy-Agent: x\n\r\n",
     ],
-    ids=["extra-headers", "http10", "informational-then-204"],
+    ids=["extra-headers", "http10", "informational-then-204", "bare-lf", "bare-lf-informational"],
 )
 async def test_any_2xx_opens_the_tunnel(
     raw_server: MakeRaw,

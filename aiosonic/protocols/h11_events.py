@@ -37,7 +37,8 @@ MAX_STATUS_LINE_SIZE = 8 * 1024
 MAX_HEADER_LINE_SIZE = 64 * 1024
 #: Real responses carry tens of headers; thousands only serve to burn CPU.
 MAX_HEADER_COUNT = 256
-#: The whole head (status line + headers); bounds the buffer before "\r\n\r\n".
+#: The whole head (status line + headers); bounds the buffer before the empty
+#: line that ends it ("\r\n\r\n", or with bare LFs "\n\n" and the like).
 MAX_HEAD_SIZE = 256 * 1024
 #: Trailers are rare and small (checksums, grpc-status).
 MAX_TRAILER_COUNT = 64

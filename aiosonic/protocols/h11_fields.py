@@ -16,14 +16,18 @@ __all__ = [
     "TCHAR",
     "FieldCache",
     "check_head_bytes",
+    "has_bare_lf",
+    "is_plain_head",
     "is_token",
     "parse_chunk_size",
+    "parse_full_head",
     "parse_content_length",
     "parse_field_block",
     "parse_fields",
     "decide_framing",
     "parse_head",
     "parse_status_line",
+    "to_crlf",
 ]
 
 # RFC 9110 §5.6.2 tchar.
@@ -68,10 +72,12 @@ def is_token(value: bytes) -> bool:
 
 
 def check_head_bytes(head: bytes, url: str) -> None:
-    """Reject control bytes and bare CR/LF anywhere in a head or trailer line."""
-    # Fast path: what is left once every allowed byte but CR and LF is deleted
-    # must be exactly one CRLF per CRLF pair; then no CR or LF is bare.
-    if head.translate(_IDENTITY, _LINE_BYTES) == _CRLF * head.count(_CRLF):
+    """Reject control bytes and bare CR anywhere in a head or trailer line.
+
+    A bare LF is allowed: it ends a line (RFC 9112 §2.2); the caller splits
+    lines on it.
+    """
+    if is_plain_head(head):
         return
     bad = head.translate(_IDENTITY, HEAD_BYTES)
     if bad:
@@ -79,27 +85,40 @@ def check_head_bytes(head: bytes, url: str) -> None:
             f"forbidden byte {bad[:1]!r} in response head "
             f"{quote_bytes(_around(head, head.find(bad[:1])))} ({url})"
         )
-    pairs = head.count(b"\r\n")
-    if head.count(b"\r") != pairs:
-        where = _around(head, _bare(head, _CR))
+    if head.count(b"\r") != head.count(b"\r\n"):
+        where = _around(head, _bare_cr(head))
         raise HttpParsingError(f"bare CR in response head {quote_bytes(where)} ({url})")
-    if head.count(b"\n") != pairs:
-        where = _around(head, _bare(head, _LF))
-        raise HttpParsingError(f"bare LF in response head {quote_bytes(where)} ({url})")
 
 
-def _bare(head: bytes, char: bytes) -> int:
-    idx = head.find(char)
+def is_plain_head(head: bytes) -> bool:
+    """Return whether ``head`` holds only allowed bytes and CRLF line endings."""
+    # What is left once every allowed byte but CR and LF is deleted must be
+    # exactly one CRLF per CRLF pair; then no CR or LF is bare.
+    return head.translate(_IDENTITY, _LINE_BYTES) == _CRLF * head.count(_CRLF)
+
+
+def has_bare_lf(head: bytes) -> bool:
+    """Return whether a line of ``head`` ends in an LF without a CR before it."""
+    return head.count(_LF) != head.count(_CRLF)
+
+
+def to_crlf(head: bytes) -> bytes:
+    """Return ``head`` with every bare LF made a CRLF (bare CRs are left as they are)."""
+    return head.replace(_CRLF, _LF).replace(_LF, _CRLF)
+
+
+def _bare_cr(head: bytes) -> int:
+    idx = head.find(_CR)
     while idx >= 0:
-        pair = head[idx : idx + 2] if char == _CR else head[idx - 1 : idx + 1]
-        if pair != b"\r\n":
+        if head[idx : idx + 2] != _CRLF:
             return idx
-        idx = head.find(char, idx + 1)
+        idx = head.find(_CR, idx + 1)
     return 0
 
 
 def _around(head: bytes, idx: int) -> bytes:
-    start = max(0, head.rfind(b"\r\n", 0, max(idx, 0)) + 2) if idx > 0 else 0
+    """The line ``idx`` is in, from its start, at most 60 bytes."""
+    start = head.rfind(b"\n", 0, max(idx, 0)) + 1
     return head[start : start + 60]
 
 
@@ -186,7 +205,8 @@ class FieldCache:
         self.fields: dict[bytes, tuple[bytes, bytes]] = {}
         self.framing: dict[bytes, tuple[bytes, bytes]] = {}
         self.decisions: dict[tuple[object, ...], tuple[bool, int | None, bool]] = {}
-        self.last_head = b""
+        # None until a head is parsed: no head may match it (an empty one would).
+        self.last_head: bytes | None = None
         self.last: tuple[
             int, bytes, str, tuple[tuple[bytes, bytes], ...], bytes, bool, int | None, bool
         ]
@@ -247,11 +267,14 @@ class FieldCache:
 
 def parse_head(
     head: bytes, limits: H11Limits, cache: FieldCache, url: str
-) -> tuple[int, bytes, str, Headers, Headers]:
+) -> tuple[int, bytes, str, Headers, Headers] | None:
     """Parse a response head (without its final CRLFCRLF) in one pass.
 
     Returns:
         ``(status, reason, version, fields, framing)``; see parse_field_block.
+        None when a line ends in a bare LF: the head may then end earlier
+        than the CRLFCRLF it was cut at (see ReceiveBuffer.retake_head); once
+        it is cut at its first empty line, parse it with parse_full_head.
 
     Raises:
         HttpParsingError: A forbidden byte, a malformed line or a limit.
@@ -263,6 +286,7 @@ def parse_head(
         status_line, block = head[:eol], head[eol + 2 :]
     # The short path: a status line seen before, and field lines each valid on
     # its own (most seen before too, on this connection), make a valid head.
+    # Neither holds a CR or LF, so a head taken this way has no bare LF.
     status = None
     if len(status_line) <= limits.max_status_line_size:
         status = _STATUS_CACHE.get(status_line)
@@ -273,7 +297,39 @@ def parse_head(
         if known is not None:
             return (*status, *known)
     # The full path: it names what is wrong, if anything is.
+    if not is_plain_head(head):
+        if has_bare_lf(head):
+            return None
+        check_head_bytes(head, url)
+    return _parse_crlf_head(head, limits, url)
+
+
+def parse_full_head(
+    head: bytes, limits: H11Limits, url: str
+) -> tuple[int, bytes, str, Headers, Headers]:
+    """Parse a response head whose lines end in CRLF or bare LF; name what is wrong, if anything.
+
+    The slow path of parse_head, and the only one for a head with a bare LF
+    (RFC 9112 §2.2), which must already be cut at its first empty line.
+
+    Raises:
+        HttpParsingError: A forbidden byte, a bare CR, a malformed line or a limit.
+    """
     check_head_bytes(head, url)
+    if has_bare_lf(head):
+        head = to_crlf(head)
+    return _parse_crlf_head(head, limits, url)
+
+
+def _parse_crlf_head(
+    head: bytes, limits: H11Limits, url: str
+) -> tuple[int, bytes, str, Headers, Headers]:
+    """Parse a head that passed check_head_bytes and has only CRLF line endings."""
+    eol = head.find(_CRLF)
+    if eol < 0:
+        status_line, block = head, b""
+    else:
+        status_line, block = head[:eol], head[eol + 2 :]
     status = parse_status_line(status_line, limits.max_status_line_size, url)
     return (*status, *parse_field_block(block, limits.max_header_line_size, url))
 

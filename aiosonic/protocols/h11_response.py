@@ -8,8 +8,16 @@ is reusable: :meth:`ResponseParser.start` arms it for the next response.
 Strictness (all violations raise ``HttpParsingError`` quoting the bytes):
 
 * status line is ``HTTP/1.<digit> <3 digits>[ <reason>]``;
-* line endings are CRLF; a bare CR or LF, NUL or any other control byte
-  except HTAB in the head is rejected;
+* line endings: RFC 9112 §2.2 lets a recipient take a bare LF as a line
+  ending, and we do where it allows that: in the status line, header fields
+  and trailer fields (so a head may end in LF LF, CRLF LF or LF CRLF as well
+  as CRLFCRLF). Chunk-size lines and the CRLF after chunk data must be CRLF
+  (RFC 9112 §7.1 grants no such leniency, and leniency there is how response
+  desync starts), as h11 does. A bare CR (one not followed by LF), NUL or any
+  other control byte except HTAB in the head or trailers is rejected;
+* every rejection happens as soon as the bytes that break a rule are in: a
+  bare CR, or a bare LF in chunk framing, never waits for more bytes (a
+  server holding the connection open must not turn it into a read timeout);
 * header names are RFC 9110 tokens with no whitespace before the colon;
   obs-fold (a line starting with SP/HTAB) is rejected;
 * Transfer-Encoding together with Content-Length is rejected (RFC 9112 §6.3
@@ -46,8 +54,10 @@ from aiosonic.protocols.h11_fields import (
     FieldCache,
     check_head_bytes,
     decide_framing,
+    has_bare_lf,
     parse_chunk_size,
     parse_fields,
+    parse_full_head,
     parse_head,
 )
 
@@ -86,6 +96,7 @@ class ResponseParser:
         "_chunk_left",
         "_eof",
         "_field_cache",
+        "_head_checked",
         "_informational",
         "_is_connect",
         "_is_head",
@@ -105,6 +116,8 @@ class ResponseParser:
         self._field_cache = FieldCache()
         self._state = _IDLE
         self._eof = False
+        # Bytes of a head still arriving already checked for a bare CR.
+        self._head_checked = 0
         self._reset_message()
         self._is_head = False
         self._is_connect = False
@@ -173,7 +186,7 @@ class ResponseParser:
             raise HttpParsingError(f"parser restarted in state {_STATE_NAMES[self._state]} ({url})")
         # What every response needs reset; the rest is set with the head
         # (_length, _keep_alive) or as a chunked body starts (_chunk_left...).
-        self._body_received = self._informational = 0
+        self._body_received = self._informational = self._head_checked = 0
         self._is_head = method == b"HEAD"
         self._is_connect = method == b"CONNECT"
         self._url = url
@@ -216,19 +229,39 @@ class ResponseParser:
 
     # --- lines ------------------------------------------------------------
 
-    def _find_line_end(self, limit: int, what: str) -> int:
-        """Offset of the next CRLF, -1 if more data is needed."""
-        idx = self._buffer.find_crlf()
+    def _take_line(self, limit: int, what: str, *, strict: bool) -> bytes | None:
+        """Remove and return the next line with its line ending, or None if it is not all here.
+
+        A line ends in CRLF, or, unless ``strict``, in a bare LF (RFC 9112
+        §2.2). A bare CR, or with ``strict`` a bare LF, is an error at once.
+        """
+        buffer = self._buffer
+        idx = buffer.find_lf()
         if idx < 0:
+            # No LF: a CR before the last byte is bare.
+            cr = buffer.find_cr()
+            if 0 <= cr < buffer.size - 1:
+                raise self._bad_line(buffer.peek(cr + 2), "bare CR")
             # A final CR may begin the CRLF, as in the whole-line check below.
-            if len(self._buffer) > limit + 1:
+            if buffer.size > limit + 1:
                 raise LimitExceeded(what, limit, f"no line end within {limit} bytes ({self._url})")
             if self._eof:
                 raise self._truncated()
-            return -1
-        if idx > limit:
-            raise LimitExceeded(what, limit, f"line of {idx} bytes ({self._url})")
-        return idx
+            return None
+        raw = buffer.take(idx + 1)
+        length = idx - 1 if raw[-2:-1] == b"\r" else idx
+        # The limit first: it must not depend on whether the LF has arrived yet.
+        if length > limit:
+            raise LimitExceeded(what, limit, f"line of {length} bytes ({self._url})")
+        if strict and length == idx:
+            raise self._bad_line(raw, "bare LF line ending")
+        return raw
+
+    def _bad_line(self, line: bytes, what: str) -> HttpParsingError:
+        """The error for a chunk-size or trailer line with a bad line ending."""
+        if self._state == _CHUNK_SIZE:
+            return HttpParsingError(f"{what} in chunk size line {quote_bytes(line)} ({self._url})")
+        return HttpParsingError(f"{what} in trailer line {quote_bytes(line)} ({self._url})")
 
     # --- head ---------------------------------------------------------------
 
@@ -237,21 +270,7 @@ class ResponseParser:
         limits = self._limits
         head = buffer.take_head()
         if head is None:
-            size = len(buffer)
-            if size >= 5 and not buffer.startswith(b"HTTP/"):
-                shown = quote_bytes(buffer.peek(64))
-                raise HttpParsingError(
-                    f"response does not start with 'HTTP/': {shown} ({self._url})"
-                )
-            # Up to 3 of these bytes may still begin the CRLFCRLF, so the head may
-            # yet fit; without this slack the limit would depend on the split.
-            if size - 3 > limits.max_head_size:
-                raise LimitExceeded("max_head_size", limits.max_head_size, self._url)
-            if self._eof:
-                raise self._truncated()
-            return NEED_DATA
-        if len(head) > limits.max_head_size:
-            raise LimitExceeded("max_head_size", limits.max_head_size, self._url)
+            return self._wait_for_head()
         cache = self._field_cache
         if head == cache.last_head:
             # The head of the previous final response (on a busy connection,
@@ -261,7 +280,12 @@ class ResponseParser:
             )
             headers = list(fields)
         else:
-            status, reason, version, headers, framing = parse_head(head, limits, cache, self._url)
+            parsed = None
+            if len(head) <= limits.max_head_size:
+                parsed = parse_head(head, limits, cache, self._url)
+            if parsed is None:
+                head, parsed = self._parse_head_slowly(head)
+            status, reason, version, headers, framing = parsed
             if len(headers) > limits.max_header_count:
                 raise LimitExceeded("max_header_count", limits.max_header_count, self._url)
             if status < 200:
@@ -302,9 +326,50 @@ class ResponseParser:
             content_length if has_body else None, chunked and has_body, has_body, coding,
         )  # fmt: skip
 
+    def _wait_for_head(self) -> NeedData:
+        """Check the start of a head that is not all here; reject what is already wrong."""
+        buffer = self._buffer
+        limits = self._limits
+        size = buffer.size
+        if size >= 5 and not buffer.startswith(b"HTTP/"):
+            shown = quote_bytes(buffer.peek(64))
+            raise HttpParsingError(f"response does not start with 'HTTP/': {shown} ({self._url})")
+        # A bare CR is wrong whatever follows: say so now, not after a read timeout.
+        cr = buffer.find_bare_cr(self._head_checked)
+        if cr >= 0:
+            pending = buffer.peek()
+            line = pending[pending.rfind(b"\n", 0, cr) + 1 :][:60]
+            raise HttpParsingError(f"bare CR in response head {quote_bytes(line)} ({self._url})")
+        self._head_checked = max(0, size - 1)
+        # Up to 3 of these bytes may still begin the CRLFCRLF, so the head may
+        # yet fit; without this slack the limit would depend on the split.
+        if size - 3 > limits.max_head_size:
+            raise LimitExceeded("max_head_size", limits.max_head_size, self._url)
+        if self._eof:
+            raise self._truncated()
+        return NEED_DATA
+
+    def _parse_head_slowly(
+        self, head: bytes
+    ) -> tuple[bytes, tuple[int, bytes, str, Headers, Headers]]:
+        """Parse a head the short path could not: new lines, a bare LF, or too long.
+
+        Returns the head as parsed (cut at its first empty line) and its parse.
+        """
+        if has_bare_lf(head):
+            # RFC 9112 §2.2: a line may end in a bare LF, so the head may end
+            # at an empty line before the CRLFCRLF take_head() cut it at.
+            head = self._buffer.retake_head()
+        limit = self._limits.max_head_size
+        if len(head) > limit:
+            raise LimitExceeded("max_head_size", limit, self._url)
+        return head, parse_full_head(head, self._limits, self._url)
+
     def _informational_response(
         self, status: int, reason: bytes, headers: Headers
     ) -> InformationalResponse:
+        # The next head starts where this one ended.
+        self._head_checked = 0
         self._informational += 1
         limit = self._limits.max_informational_responses
         if self._informational > limit:
@@ -386,11 +451,18 @@ class ResponseParser:
                 if not self._read_chunk_size():
                     return NEED_DATA
             elif state == _CHUNK_CRLF:
-                if len(self._buffer) < 2:
+                buffer = self._buffer
+                if buffer.size < 2:
+                    # Anything but the CR that begins the CRLF is wrong at once.
+                    if buffer.size and not buffer.startswith(b"\r"):
+                        crlf = buffer.peek()
+                        raise HttpParsingError(
+                            f"chunk data not followed by CRLF: {quote_bytes(crlf)} ({self._url})"
+                        )
                     if self._eof:
                         raise self._truncated()
                     return NEED_DATA
-                crlf = self._buffer.take(2)
+                crlf = buffer.take(2)
                 if crlf != b"\r\n":
                     raise HttpParsingError(
                         f"chunk data not followed by CRLF: {quote_bytes(crlf)} ({self._url})"
@@ -400,10 +472,11 @@ class ResponseParser:
                 return self._read_trailers()
 
     def _read_chunk_size(self) -> bool:
-        idx = self._find_line_end(self._limits.max_chunk_line_size, "max_chunk_line_size")
-        if idx < 0:
+        # RFC 9112 §7.1: CRLF only, as h11; a bare LF here is how desync starts.
+        raw = self._take_line(self._limits.max_chunk_line_size, "max_chunk_line_size", strict=True)
+        if raw is None:
             return False
-        size = parse_chunk_size(self._buffer.take(idx + 2)[:-2], self._url)
+        size = parse_chunk_size(raw[:-2], self._url)
         if size:
             self._chunk_left = size
             self._state = _CHUNK_DATA
@@ -414,14 +487,15 @@ class ResponseParser:
     def _read_trailers(self) -> Event | NeedData:
         limits = self._limits
         while True:
-            idx = self._find_line_end(limits.max_trailer_size, "max_trailer_size")
-            if idx < 0:
+            # RFC 9112 §2.2: a trailer line may end in a bare LF, as a header line.
+            raw = self._take_line(limits.max_trailer_size, "max_trailer_size", strict=False)
+            if raw is None:
                 return NEED_DATA
-            line = self._buffer.take(idx + 2)[:-2]
+            line = raw[:-2] if raw[-2:-1] == b"\r" else raw[:-1]
             if not line:
                 self._state = _DONE
                 return EndOfMessage(self._trailers)
-            self._trailers_size += len(line) + 2
+            self._trailers_size += len(raw)
             if self._trailers_size > limits.max_trailer_size:
                 raise LimitExceeded("max_trailer_size", limits.max_trailer_size, self._url)
             if len(self._trailers) >= limits.max_trailer_count:
