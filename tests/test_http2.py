@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.metadata
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -197,6 +198,10 @@ async def test_big_upload_from_async_iterator(server: HypercornServer) -> None:
     assert list(server.connections.values()) == ["2"]
 
 
+@pytest.mark.skipif(
+    tuple(int(p) for p in importlib.metadata.version("h2").split(".")[:2]) < (4, 2),
+    reason="hypercorn, the server here, runs on the same h2 and sends no trailers with h2 4.1",
+)
 async def test_trailers(server: HypercornServer) -> None:
     async with h2_client() as client:
         # hypercorn sends trailers only to clients that announce ``te: trailers``.
