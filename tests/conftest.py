@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -40,7 +41,30 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"event loop: {TEST_LOOP}"
+    return f"event loop: {TEST_LOOP}" + (", no sockets (unit run)" if NO_SOCKETS else "")
+
+
+#: ``make unit`` sets this: the tests it picks must not open a socket, and any
+#: attempt fails, so "unit" stays true of them.
+NO_SOCKETS = os.environ.get("AIOSONIC_TEST_NO_SOCKETS") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not NO_SOCKETS:
+        return
+
+    real = socket.socket
+
+    class NoNetworkSocket(real):  # type: ignore[misc, valid-type]
+        """Refuses IP sockets; a loop's self-pipe (an AF_UNIX pair) stays allowed."""
+
+        def __init__(self, family: int = -1, *args: Any, **kwargs: Any) -> None:
+            if family in (-1, socket.AF_INET, socket.AF_INET6):
+                raise AssertionError("a unit test opened a socket; move it out of UNIT_TESTS")
+            super().__init__(family, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "socket", NoNetworkSocket)
 
 
 @pytest.hookimpl(tryfirst=True)
