@@ -1,7 +1,9 @@
 """Field-line rules shared by response heads and chunked trailers (RFC 9110 §5, RFC 9112 §5).
 
-Pure functions over bytes: validation of the bytes allowed in a head, parsing of
-``name: value`` lines, and Content-Length agreement. No I/O, no state.
+Functions over bytes: validation of the bytes allowed in a head, parsing of
+``name: value`` lines, and Content-Length agreement; no I/O. The one piece of
+state is :class:`FieldCache`, a connection's memo of the field lines (and
+framing decisions) its earlier responses had, which the parser passes in.
 """
 
 from __future__ import annotations
