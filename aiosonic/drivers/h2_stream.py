@@ -137,6 +137,9 @@ class H2StreamState:
     The stream owns its waits: for data (:meth:`wait_data`) and for send
     window (:meth:`wait_window`), each bounded by ``sock_read`` through the
     connection's :class:`ReadDeadlines`. A failure (:meth:`fail`) wakes both.
+    Facts of one request live here, never on the connection its streams share:
+    ``reused`` (the connection carried requests before this one) goes into
+    this stream's errors, and the client's retry rules read it there.
     """
 
     __slots__ = (
@@ -148,6 +151,7 @@ class H2StreamState:
         "method",
         "read_timeout",
         "remote_ended",
+        "reused",
         "trailers",
         "unacked",
         "upload",
@@ -163,12 +167,14 @@ class H2StreamState:
         url: str,
         read_timeout: float | None,
         deadlines: ReadDeadlines,
+        reused: bool = False,
     ) -> None:
         self.id = stream_id
         self.method = method
         self.url = url
         self.read_timeout = read_timeout
         self.deadlines = deadlines
+        self.reused = reused
         # (event, flow-controlled length) pairs, oldest first.
         self.events: deque[tuple[StreamEvent, int]] = deque()
         self.waiter: asyncio.Future[None] | None = None
