@@ -482,9 +482,9 @@ class H2ScriptServer:
 
 @pytest.fixture
 async def h2_server() -> AsyncIterator[Callable[..., Awaitable[H2ScriptServer]]]:
-    """``await make(script, settings={SettingCodes.X: value}, ssl_context=None, before_settings=b"")``.
+    """``await make(script, settings={SettingCodes.X: value}, ssl_context=None)``.
 
-    ``before_settings``: raw bytes the server writes before its SETTINGS preface.
+    ``before_settings=b"..."``: raw bytes the server writes before its SETTINGS preface.
     """
     servers: list[H2ScriptServer] = []
 
