@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo bench docs fuzz clean
+.PHONY: venv system-deps test lint typecheck unit demo bench docs fuzz clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -30,8 +30,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict aiosonic
 
+# The real servers of tests/test_http2_servers.py, from Debian's packages; apt-get
+# runs only when one is missing, so this is quick once they are there.
+system-deps:
+	@command -v lighttpd >/dev/null && command -v nginx >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			lighttpd lighttpd-mod-openssl nginx-light; }
+
 # The whole suite runs twice: on asyncio's default loop, then on uvloop.
-test: $(STAMP)
+test: $(STAMP) system-deps
 	AIOSONIC_TEST_LOOP=asyncio $(PY) -m pytest -q -p no:cacheprovider
 	AIOSONIC_TEST_LOOP=uvloop $(PY) -m pytest -q -p no:cacheprovider
 	$(VENV)/bin/mypy --strict aiosonic

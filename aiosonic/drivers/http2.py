@@ -5,7 +5,8 @@
 events to per-stream queues, and what it wants sent to the transport. It owns:
 
 * the per-stream ``sock_read`` deadline (each wait for data or for window);
-* flow control: the connection window is re-opened as bytes *arrive*, a
+* flow control: the connection window is re-opened as bytes *arrive* (every
+  MiB, so the server hears from us while it sends), a
   stream's window as the application *consumes* them, so memory is bounded by
   the stream windows and a slow reader stalls only its own stream;
 * faults: GOAWAY (streams above ``last_stream_id`` fail as unprocessed, the
@@ -39,6 +40,7 @@ from aiosonic.drivers.h2_core import (
     reset_error,
 )
 from aiosonic.drivers.h2_stream import (
+    CONNECTION_WINDOW_UPDATE_STEP,
     INITIAL_CONNECTION_WINDOW,
     MAX_STREAM_ID,
     H2StreamState,
@@ -88,6 +90,7 @@ class HTTP2Driver(asyncio.Protocol):
         self._goaway: tuple[int, int] | None = None  # (error code, last stream id)
         self._ready: asyncio.Future[None] = self._loop.create_future()
         self._conn_unacked = 0
+        self._conn_update_at = min(config.connection_window // 2, CONNECTION_WINDOW_UPDATE_STEP)
         self._flush_scheduled = False
         #: Streams leased by the connector (sent or about to be).
         self.reserved = 0
@@ -151,9 +154,10 @@ class HTTP2Driver(asyncio.Protocol):
             # connection error, as h2 makes it when it validates.
             self._shut(f"the server broke HTTP/2: {exc}", ErrorCodes.PROTOCOL_ERROR)
             return
-        if self._conn_unacked >= self.config.connection_window // 2 and not self.is_closed:
-            # The connection window re-opens on arrival: buffered bytes are
-            # bounded by the stream windows, which re-open on consumption.
+        if self._conn_unacked >= self._conn_update_at and not self.is_closed:
+            # The connection window re-opens on arrival, in small steps (see
+            # CONNECTION_WINDOW_UPDATE_STEP): buffered bytes are bounded by the
+            # stream windows, which re-open on consumption.
             self._h2.increment_flow_control_window(self._conn_unacked)
             self._conn_unacked = 0
         self._flush()
