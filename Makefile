@@ -30,12 +30,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict aiosonic
 
-# The real servers of tests/test_http2_servers.py, from Debian's packages; apt-get
-# runs only when one is missing, so this is quick once they are there.
+# The real servers of tests/test_http2_servers.py, from Debian's packages, as
+# binary:package[,package]; apt-get runs only for those missing, so this is quick
+# once they are there.
+SYSTEM_DEPS := lighttpd:lighttpd,lighttpd-mod-openssl nginx:nginx-light h2o:h2o \
+	apache2:apache2 caddy:caddy node:nodejs
+
 system-deps:
-	@command -v lighttpd >/dev/null && command -v nginx >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			lighttpd lighttpd-mod-openssl nginx-light; }
+	@PATH="$$PATH:/usr/sbin:/sbin"; missing=""; for dep in $(SYSTEM_DEPS); do \
+		command -v $${dep%%:*} >/dev/null || missing="$$missing $$(echo $${dep#*:} | tr , ' ')"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 # The whole suite runs twice: on asyncio's default loop, then on uvloop.
 test: $(STAMP) system-deps
