@@ -7,12 +7,13 @@ module. One client sends rounds of 50 concurrent GETs, half of each size,
 bounded by ``sock_read``. ``make test`` installs the servers with apt-get
 (``make system-deps``); a server whose binary is missing is skipped.
 
-lighttpd 1.4.69 (``server.stream-response-body = 2``) sometimes parks a
-connection with our windows open and nothing in its socket, and waits for the
-client to speak (its epoll entry for the socket then asks for input only; any
-frame from us, a PING say, wakes it at once). When we handed back the
-connection window only every 8 MiB, 20 to 40 % of rounds had stalled streams;
-every MiB (``CONNECTION_WINDOW_UPDATE_STEP``), we saw none in 60 rounds.
+lighttpd 1.4.69 (``server.stream-response-body = 2``), after a write that
+filled its socket, sometimes drops write interest (epoll: input only) with data
+to send and our windows open, and sends nothing more until the client speaks
+(strace: 4 of 161 such drops in one run; a PING from us wakes it in ms). When
+we handed back the connection window only every 8 MiB, the bytes still in the
+socket buffers often did not reach that, and 20 to 50 % of rounds had stalled
+streams; every MiB (``CONNECTION_WINDOW_UPDATE_STEP``), none in 90 rounds.
 lighttpd still stalls by itself now and then (about 1 round in 40 for the
 published aiosonic, 1 in 70 for curl), so its test allows one failed round in
 10: a false failure needs two server stalls in 10 rounds, about 2.6 % at 1 in
