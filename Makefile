@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-oldest lint typecheck unit demo bench docs fuzz clean compat-manifest
+.PHONY: venv system-deps test test-oldest lint typecheck unit demo bench docs fuzz clean compat-manifest
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -35,6 +35,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict aiosonic
 
+# The real servers of tests/test_http2_servers.py, from Debian's packages, as
+# binary:package[,package]; apt-get runs only for those missing, so this is quick
+# once they are there.
+SYSTEM_DEPS := lighttpd:lighttpd,lighttpd-mod-openssl nginx:nginx-light h2o:h2o \
+	apache2:apache2 caddy:caddy node:nodejs
+
+system-deps:
+	@PATH="$$PATH:/usr/sbin:/sbin"; missing=""; for dep in $(SYSTEM_DEPS); do \
+		command -v $${dep%%:*} >/dev/null || missing="$$missing $$(echo $${dep#*:} | tr , ' ')"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
 # The oldest h2 and hpack that setup.cfg allows, for the HTTP/2 tests: our h2
 # overrides rely on their internals, so both ends of the range are tested.
 OLDEST := .venv-oldest
@@ -53,7 +68,7 @@ test-oldest: $(OLDEST)/.installed
 
 # The whole suite runs twice: on asyncio's default loop, then on uvloop; then the
 # HTTP/2 tests on the oldest h2 and hpack allowed.
-test: $(STAMP)
+test: $(STAMP) system-deps
 	AIOSONIC_TEST_LOOP=asyncio $(PY) -m pytest -q -p no:cacheprovider
 	AIOSONIC_TEST_LOOP=uvloop $(PY) -m pytest -q -p no:cacheprovider
 	$(VENV)/bin/mypy --strict aiosonic

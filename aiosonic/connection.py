@@ -206,9 +206,8 @@ class HTTP2Stream:
         limit = driver.peer_max_header_list_size
         if limit is not None:
             check_header_list_size(headers, limit)
-        driver.reused = self.reused
         self._stream = stream = driver.open_stream(
-            headers, request.body, request.method, url.url, read_timeout
+            headers, request.body, request.method, url.url, read_timeout, self.reused
         )
         return driver.response_head(stream)
 

@@ -420,8 +420,11 @@ async def answer_all(conn: H2ScriptConn, delay: float = 0) -> None:
 class H2ScriptServer:
     """Accept connections on 127.0.0.1 and run ``script(conn)`` on each."""
 
-    def __init__(self, script: Script, settings: dict | None, ssl_context: Any) -> None:
+    def __init__(
+        self, script: Script, settings: dict | None, ssl_context: Any, before_settings: bytes = b""
+    ) -> None:
         self.script, self.settings, self.ssl_context = script, settings, ssl_context
+        self.before_settings = before_settings  # raw bytes sent ahead of the SETTINGS preface
         self.conns: list[H2ScriptConn] = []
         self.port = 0
         self.script_errors: list[BaseException] = []
@@ -441,6 +444,8 @@ class H2ScriptServer:
         conn = H2ScriptConn(len(self.conns), reader, writer, self.settings)
         self.conns.append(conn)
         self._tasks.add(task := asyncio.current_task())  # type: ignore[arg-type]
+        if self.before_settings:
+            conn.write_raw(self.before_settings)
         conn.h2.initiate_connection()
         conn.flush()
         reading = asyncio.create_task(conn._read_loop())
@@ -477,11 +482,16 @@ class H2ScriptServer:
 
 @pytest.fixture
 async def h2_server() -> AsyncIterator[Callable[..., Awaitable[H2ScriptServer]]]:
-    """``await make(script, settings={SettingCodes.X: value}, ssl_context=None)``."""
+    """``await make(script, settings={SettingCodes.X: value}, ssl_context=None)``.
+
+    ``before_settings=b"..."``: raw bytes the server writes before its SETTINGS preface.
+    """
     servers: list[H2ScriptServer] = []
 
-    async def make(script: Script, settings: dict | None = None, ssl_context: Any = None) -> Any:
-        servers.append(server := H2ScriptServer(script, settings, ssl_context))
+    async def make(
+        script: Script, settings: dict | None = None, ssl_context: Any = None, before_settings=b""
+    ) -> Any:
+        servers.append(server := H2ScriptServer(script, settings, ssl_context, before_settings))
         return await server.start()
 
     yield make

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aiosonic.exceptions import InvalidRequest, LimitExceeded, RemoteProtocolError
-from aiosonic.protocols.h2_frames import FrameSizeGuard
+from aiosonic.protocols.h2_frames import FrameSizeGuard, PrefaceCheck
 from aiosonic.protocols.h2_headers import (
     MAX_CHECKED_BLOCKS,
     BlockChecker,
@@ -178,3 +178,36 @@ def test_block_checker_remembers_a_bounded_number_of_blocks() -> None:
     for i in range(3 * MAX_CHECKED_BLOCKS):
         checker.check([(b":status", b"200"), (b"x", str(i).encode())], "head", True)
     assert 0 < len(checker._memo) <= MAX_CHECKED_BLOCKS
+
+
+SETTINGS_PREFACE = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00" + b"\x00\x03\x00\x00\x00\x64"
+PING_FIRST = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"pingpong"
+
+
+def feed_preface(data: bytes, step: int) -> bool:
+    check = PrefaceCheck()
+    done = False
+    for i in range(0, len(data), step):
+        done = check.feed(data[i : i + step])
+        if done:
+            break
+    return done
+
+
+@pytest.mark.parametrize("step", [1, 4, 9, len(SETTINGS_PREFACE)])
+@pytest.mark.parametrize("trailing", [b"", PING_FIRST])
+def test_preface_settings_first_is_accepted_in_any_split(step: int, trailing: bytes) -> None:
+    assert feed_preface(SETTINGS_PREFACE + trailing, step)
+    assert not feed_preface(SETTINGS_PREFACE[:8], 1)  # the header is not all in yet
+
+
+@pytest.mark.parametrize("step", [1, 4, 9, len(PING_FIRST)])
+@pytest.mark.parametrize("trailing", [b"", SETTINGS_PREFACE])
+def test_preface_other_frame_first_is_rejected_naming_it(step: int, trailing: bytes) -> None:
+    with pytest.raises(RemoteProtocolError, match=r"first frame was PING \(type 0x6\)"):
+        feed_preface(PING_FIRST + trailing, step)
+
+
+def test_preface_settings_ack_first_is_rejected() -> None:
+    with pytest.raises(RemoteProtocolError, match="SETTINGS acknowledgement"):
+        PrefaceCheck().feed(b"\x00\x00\x00\x04\x01\x00\x00\x00\x00")

@@ -494,3 +494,62 @@ async def test_cancel_sends_rst_cancel_and_connection_survives(h2_server) -> Non
         assert client.connector.is_all_free()
     assert len(server.conns) == 1
     assert_clean(server)
+
+
+async def test_lost_connection_tells_each_stream_whether_it_was_reused(h2_server) -> None:
+    """A fresh stream and a reused one on a dropped connection keep their own flag.
+
+    The first request opened the connection (fresh): its failure is final. The
+    second took a stream on it while the first was in flight (reused): it is
+    re-sent once, on a new connection. The flag was once written on the shared
+    driver, so the fresh request failed as reused and was re-sent too.
+    """
+
+    async def take_two_then_abort(conn: H2ScriptConn) -> None:
+        await conn.wait_until(lambda: len(conn.order) == 2)
+        conn.abort()
+
+    server = await h2_server(first_then(take_two_then_abort))
+    async with pk_client() as client:
+        fresh = asyncio.create_task(fetch(client, f"{server.url}/fresh"))
+        await asyncio.wait_for(server_has_requests(server, 1), 5)
+        reused = asyncio.create_task(fetch(client, f"{server.url}/reused"))
+        exc = await expect(ConnectionDisconnected, fresh)
+        assert exc.reused_connection is False
+        assert exc.request_sent is True
+        assert (await asyncio.wait_for(reused, 5))[1] == b"/reused"
+        assert client.connector.is_all_free()
+    assert [[r.path for r in conn.requests.values()] for conn in server.conns] == [
+        ["/fresh", "/reused"],
+        ["/reused"],
+    ]
+
+
+async def server_has_requests(server: H2ScriptServer, count: int) -> None:
+    """Wait until connection 0 of ``server`` has ``count`` complete requests."""
+    while not server.conns:
+        await asyncio.sleep(0)
+    await server.conns[0].wait_until(lambda: len(server.conns[0].order) >= count)
+
+
+@pytest.mark.parametrize(
+    ("first", "named"),
+    [
+        (frame(0x6, 0, 0, b"pingpong"), "PING"),
+        (frame(0x4, 0x1, 0, b""), "a SETTINGS acknowledgement"),
+        (frame(0x8, 0, 0, struct.pack(">I", 1000)), "WINDOW_UPDATE"),
+    ],
+)
+async def test_first_frame_not_settings_is_protocol_error(h2_server, first, named) -> None:
+    """RFC 9113 §3.4: the server's preface is a SETTINGS frame; anything else first is
+    a connection error (h2 accepts it). The server below then answers normally."""
+    server = await h2_server(answer_all, before_settings=first)
+    async with pk_client(timeouts=Timeouts(sock_connect=2, sock_read=2)) as client:
+        exc = await expect(RemoteProtocolError, fetch(client, f"{server.url}/p"))
+        assert f"first frame was {named}" in str(exc)
+        assert "RFC 9113 §3.4" in str(exc)
+        await server.conns[0].wait_closed(2)
+        goaway = server.conns[0].goaway
+        assert goaway is not None and goaway.error_code == ErrorCodes.PROTOCOL_ERROR
+        assert client.connector.is_all_free()
+    assert [conn.requests for conn in server.conns] == [{}], "no request went out"

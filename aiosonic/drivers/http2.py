@@ -5,7 +5,8 @@
 events to per-stream queues, and what it wants sent to the transport. It owns:
 
 * the per-stream ``sock_read`` deadline (each wait for data or for window);
-* flow control: the connection window is re-opened as bytes *arrive*, a
+* flow control: the connection window is re-opened as bytes *arrive* (every
+  MiB, so the server hears from us while it sends), a
   stream's window as the application *consumes* them, so memory is bounded by
   the stream windows and a slow reader stalls only its own stream;
 * faults: GOAWAY (streams above ``last_stream_id`` fail as unprocessed, the
@@ -39,6 +40,7 @@ from aiosonic.drivers.h2_core import (
     reset_error,
 )
 from aiosonic.drivers.h2_stream import (
+    CONNECTION_WINDOW_UPDATE_STEP,
     INITIAL_CONNECTION_WINDOW,
     MAX_STREAM_ID,
     H2StreamState,
@@ -55,7 +57,7 @@ from aiosonic.exceptions import (
     RemoteProtocolError,
     StreamReset,
 )
-from aiosonic.protocols.h2_frames import FrameSizeGuard
+from aiosonic.protocols.h2_frames import FrameSizeGuard, PrefaceCheck
 from aiosonic.protocols.h2_headers import BlockChecker, head_from_block
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
 
@@ -76,6 +78,7 @@ class HTTP2Driver(asyncio.Protocol):
         self.config = config = config or Http2Config()
         self._h2 = new_h2_connection(config)
         self._guard = FrameSizeGuard(config.max_frame_size)
+        self._preface: PrefaceCheck | None = PrefaceCheck()  # until the server's SETTINGS
         self._blocks = BlockChecker()
         self._deadlines = ReadDeadlines(self._loop)
         self.transport: asyncio.Transport | None = None
@@ -87,11 +90,11 @@ class HTTP2Driver(asyncio.Protocol):
         self._goaway: tuple[int, int] | None = None  # (error code, last stream id)
         self._ready: asyncio.Future[None] = self._loop.create_future()
         self._conn_unacked = 0
+        self._conn_update_at = min(config.connection_window // 2, CONNECTION_WINDOW_UPDATE_STEP)
         self._flush_scheduled = False
         #: Streams leased by the connector (sent or about to be).
         self.reserved = 0
         self.requests_count = 0
-        self.reused = False
         #: Called when this connection may take more streams than before
         #: (a stream ended, SETTINGS raised the limit) or none at all (GOAWAY,
         #: closed); the connector wakes requests waiting for capacity.
@@ -126,6 +129,16 @@ class HTTP2Driver(asyncio.Protocol):
         except RemoteProtocolError as exc:
             self._fail_connection(str(exc), protocol_error=True)
             return
+        preface = self._preface
+        if preface is not None:
+            # h2 does not check a server's preface: RFC 9113 §3.4 makes
+            # anything but SETTINGS first a connection error.
+            try:
+                if preface.feed(data):
+                    self._preface = None
+            except RemoteProtocolError as exc:
+                self._shut(str(exc), ErrorCodes.PROTOCOL_ERROR)
+                return
         try:
             events = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -141,9 +154,10 @@ class HTTP2Driver(asyncio.Protocol):
             # connection error, as h2 makes it when it validates.
             self._shut(f"the server broke HTTP/2: {exc}", ErrorCodes.PROTOCOL_ERROR)
             return
-        if self._conn_unacked >= self.config.connection_window // 2 and not self.is_closed:
-            # The connection window re-opens on arrival: buffered bytes are
-            # bounded by the stream windows, which re-open on consumption.
+        if self._conn_unacked >= self._conn_update_at and not self.is_closed:
+            # The connection window re-opens on arrival, in small steps (see
+            # CONNECTION_WINDOW_UPDATE_STEP): buffered bytes are bounded by the
+            # stream windows, which re-open on consumption.
             self._h2.increment_flow_control_window(self._conn_unacked)
             self._conn_unacked = 0
         self._flush()
@@ -219,6 +233,7 @@ class HTTP2Driver(asyncio.Protocol):
         method: str,
         url: str,
         read_timeout: float | None,
+        reused: bool = False,
     ) -> H2StreamState:
         """Open a stream and send the request on it; then await :meth:`response_head`.
 
@@ -226,7 +241,9 @@ class HTTP2Driver(asyncio.Protocol):
         those of other requests started in it. A body is uploaded by a task of
         the stream, so a response that comes before the upload ends (an early
         413, say) is returned at once; once the server ends the stream, the
-        upload stops.
+        upload stops. ``reused`` (the connection carried requests before this
+        one) is this stream's own fact, told in its errors: other streams of
+        the connection may be fresh.
 
         Raises:
             StreamReset: The server's stream limit dropped below the leases
@@ -235,7 +252,7 @@ class HTTP2Driver(asyncio.Protocol):
             ConnectionDisconnected: The connection is closed.
             InvalidRequest: ``h2`` refused the header block.
         """
-        self._raise_if_unusable(url)
+        self._raise_if_unusable(url, reused)
         conn = self._h2
         empty = body is None or (isinstance(body, bytes | bytearray | memoryview) and not body)
         try:
@@ -251,7 +268,7 @@ class HTTP2Driver(asyncio.Protocol):
             ) from exc
         except (h2.exceptions.ProtocolError, ValueError) as exc:
             raise InvalidRequest(f"HTTP/2 cannot send this request ({url}): {exc}") from exc
-        stream = H2StreamState(stream_id, method, url, read_timeout, self._deadlines)
+        stream = H2StreamState(stream_id, method, url, read_timeout, self._deadlines, reused)
         stream.local_ended = empty
         self._streams[stream_id] = stream
         self.requests_count += 1
@@ -419,7 +436,7 @@ class HTTP2Driver(asyncio.Protocol):
             stream.local_ended = True
             stream.wake_window()
             return
-        stream.fail(reset_error(int(code or 0), stream.id, stream.url, self.reused))
+        stream.fail(reset_error(int(code or 0), stream.id, stream.url, stream.reused))
 
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
         code = int(event.error_code or 0)
@@ -428,7 +445,7 @@ class HTTP2Driver(asyncio.Protocol):
         # Streams up to last_stream_id go on (see h2_core.ClientH2Connection).
         for stream in list(self._streams.values()):
             if stream.id > last:
-                stream.fail(goaway_error(code, last, stream.id, stream.url, self.reused))
+                stream.fail(goaway_error(code, last, stream.id, stream.url, stream.reused))
                 self._streams.pop(stream.id, None)
         self._notify_capacity()
         self._close_if_drained()
@@ -450,11 +467,11 @@ class HTTP2Driver(asyncio.Protocol):
 
     # --- failure ------------------------------------------------------------
 
-    def _raise_if_unusable(self, url: str) -> None:
+    def _raise_if_unusable(self, url: str, reused: bool) -> None:
         if self.is_closed or self._error is not None:
-            raise not_sent_error(None, url, self.reused)
+            raise not_sent_error(None, url, reused)
         if self._goaway is not None:
-            raise not_sent_error(self._goaway, url, self.reused)
+            raise not_sent_error(self._goaway, url, reused)
 
     def _fail_connection(
         self, reason: str, cause: BaseException | None = None, protocol_error: bool = False
@@ -473,7 +490,7 @@ class HTTP2Driver(asyncio.Protocol):
             if protocol_error:
                 error = RemoteProtocolError(f"{reason} ({stream.url})")
             else:
-                error = lost_error(reason, stream.id, stream.url, self.reused)
+                error = lost_error(reason, stream.id, stream.url, stream.reused)
             error.__cause__ = cause
             stream.fail(error)
         self._sender.wake()
