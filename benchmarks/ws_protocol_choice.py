@@ -58,7 +58,7 @@ assert len(SMALL_TEXT.encode()) == 100
 
 
 def _big_binary() -> bytes:
-    """1 MiB of JSON records with random fields: deflate shrinks it about 3:1."""
+    """1 MiB of JSON records with random fields: deflate shrinks it about 5:1."""
     rnd = random.Random(14)
     records = []
     size = 0
