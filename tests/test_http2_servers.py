@@ -272,6 +272,7 @@ async def test_concurrent_small_and_big_downloads_do_not_stall(
 ) -> None:
     base, server = static_h2_server
     context = ssl.create_default_context(cafile=h2_cert_files["ca"])
+    context.set_alpn_protocols(["h2", "http/1.1"])  # a caller's context offers what it sets
     timeouts = Timeouts(sock_read=2)
 
     async def get(client: HTTPClient, index: int) -> None:
