@@ -11,7 +11,8 @@ like the other clients, which keep connections open.
 https scenarios: the harness's SSL context is passed per request (``get(url, ssl=ctx)``,
 both versions' documented way).  h2_get_small also passes ``http2=True`` to
 ``TCPConnector`` (if this version accepts it; 1.3.3 then uses its one-shared-connection
-``Http2MultiplexPool``) and to every request.
+``Http2MultiplexPool``) and to every request, and sets ALPN ``h2, http/1.1`` on its
+context (ours offers only what a caller's context offers).
 """
 
 from __future__ import annotations
@@ -64,7 +65,12 @@ def load() -> Any:
         async def __aenter__(self) -> Client:
             http2 = self.tls is not None and self.tls.http2
             if self.tls is not None:
-                self.kw = {"ssl": self.tls.context(), **({"http2": True} if http2 else {})}
+                context = self.tls.context()
+                if http2:
+                    # Ours never changes a caller's context, so the context offers
+                    # h2 itself, as our docs say (1.3.3 would add it on its own).
+                    context.set_alpn_protocols(["h2", "http/1.1"])
+                self.kw = {"ssl": context, **({"http2": True} if http2 else {})}
             self.connector = make_connector(self.concurrency, http2)
             self.cm = HTTPClient(connector=self.connector)
             self.client = await self.cm.__aenter__()
