@@ -33,6 +33,8 @@ from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
+# HTTPClient, HttpHeaders, DataType, HeadersType, ParamsType, Timeouts and
+# json_dumps: the published module had these names too; they stay importable.
 from aiosonic.client import HTTPClient
 from aiosonic.exceptions import (
     BaseTimeout,
@@ -42,8 +44,10 @@ from aiosonic.exceptions import (
     SSEConnectionError,
     SSEParsingError,
     TLSError,
+    quote_text,
 )
-from aiosonic.headers import HttpHeaders
+from aiosonic.headers import HttpHeaders as HttpHeaders
+from aiosonic.headers import validate_header_field
 from aiosonic.protocols.sse import EventStreamParser, SSEEvent, SSELimits
 from aiosonic.request import BodyType as DataType
 from aiosonic.request import HeadersType, user_header_pairs
@@ -54,19 +58,12 @@ from aiosonic.urls import ParamsType
 
 __all__ = [
     "EVENT_STREAM_TYPE",
-    "DataType",
-    "HTTPClient",
-    "HeadersType",
-    "HttpHeaders",
-    "ParamsType",
     "RequestConfig",
     "SSEClient",
     "SSEConnection",
     "SSEConnectionError",
     "SSEEvent",
     "SSEParsingError",
-    "Timeouts",
-    "json_dumps",
 ]
 
 #: The media type of an event stream (WHATWG HTML §9.2.1).
@@ -313,7 +310,11 @@ class SSEConnection:
         """
         pending = self._pending
         while not pending:
-            chunk = await self._next_chunk()
+            try:
+                chunk = await self._next_chunk()
+            except SSEConnectionError:
+                await self.close()
+                raise
             if chunk is None:
                 await self.close()
                 raise StopAsyncIteration
@@ -327,18 +328,20 @@ class SSEConnection:
 
     async def _next_chunk(self) -> bytes | None:
         """Return the next bytes of the stream, reconnecting when it ends; None when over."""
-        while True:
+        while not self._closed:
             chunks = self._chunks
-            if chunks is None:
-                return None
-            try:
-                return await anext(chunks)
-            except StopAsyncIteration:
-                cause: BaseException | None = None
-            except _DROPPED as exc:
-                cause = exc
+            cause: BaseException | None = None
+            if chunks is not None:
+                try:
+                    return await anext(chunks)
+                except StopAsyncIteration:
+                    pass
+                except _DROPPED as exc:
+                    cause = exc
+            # The stream ended or dropped, or a reconnection was cancelled: (re)connect.
             if not await self._reconnect(cause):
                 return None
+        return None
 
     async def _reconnect(self, cause: BaseException | None) -> bool:
         """Open the stream again after it ended (``cause`` None) or dropped.
@@ -354,6 +357,14 @@ class SSEConnection:
             if cause is None:
                 return False
             raise SSEConnectionError(f"event stream from {url} dropped: {cause}") from cause
+        last_event_id = self.last_event_id
+        try:
+            validate_header_field("Last-Event-ID", last_event_id)
+        except InvalidRequest as exc:
+            raise SSEConnectionError(
+                f"cannot reconnect to {url}: its last event ID {quote_text(last_event_id)}"
+                " cannot be sent as a Last-Event-ID header"
+            ) from exc
         response = await _establish(
             self._client, self._config, self.last_event_id, self.retry_delay, reconnecting=True
         )

@@ -414,6 +414,54 @@ async def test_reconnection_answered_with_an_error_status_raises(raw_server: Mak
     )
 
 
+async def test_an_id_that_cannot_be_a_header_value_stops_reconnection(
+    raw_server: MakeRaw,
+) -> None:
+    script = Script(send(HEAD, chunk(b"id: a\x01b\ndata: x\n\n")))
+    server = await raw_server(script)
+    async with sse_client() as sse, sse.connect(server.url, retry_delay=0) as connection:
+        assert await anext(connection) == ev("x", id="a\x01b")
+        with pytest.raises(SSEConnectionError) as error:
+            await asyncio.wait_for(anext(connection), LIMIT)
+        assert connection.is_closed
+    assert str(error.value) == (
+        f"cannot reconnect to {server.url}/: its last event ID 'a\\x01b' cannot be sent"
+        " as a Last-Event-ID header"
+    )
+    assert len(script.requests) == 1
+
+
+async def test_a_cancelled_reconnection_is_taken_up_again(raw_server: MakeRaw) -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def stalled(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    ) -> None:
+        started.set()
+        await release.wait()
+        writer.close()  # the client gave up on this one already
+
+    script = Script(
+        send(HEAD, chunk(b"id: 1\ndata: a\n\n")),
+        stalled,
+        send(HEAD, chunk(b"data: b\n\n")),
+        send(NO_CONTENT, then="none"),
+    )
+    server = await raw_server(script)
+    async with sse_client() as sse, sse.connect(server.url, retry_delay=0) as connection:
+        assert await anext(connection) == ev("a", id="1")
+        waiting = asyncio.ensure_future(anext(connection))
+        await asyncio.wait_for(started.wait(), LIMIT)
+        waiting.cancel()  # as a caller's timeout would, mid-reconnection
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        release.set()
+        assert not connection.is_closed
+        assert await asyncio.wait_for(collect(connection), LIMIT) == [ev("b")]
+    assert [header(r, b"last-event-id") for r in script.requests] == [None, b"1", b"1", b"1"]
+
+
 async def test_drop_without_reconnect_raises_with_the_cause(raw_server: MakeRaw) -> None:
     script = Script(send(HEAD, chunk(b"data: a\n\ndata: b"), then="drop"))
     server = await raw_server(script)
