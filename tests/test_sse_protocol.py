@@ -119,6 +119,13 @@ def test_cr_lf_split_across_reads_is_one_line_end() -> None:
     assert parser.feed(b"\n\r") == [ev("x\ny")]
 
 
+def test_an_empty_read_between_cr_and_lf_changes_nothing() -> None:
+    parser = EventStreamParser()
+    assert parser.feed(b"data: x\r") == []
+    assert parser.feed(b"") == []
+    assert parser.feed(b"\ndata: y\r\n\r\n") == [ev("x\ny")]
+
+
 def test_a_cr_dispatches_without_waiting_for_the_next_byte() -> None:
     parser = EventStreamParser()
     assert parser.feed(b"data: x\r\r") == [ev("x")]

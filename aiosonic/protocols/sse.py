@@ -164,6 +164,8 @@ class EventStreamParser:
         Raises:
             SSEParsingError: A line or an event's data passed its limit.
         """
+        if not data:
+            return []
         if self._skip_lf:
             # The previous read ended with CR: an LF now is the rest of CRLF.
             self._skip_lf = False
