@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 from conftest import HTTPServer, RawServer, let_loop_run, read_request
+from h2_servers import H2ScriptConn
 
-from aiosonic import HTTPClient, SSEClient, TCPConnector, Timeouts
+from aiosonic import Http2Config, HTTPClient, SSEClient, TCPConnector, Timeouts
 from aiosonic.exceptions import (
     AiosonicError,
     ConnectError,
@@ -34,6 +35,8 @@ from aiosonic.exceptions import (
 from aiosonic.protocols.sse import SSEEvent, SSELimits
 from aiosonic.sse_client import SSEConnection
 from aiosonic.sse_config import RequestConfig
+
+pytest_plugins = ["h2_servers"]
 
 MakeRaw = Callable[..., Awaitable[RawServer]]
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -483,9 +486,11 @@ def _closed_port() -> int:
 async def test_connection_refused_without_reconnect_raises() -> None:
     url = f"http://127.0.0.1:{_closed_port()}/events"
     async with sse_client() as sse:
-        with pytest.raises(SSEConnectionError, match=f"could not connect to event stream {url}: "):
+        with pytest.raises(
+            SSEConnectionError, match=f"could not connect to event stream {url}: "
+        ) as error:
             await sse.connect(url, reconnect=False)
-    # The attempt failed with a ConnectError, kept as the cause.
+    assert isinstance(error.value.__cause__, ConnectError)
 
 
 async def test_reconnect_attempts_run_out(raw_server: MakeRaw) -> None:
@@ -496,6 +501,31 @@ async def test_reconnect_attempts_run_out(raw_server: MakeRaw) -> None:
     assert f"gave up on event stream {url} after 3 failed attempt(s) in a row" in str(error.value)
     assert "(max_reconnect_attempts=3)" in str(error.value)
     assert isinstance(error.value.__cause__, ConnectError)
+
+
+async def test_http2_stream_reconnects_on_the_same_connection(h2_server: Any) -> None:
+    async def script(conn: H2ScriptConn) -> None:
+        first = await conn.next_request()
+        conn.send_headers(first.stream_id, 200, [("content-type", "text/event-stream")])
+        await conn.send_data(first.stream_id, b"id: 1\ndata: a\n\n", end=False)
+        await conn.send_data(first.stream_id, b"data: b\n\n")  # and END_STREAM
+        second = await conn.next_request()
+        conn.send_headers(second.stream_id, 204, end=True)
+        await conn.wait_closed()
+
+    server = await h2_server(script)
+    config = Http2Config(prior_knowledge=True)
+    connector = TCPConnector(http2=True, http2_config=config)
+    async with HTTPClient(connector) as http, SSEClient(http) as sse:
+        async with sse.connect(server.url + "/h2", retry_delay=0) as connection:
+            events = await asyncio.wait_for(collect(connection), LIMIT)
+        assert http.connector.is_all_free()
+    assert events == [ev("a", id="1"), ev("b")]
+    first, second = server.requests
+    assert first.headers["accept"] == "text/event-stream"
+    assert "last-event-id" not in first.headers
+    assert second.headers["last-event-id"] == "1"
+    assert len(server.conns) == 1
 
 
 # --- refused streams -----------------------------------------------------------------
