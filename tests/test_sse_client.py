@@ -370,7 +370,7 @@ async def test_a_stream_silent_past_sock_read_is_reconnected(raw_server: MakeRaw
     )
     server = await raw_server(script)
     async with (
-        sse_client(sock_read=0.1) as sse,
+        sse_client(sock_read=0.3) as sse,
         sse.connect(server.url, retry_delay=0) as connection,
     ):
         events = await asyncio.wait_for(collect(connection), LIMIT)
