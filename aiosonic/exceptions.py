@@ -29,6 +29,9 @@ working::
     ├── HTTPStatusError                         raise_for_status() on 4xx/5xx
     ├── AuthenticationError                     a challenge that cannot be answered
     ├── ProxyError                              the proxy refused the tunnel
+    ├── SSEConnectionError                      an event stream could not be opened
+    │                                           or kept open (aiosonic.sse_client)
+    ├── SSEParsingError                         an event stream passed a size limit
     └── MissingWriterException, MissingReaderException, MissingEvent
                                                 kept for code written against the
                                                 published package
@@ -78,6 +81,8 @@ __all__ = [
     "RequestTimeout",
     "ResolveError",
     "ResponseIncomplete",
+    "SSEConnectionError",
+    "SSEParsingError",
     "StreamReset",
     "TLSError",
     "TimeoutException",
@@ -373,6 +378,23 @@ class ProxyError(AiosonicError):
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class SSEConnectionError(AiosonicError):
+    """An event stream could not be opened, or could not be opened again.
+
+    Raised when the server answers with a status other than 2xx (or 204 to the
+    first request) or a Content-Type other than ``text/event-stream``, when the
+    connection fails and reconnection is off, or when the reconnection attempts
+    ran out. The message carries the URL; the cause is chained.
+    """
+
+
+class SSEParsingError(AiosonicError):
+    """An event stream passed one of the parser's size limits (a line or an event's data).
+
+    The stream is closed: what follows the overlong part cannot be trusted.
+    """
 
 
 class MissingWriterException(AiosonicError):
