@@ -276,7 +276,6 @@ async def _open_connect_tunnel(
             raise ConnectError(f"tunnel failed during the TLS handshake ({where}): {exc}") from exc
         if tls_transport is None:
             raise ConnectError(f"tunnel closed during the TLS handshake ({where})")
-        tls_transport = cast("asyncio.Transport", tls_transport)  # (uvloop's is no subclass)
         # start_tls does not call connection_made on the new protocol.
         driver.connection_made(tls_transport)
         return tls_transport, driver
