@@ -159,8 +159,12 @@ class TCPConnector:
         self._closed_waits: set[asyncio.Task[Any]] = set()
         # Leases held by responses handed out unread: id -> (pool, url, where made).
         self._unread: dict[int, tuple[Any, str, str]] = {}
-        # Closes our sockets if this connector is collected without close().
-        self._owned = OwnedTransports(self, "TCPConnector", creation_site())
+        # Where this connector was made, for the warning if it is collected
+        # unclosed; the finalizer that closes its sockets then is set up with
+        # the first connection (a client that never connects costs nothing).
+        self._site = creation_site()
+        self._owner_name = "TCPConnector"
+        self._owned: OwnedTransports | None = None
 
     def _build_pool(self, config: PoolConfig) -> Any:
         if self.pool_cls is SmartPool or _accepts(self.pool_cls, "config"):
@@ -179,7 +183,7 @@ class TCPConnector:
         ``HTTPClient`` says so for the connector it makes itself: the user
         made a client, not a connector.
         """
-        self._owned.what = what
+        self._owner_name = what
 
     async def __aenter__(self) -> TCPConnector:
         return self
@@ -425,7 +429,10 @@ class TCPConnector:
                     driver.close()
                     raise
         conn.attach(key, transport, driver)
-        self._owned.add(driver)
+        owned = self._owned
+        if owned is None:
+            owned = self._owned = OwnedTransports(self, self._owner_name, self._site)
+        owned.add(driver)
         conn.connect_timings = (dns_seconds, time.perf_counter() - started - dns_seconds)
         if isinstance(driver, HTTP11Driver) and key.http2 and url.is_secure:
             self._shared.remember_h11(key)
@@ -568,7 +575,8 @@ class TCPConnector:
         if self._closed:
             return
         self._closed = True
-        self._owned.disarm()
+        if self._owned is not None:
+            self._owned.disarm()
         for task in list(self._waiting):
             self._closed_waits.add(task)
             task.cancel()

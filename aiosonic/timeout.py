@@ -37,10 +37,12 @@ class Timeouts:
             set-up, together. Raises ``ConnectTimeout``.
         sock_read: Each wait for bytes from the server, in the head and the
             body, whatever the framing. Raises ``ReadTimeout``.
-        pool_acquire: The wait for a free connection slot in the pool.
+        pool_acquire: The wait for a free connection slot in the pool;
+            ``None`` (unbounded) by default, so ``request_timeout`` bounds it.
             Raises ``ConnectionPoolAcquireTimeout``.
         request_timeout: ``HTTPClient.request()`` as a whole, redirects
-            included. Raises ``RequestTimeout``.
+            included, and then the response body however and whenever it is
+            read, until the response is released. Raises ``RequestTimeout``.
     """
 
     sock_connect: float | None = 5
