@@ -146,4 +146,9 @@ class OwnedTransports:
             stacklevel=2,
         )
         for driver in still_open:
-            driver.close()
+            try:
+                driver.close()
+            except RuntimeError:
+                # The loop is closed already: it can run no close now, and each
+                # transport closes its own socket when it is collected.
+                break
