@@ -428,3 +428,23 @@ async def test_no_request_goes_out_on_a_tls_connection_the_server_closed(
                 failures += 1
     assert failures == 0
     assert server.connections == 20
+
+
+async def test_unclosed_http2_client_closes_its_connection_when_collected(h2_server) -> None:
+    from h2_servers import answer_all
+    from test_http2_faults import pk_client
+
+    server = await h2_server(answer_all)
+
+    async def use_and_forget() -> None:
+        client = pk_client()
+        response = await client.get(server.url + "/x")
+        assert await response.content() == b"/x"
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        await use_and_forget()
+        gc.collect()
+        await server.conns[0].wait_closed(timeout=5)  # GOAWAY, then our socket closed
+    messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert len(messages) == 1 and "in pk_client" in messages[0], messages  # made there
