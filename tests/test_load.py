@@ -192,7 +192,9 @@ async def test_a_head_dripped_forever_ends_in_request_timeout(
                 writer.write(b"a")
                 await writer.drain()
                 await asyncio.sleep(0.1)
-        except ConnectionError:
+        except (ConnectionError, RuntimeError):
+            # uvloop raises RuntimeError ("the handler is closed") from write()
+            # when the client's close got there between two drips.
             hung_up.set()
             raise
 
