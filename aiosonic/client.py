@@ -86,7 +86,10 @@ class HTTPClient(HTTPVerbs):
         auth: AuthType = None,
         http2: bool = False,
     ) -> None:
-        self.connector = connector or TCPConnector()
+        if connector is None:
+            connector = TCPConnector()
+            connector.name_owner("HTTPClient")  # the name a ResourceWarning gives
+        self.connector = connector
         self.http2 = http2
         self.handle_cookies = handle_cookies
         self.cookie_jar = CookieJar() if handle_cookies else None
@@ -116,7 +119,16 @@ class HTTPClient(HTTPVerbs):
         await self.close()
 
     async def close(self) -> None:
-        """Close the connector and every connection; idempotent."""
+        """Close the client; idempotent. What is in flight finishes.
+
+        Idle connections close at once. A request already sent, and a
+        response already handed out, go on: the response can still be read
+        (``content()``, ``read_chunks()``), and its connection closes when it
+        is released. A request still waiting for a pool slot raises
+        ``ConnectorClosed`` (``request_sent`` False), as does every request
+        made after close. ``wait_requests()`` before ``close()`` waits for
+        what is in flight.
+        """
         await self.connector.cleanup()
 
     # --- the request --------------------------------------------------------
@@ -232,18 +244,23 @@ class HTTPClient(HTTPVerbs):
         self._active += 1
         if self._active == 1:
             self._idle.clear()  # set again when the count drops back to 0
+        # One scope per request: it bounds request() here, and a streamed body
+        # after (the driver applies its expires_at to every read until release).
+        # (The factory must not refer to the scope: a cycle per request costs
+        # the collector more than the rest of the request.)
+        scope = deadline(
+            timeouts.request_timeout,
+            lambda: RequestTimeout(
+                f"request not complete within request_timeout="
+                f"{timeouts.request_timeout}s ({parsed.url})"
+            ),
+        )
         try:
-            with deadline(
-                timeouts.request_timeout,
-                lambda: RequestTimeout(
-                    f"request not complete within request_timeout="
-                    f"{timeouts.request_timeout}s ({parsed.url})"
-                ),
-            ):
+            with scope:
                 if not follow and scheme is None and self._netrc_auth is None:
                     # No redirect and no auth flow: the one hop _send_following would send.
                     verify, http2 = verify and self.verify_ssl, http2 or self.http2
-                    return await self.send(request, verify, ssl, timeouts, proxy, http2)
+                    return await self.send(request, verify, ssl, timeouts, proxy, http2, scope)
                 return await self._send_following(
                     request,
                     verify and self.verify_ssl,
@@ -253,6 +270,7 @@ class HTTPClient(HTTPVerbs):
                     proxy,
                     scheme,
                     http2 or self.http2,
+                    scope,
                 )
         finally:
             self._active -= 1
@@ -276,6 +294,7 @@ class HTTPClient(HTTPVerbs):
         proxy: Proxy | None = None,
         auth: AuthBase | None = None,
         http2: bool = False,
+        scope: deadline | None = None,
     ) -> HttpResponse:
         history: list[HttpResponse] = []
         # A Cookie header the caller set (rather than the jar) is kept on
@@ -292,14 +311,14 @@ class HTTPClient(HTTPVerbs):
         while True:
             scheme = self._hop_auth(request, auth if trusted else None)
             if scheme is None:
-                response = await self.send(request, verify, ssl, timeouts, proxy, http2)
+                response = await self.send(request, verify, ssl, timeouts, proxy, http2, scope)
             else:
 
                 async def send_one(outgoing: Request) -> HttpResponse:
                     if self.cookie_jar is not None and not caller_cookie:
                         # The challenge may have set a cookie the answer needs.
                         outgoing = self._with_jar_cookie(outgoing)
-                    return await self.send(outgoing, verify, ssl, timeouts, proxy, http2)
+                    return await self.send(outgoing, verify, ssl, timeouts, proxy, http2, scope)
 
                 response = await send_with_auth(request, scheme, send_one)
             location = response._raw_header(b"location") if follow else None
@@ -348,6 +367,7 @@ class HTTPClient(HTTPVerbs):
         timeouts: Timeouts | None = None,
         proxy: Proxy | None = None,
         http2: bool = False,
+        scope: deadline | None = None,
     ) -> HttpResponse:
         """Send one prepared request (no redirects) and return the response.
 
@@ -357,6 +377,8 @@ class HTTPClient(HTTPVerbs):
         REFUSED_STREAM) is re-sent, up to :data:`MAX_ATTEMPTS` times in all,
         whatever its method, when its body can be replayed.
         ``proxy`` defaults to the client's, then the environment's.
+        ``scope`` is the request's whole deadline (``request()`` makes it):
+        reading the body stays bounded by it after send() returns.
         """
         timeouts = timeouts or self.connector.timeouts
         url = request.url
@@ -372,10 +394,7 @@ class HTTPClient(HTTPVerbs):
         _, key, head, method = route
         for attempt in range(MAX_ATTEMPTS):
             started = time.perf_counter()
-            if proxy is None:
-                conn = await connector.acquire(url, key, timeouts)
-            else:
-                conn = await connector.acquire(url, key, timeouts, proxy)
+            conn = await connector.acquire(url, key, timeouts, proxy, scope)
             acquired = time.perf_counter()
             try:
                 if isinstance(conn, HTTP2Stream):
@@ -407,6 +426,9 @@ class HTTPClient(HTTPVerbs):
                     await response.content()
                 body_done = time.perf_counter()
             else:
+                if scope is not None:
+                    # Streamed: request_timeout goes on bounding its reads.
+                    conn.limit_reads(scope)
                 response.guard_unread()
             # Timings are built only if asked for (see HttpResponse.timings).
             response.marks = (started, acquired, head_at, body_done, reused, connect_timings)

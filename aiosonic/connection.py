@@ -28,6 +28,7 @@ from aiosonic.protocols.h11_events import Data, EndOfMessage, InformationalRespo
 
 if TYPE_CHECKING:
     from aiosonic.request import Request
+    from aiosonic.timeout import deadline
     from aiosonic.urls import Origin, PoolKey
 
 __all__ = ["Connection", "HTTP2Stream"]
@@ -84,9 +85,15 @@ class Connection:
         return self.driver.requests_count if self.driver is not None else 0
 
     def is_reusable_for(self, key: PoolKey) -> bool:
-        """Return whether the live transport can carry a request for ``key`` now."""
+        """Return whether the live transport can carry a request for ``key`` now.
+
+        An idle HTTP/1.1 connection is also asked whether the server has
+        spoken since (closed it, most often): see ``HTTP11Driver.is_peer_silent``.
+        """
         driver = self.driver
-        return driver is not None and self.key == key and driver.is_reusable()
+        if driver is None or self.key != key or not driver.is_reusable():
+            return False
+        return type(driver) is not HTTP11Driver or driver.is_peer_silent()
 
     def is_reusable(self) -> bool:
         """Return whether the last exchange left the transport fit for another."""
@@ -147,6 +154,16 @@ class Connection:
             raise ConnectionDisconnected(f"connection slot has no HTTP/1.1 transport ({url})")
         driver.reused = self.reused
         return driver.send_request(head, body, method, url, read_timeout, chunked)
+
+    def limit_reads(self, scope: deadline) -> None:
+        """Bound every later read of the exchange in progress by ``scope``, the request's deadline.
+
+        Called when a response is handed out with its body unread: the
+        ``request_timeout`` goes on bounding the body, however it is read.
+        """
+        driver = self.driver
+        if isinstance(driver, HTTP11Driver):
+            driver.limit_reads(scope)
 
     def next_event(
         self,
@@ -223,6 +240,16 @@ class HTTP2Stream:
         if stream is None:
             raise ConnectionDisconnected("no HTTP/2 stream open on this lease")
         return self.driver.next_event(stream)
+
+    def limit_reads(self, scope: deadline) -> None:
+        """Bound every later wait of this stream by ``scope``, the request's deadline.
+
+        Called when a response is handed out with its body unread: the
+        ``request_timeout`` goes on bounding the body, however it is read.
+        """
+        stream = self._stream
+        if stream is not None and scope.expires_at is not None:
+            stream.request_scope = scope
 
     def take_buffered_body(self) -> bytes | None:
         """End the exchange with the rest of the body, if all of it has arrived.

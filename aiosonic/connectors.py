@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import ssl
 import time
 from collections.abc import Awaitable
@@ -44,6 +45,7 @@ from aiosonic.exceptions import (
     ConnectTimeout,
 )
 from aiosonic.h2_sharing import SharedConnections
+from aiosonic.leaks import OwnedTransports, creation_site
 from aiosonic.pools import PoolConfig, SmartPool
 from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.proxy import Proxy
@@ -56,6 +58,10 @@ from aiosonic.urls import ParsedURL, PoolKey, parse_url
 __all__ = ["Http2Config", "TCPConnector"]
 
 DEFAULT_POOL_KEY = ":default"
+#: How many unread responses a pool-wait message names (with where each was made).
+UNREAD_SITES_SHOWN = 3
+
+logger = logging.getLogger(__name__)
 
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
 
@@ -148,6 +154,17 @@ class TCPConnector:
         self._all_free = asyncio.Event()
         self._all_free.set()
         self._closed = False
+        # Tasks waiting for a slot (close() fails them), and those it cancelled.
+        self._waiting: dict[asyncio.Task[Any], None] = {}
+        self._closed_waits: set[asyncio.Task[Any]] = set()
+        # Leases held by responses handed out unread: id -> (pool, url, where made).
+        self._unread: dict[int, tuple[Any, str, str]] = {}
+        # Where this connector was made, for the warning if it is collected
+        # unclosed; the finalizer that closes its sockets then is set up with
+        # the first connection (a client that never connects costs nothing).
+        self._site = creation_site()
+        self._owner_name = "TCPConnector"
+        self._owned: OwnedTransports | None = None
 
     def _build_pool(self, config: PoolConfig) -> Any:
         if self.pool_cls is SmartPool or _accepts(self.pool_cls, "config"):
@@ -159,6 +176,14 @@ class TCPConnector:
             f"<TCPConnector [pools={len(self.pools)}, leased={self._leased}, "
             f"closed={self._closed}]>"
         )
+
+    def name_owner(self, what: str) -> None:
+        """Name who made this connector in the ResourceWarning of a forgotten close.
+
+        ``HTTPClient`` says so for the connector it makes itself: the user
+        made a client, not a connector.
+        """
+        self._owner_name = what
 
     async def __aenter__(self) -> TCPConnector:
         return self
@@ -189,7 +214,12 @@ class TCPConnector:
     # --- acquire / release --------------------------------------------------
 
     async def acquire(
-        self, url: ParsedURL, key: PoolKey, timeouts: Timeouts, proxy: Proxy | None = None
+        self,
+        url: ParsedURL,
+        key: PoolKey,
+        timeouts: Timeouts,
+        proxy: Proxy | None = None,
+        scope: deadline | None = None,
     ) -> Connection | HTTP2Stream:
         """Return what can carry a request to ``key`` now: a slot, or an HTTP/2 stream.
 
@@ -198,8 +228,12 @@ class TCPConnector:
             key: The pool key; ``key.proxy`` is set when ``proxy`` is.
             timeouts: The deadlines of this request.
             proxy: The proxy a new connection goes through, if any.
+            scope: The request's whole deadline: while this waits for a slot,
+                its error names what holds the pool.
 
         Raises:
+            ConnectorClosed: The connector was closed, before or while this
+                waited for a slot (``request_sent`` is False).
             ConnectionPoolAcquireTimeout: No slot (or HTTP/2 stream) within ``pool_acquire``.
             ConnectTimeout: DNS + TCP + TLS (+ proxy set-up) over ``sock_connect``.
             ConnectError: The host did not resolve or refused the connection.
@@ -207,20 +241,23 @@ class TCPConnector:
             ProxyError: The proxy refused the tunnel.
         """
         if self._closed:
-            raise ConnectorClosed(f"connector is closed; not sending to {url.url}")
+            raise ConnectorClosed(f"the client was closed; not sending to {url.url}")
         if len(self.pools) == 1:  # pool_for(), inline
             pool, config = self.pools[DEFAULT_POOL_KEY], self.pool_configs[DEFAULT_POOL_KEY]
         else:
             pool, config = self.pool_for(url)
         shared = (key.http2 or bool(self._shared.shared)) and self._shared.wants(key)
         if shared or timeouts.pool_acquire is not None:
-            conn, on_shared = await self._wait_for_slot(pool, url, key, timeouts, shared)
+            conn, on_shared = await self._wait_for_slot(pool, url, key, timeouts, shared, scope)
             if on_shared:
                 self._lease_count(+1)
                 return HTTP2Stream(conn, reused=True)
         else:  # the common case: no scope, and our pool often has a slot free (no coroutine)
             free = pool.acquire_nowait(url.split, key) if type(pool) is SmartPool else None
-            conn = free if free is not None else await self._pool_acquire(pool, url, key)
+            if free is not None:
+                conn = free
+            else:
+                conn, _ = await self._wait_for_slot(pool, url, key, timeouts, False, scope)
         self._leased += 1
         if self._leased == 1:
             self._all_free.clear()  # _lease_count(+1), inline
@@ -255,18 +292,85 @@ class TCPConnector:
             raise
 
     async def _wait_for_slot(
-        self, pool: Any, url: ParsedURL, key: PoolKey, timeouts: Timeouts, shared: bool
+        self,
+        pool: Any,
+        url: ParsedURL,
+        key: PoolKey,
+        timeouts: Timeouts,
+        shared: bool,
+        scope: deadline | None = None,
     ) -> tuple[Connection, bool]:
-        """Wait for a slot, or a stream on a shared connection, within ``pool_acquire``."""
-        with deadline(
-            timeouts.pool_acquire,
-            lambda: ConnectionPoolAcquireTimeout(
-                f"no free connection within pool_acquire={timeouts.pool_acquire}s ({url.url})"
-            ),
-        ):
-            if shared:
-                return await self._wait_for_room(pool, url, key)
-            return await self._pool_acquire(pool, url, key), False
+        """Wait for a slot, or a stream on a shared connection, within ``pool_acquire``.
+
+        While it waits, ``close()`` fails the wait with ConnectorClosed, and a
+        timeout (``pool_acquire``, or the request's whole ``scope``) says what
+        holds the pool: see :meth:`describe_pool`.
+        """
+        task = asyncio.current_task()
+        assert task is not None  # deadline scopes need a task too
+        cancelling = task.cancelling()
+        self._waiting[task] = None
+        if scope is not None:
+            scope.waiting_on = lambda: f"waiting for a connection slot: {self.describe_pool(pool)}"
+        if logger.isEnabledFor(logging.DEBUG) and pool.free_conns() <= 0:
+            logger.debug("%s waits for a connection slot: %s", url.url, self.describe_pool(pool))
+        try:
+            with deadline(
+                timeouts.pool_acquire,
+                lambda: ConnectionPoolAcquireTimeout(
+                    f"no free connection within pool_acquire={timeouts.pool_acquire}s "
+                    f"({url.url}): {self.describe_pool(pool)}"
+                ),
+            ):
+                if shared:
+                    taken = await self._wait_for_room(pool, url, key)
+                else:
+                    taken = await self._pool_acquire(pool, url, key), False
+        except asyncio.CancelledError:
+            closed_waits = self._closed_waits
+            if task in closed_waits:
+                closed_waits.discard(task)
+                if task.uncancel() <= cancelling:  # no other cancellation pending: ours
+                    raise ConnectorClosed(
+                        f"the client was closed while this request waited for a "
+                        f"connection slot; not sending to {url.url}"
+                    ) from None
+            raise
+        finally:
+            del self._waiting[task]
+        if scope is not None:
+            # Kept on failure: the scope's own error, raised as it unwinds, says it.
+            scope.waiting_on = None
+        return taken
+
+    def describe_pool(self, pool: Any) -> str:
+        """Say what holds ``pool``: leased slots, and how many by unread responses (and where).
+
+        Returns:
+            E.g. ``"1 of 1 slots leased, 1 of them by responses whose body
+            was not read (http://h/big made at app.py:12 in main)"``.
+        """
+        size = getattr(pool, "pool_size", None)
+        leased = size - pool.free_conns() if size is not None else "?"
+        unread = [(url, site) for (held, url, site) in self._unread.values() if held is pool]
+        text = f"{leased} of {size if size is not None else '?'} slots leased"
+        if not unread:
+            return f"{text}, none by a response whose body was not read"
+        shown = "; ".join(f"{url} made at {site}" for url, site in unread[:UNREAD_SITES_SHOWN])
+        more = ", ..." if len(unread) > UNREAD_SITES_SHOWN else ""
+        return (
+            f"{text}, {len(unread)} of them by responses whose body was not read "
+            f"({shown}{more}); read or close them (async with) to free their slots"
+        )
+
+    def note_unread(self, lease: Connection | HTTP2Stream, url: str, site: str) -> None:
+        """Record that a response handed out unread holds ``lease`` (for :meth:`describe_pool`)."""
+        pool = lease.slot.pool if isinstance(lease, HTTP2Stream) else lease.pool
+        self._unread[id(lease)] = (pool, url, site)
+
+    def forget_unread(self, lease: Connection | HTTP2Stream) -> None:
+        """The unread response of ``lease`` was read, closed or collected."""
+        self._unread.pop(id(lease), None)
 
     def _pool_acquire(self, pool: Any, url: ParsedURL, key: PoolKey) -> Awaitable[Connection]:
         if id(pool) in self._keyed_pools:
@@ -325,6 +429,10 @@ class TCPConnector:
                     driver.close()
                     raise
         conn.attach(key, transport, driver)
+        owned = self._owned
+        if owned is None:
+            owned = self._owned = OwnedTransports(self, self._owner_name, self._site)
+        owned.add(driver)
         conn.connect_timings = (dns_seconds, time.perf_counter() - started - dns_seconds)
         if isinstance(driver, HTTP11Driver) and key.http2 and url.is_secure:
             self._shared.remember_h11(key)
@@ -366,7 +474,7 @@ class TCPConnector:
         max_requests = config.max_conn_requests if config else self.conn_max_requests
         # max_conn_requests recycles HTTP/1.1 connections; an HTTP/2 server
         # that wants to recycle one says so with GOAWAY. (Reusable implies connected.)
-        if not conn.is_reusable():
+        if not conn.is_reusable() or self._closed:
             if conn.is_connected:
                 conn.close()
         elif (
@@ -457,13 +565,28 @@ class TCPConnector:
         return True
 
     async def cleanup(self) -> None:
-        """Close every pool and the resolver; idempotent."""
+        """Close the connector: idle connections now, leased ones as they come back; idempotent.
+
+        A request or response in flight finishes: its connection closes when
+        it is released (the body read, the response closed or collected).
+        A request still waiting for a pool slot raises ConnectorClosed, and
+        so does every request made afterwards. A pool class without
+        ``close_idle()`` (a user's) is cleaned up at once, as before.
+        """
         if self._closed:
             return
         self._closed = True
-        self._shared.close_all()
+        if self._owned is not None:
+            self._owned.disarm()
+        for task in list(self._waiting):
+            self._closed_waits.add(task)
+            task.cancel()
         for pool in self.pools.values():
-            await pool.cleanup()
+            close_idle = getattr(pool, "close_idle", None)
+            if close_idle is not None:
+                close_idle()
+            else:
+                await pool.cleanup()
         await self.dns.close()
 
 

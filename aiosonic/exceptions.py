@@ -24,6 +24,7 @@ working::
     ├── InvalidRequest (ValueError)             caller input that cannot be sent
     │   └── InvalidURL (also HttpParsingError)  a URL that cannot be requested
     ├── ConnectorClosed (RuntimeError)          the client/connector was closed
+    ├── StreamConsumed (RuntimeError)           the body was already read in pieces
     ├── MaxRedirects                            more hops than allowed
     ├── DecompressionError                      bad or oversized compressed body
     ├── HTTPStatusError                         raise_for_status() on 4xx/5xx
@@ -83,6 +84,7 @@ __all__ = [
     "ResponseIncomplete",
     "SSEConnectionError",
     "SSEParsingError",
+    "StreamConsumed",
     "StreamReset",
     "TLSError",
     "TimeoutException",
@@ -337,7 +339,29 @@ class InvalidURL(InvalidRequest, HttpParsingError):
 
 
 class ConnectorClosed(AiosonicError, RuntimeError):
-    """A request was made on a client or connector that was already closed."""
+    """The client or connector was closed before this request could be sent.
+
+    Raised for a request made after ``close()``, and for one still waiting for
+    a pool slot when ``close()`` came. Nothing of it was written.
+
+    Args:
+        message: What was refused, with the URL.
+
+    Attributes:
+        request_sent: Always ``False``: the request never reached a connection
+            (the same flag as :class:`NetworkError`'s, for code that checks it).
+    """
+
+    request_sent = False
+
+
+class StreamConsumed(AiosonicError, RuntimeError):
+    """The body was already taken with ``read_chunks()``; it cannot be read again.
+
+    ``content()``, ``text()`` and ``json()`` after ``read_chunks()`` started
+    would otherwise return only what was left (or ``b""``) as if it were the
+    whole body. (The name is httpx's, for code written against it.)
+    """
 
 
 class MaxRedirects(AiosonicError):

@@ -9,7 +9,10 @@ connector around :meth:`BasePool.acquire`, so user-written pools get it too.
 Any class with the same five methods works as ``TCPConnector(pool_cls=...)``:
 ``acquire(urlparsed=None)``, ``release(conn)``, ``free_conns()``,
 ``is_all_free()`` and ``cleanup()``; it is built as
-``pool_cls(connector, pool_size, connection_cls)``.
+``pool_cls(connector, pool_size, connection_cls)``. A sixth, ``close_idle()``,
+is optional: with it, closing the client closes idle connections at once and
+lets leased ones finish (the connector closes them as they come back); without
+it, closing the client calls ``cleanup()``, which closes them all.
 """
 
 from __future__ import annotations
@@ -257,6 +260,12 @@ class SmartPool(BasePool):
         """Return the number of slots not in use."""
         return self._idle_count + self._spare
 
+    def close_idle(self) -> None:
+        """Close the connections not leased now; leased ones are left to finish."""
+        for bucket in self._idle.values():
+            for conn in bucket:
+                conn.close()
+
 
 class CyclicQueuePool(BasePool):
     """A FIFO ring of slots handed out in rotation, whatever the origin."""
@@ -279,3 +288,11 @@ class CyclicQueuePool(BasePool):
     def free_conns(self) -> int:
         """Return the number of slots not in use."""
         return self._queue.qsize()
+
+    def close_idle(self) -> None:
+        """Close the connections not leased now; leased ones are left to finish."""
+        queue = self._queue
+        for _ in range(queue.qsize()):  # the ring keeps its order
+            conn = queue.get_nowait()
+            conn.close()
+            queue.put_nowait(conn)

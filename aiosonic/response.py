@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 from aiosonic.connection import HTTP2Stream
 from aiosonic.decoders import ContentDecoder, build_decoder
 from aiosonic.drivers.http11 import HTTP11Driver
-from aiosonic.exceptions import AiosonicError, HttpParsingError, HTTPStatusError
+from aiosonic.exceptions import AiosonicError, HttpParsingError, HTTPStatusError, StreamConsumed
 from aiosonic.headers import HttpHeaders
+from aiosonic.leaks import caller_site
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ class HttpResponse:
     _headers: HttpHeaders | None = None
     _cookies: SimpleCookie | None = None
     _trailers: list[tuple[bytes, bytes]] | tuple[()] = ()
+    #: Set once read_chunks() takes from the connection: the body is no longer whole.
+    _streamed = False
 
     def __init__(
         self,
@@ -253,9 +256,11 @@ class HttpResponse:
 
     def _finish(self) -> None:
         self._consumed = True
+        conn, self._conn = self._conn, None
         if self._dropped is not None:
             self._dropped.detach()
-        conn, self._conn = self._conn, None
+            if conn is not None and self._connector is not None:
+                self._connector.forget_unread(conn)
         if conn is not None and self._connector is not None:
             self._connector.release(conn)
 
@@ -264,11 +269,17 @@ class HttpResponse:
 
         Nothing is kept in memory after it is yielded. If the body was already
         read with :meth:`content`, that content is yielded once.
+
+        Raises:
+            StreamConsumed: ``read_chunks()`` ran before: the pieces it took are gone.
         """
         if self._content is not None:
             if self._content:
                 yield self._content
             return
+        if self._streamed:
+            raise StreamConsumed(f"the body of {self.url} was already read with read_chunks()")
+        self._streamed = True
         decoder = self._decoder()
         chunks = self._raw_chunks()
         try:
@@ -284,8 +295,18 @@ class HttpResponse:
             await chunks.aclose()
 
     async def content(self) -> bytes:
-        """Read (once) and return the whole decoded body."""
+        """Read (once) and return the whole decoded body.
+
+        Raises:
+            StreamConsumed: ``read_chunks()`` took the body, or part of it:
+                what is left is not the whole body.
+        """
         if self._content is None:
+            if self._streamed:
+                raise StreamConsumed(
+                    f"the body of {self.url} was already read with read_chunks(); "
+                    "content() can only return the whole body"
+                )
             self._content = self._decode_all(await self._read_raw_body())
         return self._content
 
@@ -434,6 +455,9 @@ class HttpResponse:
         if conn is not None and not self._consumed and self._dropped is None:
             self._dropped = weakref.finalize(self, _dropped_unread, conn, self._connector, self.url)
             self._dropped.atexit = False
+            if self._connector is not None:
+                # So a request waiting for the pool can say who holds it, and where.
+                self._connector.note_unread(conn, self.url, caller_site())
 
 
 def _timings_from(
@@ -466,4 +490,5 @@ def _dropped_unread(
     # Free the pool slot: an unreleased slot would starve the pool.
     conn.close()
     if connector is not None:
+        connector.forget_unread(conn)
         connector.release(conn)

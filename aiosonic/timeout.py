@@ -6,10 +6,13 @@ Each field of :class:`Timeouts` is enforced in exactly one layer:
 * ``sock_read``: every wait for server bytes, by the connection's read timer;
 * ``pool_acquire``: the wait for a pool slot, by ``TCPConnector.acquire``
   around ``pool.acquire()`` (so user-written pools get it too);
-* ``request_timeout``: ``request()`` as a whole, by ``HTTPClient.request``.
+* ``request_timeout``: ``request()`` as a whole, by ``HTTPClient.request``,
+  and then the response body however and whenever it is read, until the
+  response is released: the drivers take the scope's :attr:`deadline.expires_at`
+  into the timer they already keep for ``sock_read``.
 
 ``sock_read`` is not a scope: a connection re-arms one timer per wait instead of
-creating a task per read (see ``aiosonic.connection``).
+creating a task per read (see ``aiosonic.drivers``).
 """
 
 from __future__ import annotations
@@ -34,10 +37,12 @@ class Timeouts:
             set-up, together. Raises ``ConnectTimeout``.
         sock_read: Each wait for bytes from the server, in the head and the
             body, whatever the framing. Raises ``ReadTimeout``.
-        pool_acquire: The wait for a free connection slot in the pool.
+        pool_acquire: The wait for a free connection slot in the pool;
+            ``None`` (unbounded) by default, so ``request_timeout`` bounds it.
             Raises ``ConnectionPoolAcquireTimeout``.
         request_timeout: ``HTTPClient.request()`` as a whole, redirects
-            included. Raises ``RequestTimeout``.
+            included, and then the response body however and whenever it is
+            read, until the response is released. Raises ``RequestTimeout``.
     """
 
     sock_connect: float | None = 5
@@ -77,12 +82,17 @@ class deadline:
         "_state",
         "_task",
         "_when",
+        "waiting_on",
     )
 
     def __init__(self, seconds: float | None, error: Callable[[], BaseTimeout]) -> None:
         self._error = error
         self._seconds = seconds
         self._state = _CREATED
+        #: What the scope's code waits for now, added to the error's message
+        #: (set by the layer that waits: the connector while it waits for a
+        #: pool slot, a driver reading a streamed body).
+        self.waiting_on: Callable[[], str] | None = None
         # Set by __enter__: _task, _cancelling, _book, then _when (in the book)
         # or _handle (already over).
 
@@ -112,6 +122,7 @@ class deadline:
         self._state = _ENTERED
         if seconds <= 0:
             # Already over: expire as soon as the task yields, as asyncio.timeout does.
+            self._when = loop.time()
             self._book = None
             self._handle = loop.call_soon(self.expire)
             return
@@ -152,9 +163,29 @@ class deadline:
                 try:
                     raise TimeoutError from exc
                 except TimeoutError as timeout_exc:
-                    raise self._error() from timeout_exc
+                    raise self.make_error() from timeout_exc
         else:
             self._state = _EXITED
+
+    @property
+    def expires_at(self) -> float | None:
+        """The loop time the deadline runs out at; None if unbounded or not entered."""
+        if self._seconds is None or self._state == _CREATED:
+            return None
+        return self._when
+
+    def make_error(self) -> BaseTimeout:
+        """Build the error this scope raises at expiry, saying what was awaited then.
+
+        Also for a layer that enforces the deadline after the scope exited (a
+        driver reading a streamed body). ``"; " + waiting_on()`` is added to
+        the message when set.
+        """
+        error = self._error()
+        waiting_on = self.waiting_on
+        if waiting_on is not None and error.args:
+            error.args = (f"{error.args[0]}; {waiting_on()}", *error.args[1:])
+        return error
 
     def expire(self) -> None:
         """Cancel the task in the scope (called by the book at its deadline)."""

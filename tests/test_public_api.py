@@ -93,6 +93,8 @@ def _assert_prefix(func: Any, expected: list[tuple[str, Any]]) -> None:
         ("aiosonic.exceptions", "HttpParsingError"),
         ("aiosonic.exceptions", "MaxRedirects"),
         ("aiosonic.exceptions", "ConnectionDisconnected"),
+        ("aiosonic.exceptions", "StreamConsumed"),
+        ("aiosonic.exceptions", "ConnectorClosed"),
         ("aiosonic.exceptions", "DecompressionError"),
         ("aiosonic.exceptions", "MissingWriterException"),
         ("aiosonic.exceptions", "MissingReaderException"),

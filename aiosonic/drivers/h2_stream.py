@@ -12,9 +12,13 @@ import asyncio
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiosonic.exceptions import ReadTimeout
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
+
+if TYPE_CHECKING:
+    from aiosonic.timeout import deadline
 
 __all__ = [
     "CONNECTION_WINDOW_UPDATE_STEP",
@@ -110,9 +114,11 @@ class ReadDeadlines:
     def add(self, waiter: asyncio.Future[None], stream: H2StreamState, wanted: str) -> None:
         """Fail ``waiter`` with ReadTimeout unless it is done (or discarded) by its deadline."""
         timeout = stream.read_timeout
-        assert timeout is not None
         loop = self.loop
-        when = loop.time() + timeout
+        when = loop.time() + timeout if timeout is not None else math.inf
+        scope = stream.request_scope
+        if scope is not None:  # a streamed body: request_timeout bounds it too
+            when = min(when, scope.expires_at or math.inf)
         self._waits[waiter] = (when, stream, wanted)
         if when < self._timer_when:
             if self._timer is not None:
@@ -168,6 +174,7 @@ class H2StreamState:
         "method",
         "read_timeout",
         "remote_ended",
+        "request_scope",
         "reused",
         "trailers",
         "unacked",
@@ -203,6 +210,9 @@ class H2StreamState:
         self.remote_ended = False
         #: The task sending the request body, if there is one.
         self.upload: asyncio.Task[None] | None = None
+        #: The request's whole deadline, once its response is handed out
+        #: unread (``HTTP2Stream.limit_reads``); request() bounds the rest.
+        self.request_scope: deadline | None = None
 
     def __repr__(self) -> str:
         state = "ERROR" if self.error else ("ENDED" if self.remote_ended else "OPEN")
@@ -212,7 +222,7 @@ class H2StreamState:
         """Wait for an event on this stream (or its failure), bounded by sock_read."""
         deadlines = self.deadlines
         waiter = self.waiter = deadlines.loop.create_future()
-        if self.read_timeout is not None:
+        if self.read_timeout is not None or self.request_scope is not None:
             deadlines.add(waiter, self, "data")
         try:
             await waiter
@@ -225,7 +235,7 @@ class H2StreamState:
         """Wait for send window on this stream (or its failure), bounded by sock_read."""
         deadlines = self.deadlines
         waiter = self.window_waiter = deadlines.loop.create_future()
-        if self.read_timeout is not None:
+        if self.read_timeout is not None or self.request_scope is not None:
             deadlines.add(waiter, self, "window to send")
         try:
             await waiter
@@ -235,8 +245,16 @@ class H2StreamState:
                 self.window_waiter = None
 
     def expire(self, waiter: asyncio.Future[None], wanted: str) -> None:
-        """Fail ``waiter``: ``sock_read`` ran out (called by :class:`ReadDeadlines`)."""
-        if not waiter.done():
+        """Fail ``waiter``: ``sock_read`` or the request's deadline ran out (see ReadDeadlines)."""
+        if waiter.done():
+            return
+        scope = self.request_scope
+        at = scope.expires_at if scope is not None else None
+        # (+1 µs: the loop may run a timer a clock tick early.)
+        if scope is not None and at is not None and self.deadlines.loop.time() + 1e-6 >= at:
+            scope.waiting_on = lambda: f"waiting for {wanted} on stream {self.id}"
+            waiter.set_exception(scope.make_error())
+        else:
             waiter.set_exception(
                 ReadTimeout(
                     f"no {wanted} from the server within sock_read={self.read_timeout}s "

@@ -8,7 +8,11 @@ Content-Length body read whole, in the body itself
 (:mod:`aiosonic.drivers.h11_receive`). It owns:
 
 * the ``sock_read`` deadline: one timer per connection, re-armed lazily, so
-  a read costs no task and usually no timer (see :meth:`_readable`);
+  a read costs no task and usually no timer (see :meth:`_readable`); the
+  same timer enforces the request's whole deadline (``request_timeout``) on
+  every read of the exchange, the body's included, however it is read;
+* whether an idle connection is still fit for reuse: nothing, not even EOF,
+  waiting unread in its socket (:meth:`is_peer_silent`);
 * write flow control (``pause_writing``/``resume_writing``);
 * read flow control (``pause_reading`` when the unread buffer is large).
 
@@ -19,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, cast
+import select
+from typing import TYPE_CHECKING, Any, cast
 
 from aiosonic.drivers.body import RequestBody, StreamedBody, body_pieces
 from aiosonic.drivers.closing import close_transport
@@ -42,6 +47,9 @@ from aiosonic.protocols.h11_events import (
 from aiosonic.protocols.h11_request import LAST_CHUNK, encode_chunk
 from aiosonic.protocols.h11_response import ResponseParser
 
+if TYPE_CHECKING:
+    from aiosonic.timeout import deadline
+
 __all__ = ["HTTP11Driver", "RequestBody"]
 
 logger = logging.getLogger(__name__)
@@ -56,6 +64,12 @@ READ_LOW_WATER = 1024 * 1024
 SINGLE_WRITE_LIMIT = 64 * 1024
 #: A larger one is written in slices of this size.
 WRITE_SLICE = 4 * 1024 * 1024
+
+_INF = float("inf")
+
+
+def _reading_the_response() -> str:
+    return "reading the response from the server (the body included, however it is read)"
 
 
 class HTTP11Driver(asyncio.BufferedProtocol):
@@ -85,9 +99,14 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         self.reused = False
         self.requests_count = 0
         self._url = ""
-        # The reusable sock_read timer (see _readable).
+        # The reusable sock_read timer (see _readable), which also enforces
+        # the request's whole deadline (loop time; infinity: none).
         self._read_timeout: float | None = None
         self._read_deadline = 0.0
+        self._request_at = _INF
+        self._request_scope: deadline | None = None
+        # Asks the socket, before reuse, whether the server spoke (see is_peer_silent).
+        self._poller: select.poll | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0  # when it fires
         # Where reads land: the read buffer, or the sink of read_length_body().
@@ -106,6 +125,10 @@ class HTTP11Driver(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast("asyncio.Transport", transport)
+        sock = transport.get_extra_info("socket")  # under TLS too: the TCP socket
+        if sock is not None:
+            poller = self._poller = select.poll()
+            poller.register(sock.fileno(), select.POLLIN)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         sink = self._sink
@@ -186,6 +209,26 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         """Whether the last exchange ended cleanly and another may start."""
         return self._reusable
 
+    def is_peer_silent(self) -> bool:
+        """Whether nothing waits unread in this idle connection's socket: no byte, no EOF.
+
+        A server may close a keep-alive connection after its response without
+        saying ``Connection: close``; its FIN is often in our kernel before
+        the loop has read it. Anything readable on an idle connection (EOF,
+        stray bytes, TLS records) means it must not carry a request (RFC 9112
+        §9.3, §9.6), so the connector opens another instead of sending, for
+        a POST, a request that might be lost after being processed. One
+        ``poll()`` with zero timeout, about a microsecond; asked only when
+        an idle connection is about to be reused.
+        """
+        poller = self._poller
+        if poller is None:
+            return True
+        try:
+            return not poller.poll(0)
+        except (OSError, ValueError):
+            return False
+
     def close(self) -> None:
         """Close the transport; idempotent, and safe from any state."""
         self._in_exchange = False
@@ -232,6 +275,7 @@ class HTTP11Driver(asyncio.BufferedProtocol):
             )
         self._url = url
         self._read_timeout = read_timeout
+        self._request_at = _INF  # until limit_reads(): request() bounds its own part
         self._request_sent = False
         self._parser.start(method, url)
         self._in_exchange = True
@@ -449,24 +493,57 @@ class HTTP11Driver(asyncio.BufferedProtocol):
                 self._timer.cancel()
                 self._timer = loop.call_at(deadline, self._on_timer)
                 self._timer_at = deadline
+        if self._request_at != _INF:  # a streamed body (limit_reads)
+            self._arm(self._request_at)
         return waiter
+
+    def limit_reads(self, scope: deadline) -> None:
+        """Bound every later read of this exchange by the request's whole deadline.
+
+        The client calls it when it hands out a response with its body
+        unread: ``request_timeout`` then bounds the body however it is read,
+        on the timer ``sock_read`` uses already (no timer per read).
+        """
+        at = scope.expires_at
+        if at is not None:
+            self._request_at = at
+            self._request_scope = scope
+
+    def _arm(self, at: float) -> None:
+        """Have the timer fire by ``at``."""
+        if self._timer is None:
+            self._timer = self._loop.call_at(at, self._on_timer)
+            self._timer_at = at
+        elif self._timer_at > at:
+            self._timer.cancel()
+            self._timer = self._loop.call_at(at, self._on_timer)
+            self._timer_at = at
 
     def _on_timer(self) -> None:
         self._timer = None
         waiter = self._waiter
-        if waiter is None or waiter.done() or self._read_timeout is None:
+        if waiter is None or waiter.done():
             return
         now = self._loop.time()
-        if now < self._read_deadline:
-            self._timer = self._loop.call_at(self._read_deadline, self._on_timer)
-            self._timer_at = self._read_deadline
+        timeout = self._read_timeout
+        error: BaseException
+        if now >= self._request_at and self._request_scope is not None:
+            scope = self._request_scope
+            scope.waiting_on = _reading_the_response
+            error = scope.make_error()
+        elif timeout is not None and now >= self._read_deadline:
+            error = ReadTimeout(
+                f"no data from the server within sock_read={timeout}s ({self._url})"
+            )
+        else:  # fired early: a read came meanwhile and moved the deadline
+            at = self._request_at
+            if timeout is not None and self._read_deadline < at:
+                at = self._read_deadline
+            if at != _INF:
+                self._arm(at)
             return
         self._waiter = None
-        waiter.set_exception(
-            ReadTimeout(
-                f"no data from the server within sock_read={self._read_timeout}s ({self._url})"
-            )
-        )
+        waiter.set_exception(error)
         # A response that stalls mid-way leaves the stream in an unknown state.
         self.close()
 
