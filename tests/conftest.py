@@ -157,6 +157,20 @@ def open_sockets() -> int:
     return count
 
 
+async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` every 10 ms until it holds or ``timeout`` passes; return its last value.
+
+    For state that no event announces (a peer's socket table, a server's log);
+    where an event exists, wait on it instead.
+    """
+    end = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > end:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
 class RawServer:
     """A scripted TCP server: ``handler(reader, writer)`` runs per connection."""
 

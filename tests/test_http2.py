@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from conftest import wait_until
 from h2_servers import HypercornServer, pattern_chunks, pattern_sha256
 
 import aiosonic
@@ -43,16 +44,6 @@ async def fetch(client: HTTPClient, url: str, **options) -> tuple[HttpResponse, 
     """Request and read the whole body (errors may surface in either step)."""
     response = await client.request(url, **options)
     return response, await response.content()
-
-
-async def wait_for(predicate, timeout: float = 2.0) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` passes; return its last value."""
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            return False
-        await asyncio.sleep(0.01)
-    return True
 
 
 def count_established(*, local_port: int | None = None, remote_port: int | None = None) -> int:
@@ -261,7 +252,7 @@ async def test_read_timeout_on_one_stream_others_succeed(server: HypercornServer
         # were reset (the server's app saw its clients go away).
         _, body = await fetch(client, f"{server.url}/small")
         assert body == b"small response over 2"
-        assert await wait_for(lambda: len(server.state.disconnects) == 2)
+        assert await wait_until(lambda: len(server.state.disconnects) == 2)
         assert client.connector.is_all_free()
     assert len(server.connections) == 1, server.connections
 
@@ -274,14 +265,14 @@ async def test_cancelled_request_leaves_others_running(server: HypercornServer) 
             asyncio.create_task(fetch(client, f"{server.url}/slow?delay=0.3&n={i}"))
             for i in range(3)
         ]
-        assert await wait_for(lambda: len(server.state.requests) == 5)
+        assert await wait_until(lambda: len(server.state.requests) == 5)
         doomed.cancel()
         with pytest.raises(asyncio.CancelledError):
             await doomed
         results = await asyncio.gather(*others)
         assert [body for _, body in results] == [b"slow done"] * 3
         # RST_STREAM reached the server: its handler saw the disconnect.
-        assert await wait_for(lambda: server.state.disconnects == ["/slow"])
+        assert await wait_until(lambda: server.state.disconnects == ["/slow"])
         _, body = await fetch(client, f"{server.url}/small")
         assert body == b"small response over 2"
         assert await client.wait_requests(timeout=2)
@@ -294,7 +285,7 @@ async def test_wait_requests_then_close(server: HypercornServer) -> None:
     tasks = [
         asyncio.create_task(fetch(client, f"{server.url}/slow?delay=0.2&n={i}")) for i in range(5)
     ]
-    assert await wait_for(lambda: len(server.state.requests) == 5)
+    assert await wait_until(lambda: len(server.state.requests) == 5)
     assert count_established(local_port=server.port) == 1
     assert await client.wait_requests(timeout=5)
     assert all(task.done() for task in tasks)
@@ -302,8 +293,8 @@ async def test_wait_requests_then_close(server: HypercornServer) -> None:
     assert client.connector.is_all_free()
     await client.close()
     # The client's socket and the server's side of it are gone.
-    assert await wait_for(lambda: count_established(remote_port=server.port) == 0)
-    assert await wait_for(lambda: count_established(local_port=server.port) == 0)
+    assert await wait_until(lambda: count_established(remote_port=server.port) == 0)
+    assert await wait_until(lambda: count_established(local_port=server.port) == 0)
     with pytest.raises(ConnectorClosed):
         await client.get(f"{server.url}/small")
     assert len(server.state.requests) == 5

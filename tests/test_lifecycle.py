@@ -20,7 +20,7 @@ import time
 import warnings
 
 import pytest
-from conftest import open_sockets, read_request
+from conftest import open_sockets, read_request, wait_until
 
 import aiosonic
 from aiosonic import HTTPClient, TCPConnector
@@ -35,16 +35,6 @@ from aiosonic.timeout import Timeouts
 pytest_plugins = ["h2_servers"]
 pytestmark = pytest.mark.timeout(20)
 MIB = 1024 * 1024
-
-
-async def wait_until(predicate, timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` every loop turn (and 10 ms) until it holds or ``timeout`` passes."""
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            return False
-        await asyncio.sleep(0.01)
-    return True
 
 
 def length_response(body: bytes, extra: bytes = b"") -> bytes:
