@@ -137,6 +137,26 @@ def test_version_is_exported() -> None:
     assert aiosonic.__version__.count(".") >= 1
 
 
+@pytest.mark.parametrize("pin", [">1.3.3", ">=0.24", ">=1,<2", "~=1.3"])
+def test_version_satisfies_the_pins_users_write(pin: str) -> None:
+    """Newer than the last published release (1.3.3), inside the 1.x line."""
+    from packaging.specifiers import SpecifierSet
+
+    assert aiosonic.__version__ in SpecifierSet(pin)
+    assert importlib.import_module("aiosonic.version").VERSION == aiosonic.__version__
+
+
+async def test_user_agent_carries_the_version(http_server: Any) -> None:
+    async def agent(request: web.Request) -> web.Response:
+        return web.Response(text=request.headers["User-Agent"])
+
+    http_server.app.router.add_get("/ua", agent)
+    await http_server.start()
+    async with aiosonic.HTTPClient() as client:
+        response = await client.get(f"{http_server.url}/ua")
+        assert await response.text() == f"aiosonic/{aiosonic.__version__}"
+
+
 # --- builtin compatibility of the exceptions ---------------------------------
 
 
