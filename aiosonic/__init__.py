@@ -6,6 +6,7 @@ so ``from aiosonic import HTTPClient, HTTPStatusError, HeadersType`` works.
 """
 
 from aiosonic.auth import AuthBase, AuthType, BasicAuth, DigestAuth
+from aiosonic.base_client import AioSonicBaseClient, BaseClient
 from aiosonic.client import HTTPClient
 from aiosonic.connection import Connection
 from aiosonic.connectors import TCPConnector
@@ -40,9 +41,11 @@ from aiosonic.version import VERSION
 __version__ = VERSION
 
 __all__ = [
+    "AioSonicBaseClient",
     "AiosonicError",
     "AuthBase",
     "AuthType",
+    "BaseClient",
     "BasicAuth",
     "BodyType",
     "ConnectTimeout",

@@ -165,7 +165,7 @@ def test_names_real_code_imports_from_the_package() -> None:
     namespace: dict[str, Any] = {}
     exec(
         "from aiosonic import (HeadersType, HttpHeaders, HttpResponse, HTTPClient,"
-        " TCPConnector, Timeouts, Proxy, HTTPStatusError, ParamsType, DataType,"
+        " TCPConnector, Timeouts, Proxy, BaseClient, HTTPStatusError, ParamsType, DataType,"
         " BodyType, ParsedBodyType, AuthType, Connection, ConnectTimeout, ReadTimeout,"
         " RequestTimeout, HttpParsingError, MaxRedirects, ConnectionDisconnected,"
         " MissingWriterException, DecompressionError, get_loop, __version__)",
