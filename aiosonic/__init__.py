@@ -26,7 +26,7 @@ from aiosonic.exceptions import (
     SSEParsingError,
 )
 from aiosonic.headers import HttpHeaders
-from aiosonic.multipart import MultipartForm
+from aiosonic.multipart import MultipartFile, MultipartForm
 from aiosonic.pools import CyclicQueuePool, PoolConfig, SmartPool
 from aiosonic.protocols.sse import SSEEvent
 from aiosonic.proxy import Proxy
@@ -64,6 +64,7 @@ __all__ = [
     "HttpResponse",
     "MaxRedirects",
     "MissingWriterException",
+    "MultipartFile",
     "MultipartForm",
     "ParamsType",
     "ParsedBodyType",
