@@ -31,6 +31,9 @@ from aiosonic.urls import ParamsType
 __all__ = ["AioSonicBaseClient", "BaseClient"]
 
 _ABSOLUTE_PREFIXES = ("http://", "https://")
+# Methods the client has its own verb for; others go through client.request
+# (getattr alone would turn "CLOSE" into client.close()).
+_CLIENT_VERBS = frozenset({"get", "head", "options", "post", "put", "patch", "delete"})
 
 
 def _pairs(values: Any) -> list[tuple[Any, Any]]:
@@ -162,10 +165,10 @@ class BaseClient:
         params = self.merge_params(kwargs.pop("params", None))
         if params:
             kwargs["params"] = params
-        verb = getattr(self.client, method.lower(), None)
-        if verb is None or method.lower() == "request":
-            return await self.client.request(full_url, method.upper(), **kwargs)
-        return await verb(full_url, **kwargs)
+        if method.lower() in _CLIENT_VERBS:
+            verb = getattr(self.client, method.lower())
+            return await verb(full_url, **kwargs)
+        return await self.client.request(full_url, method.upper(), **kwargs)
 
     async def process_response(self, response: Any) -> Any:
         """Return what a call returns for ``response``: the response itself here.

@@ -6,11 +6,13 @@ for the published BaseClient does (hence the RUF012 waivers).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 from aiohttp import web
+from conftest import read_request
 
 import aiosonic
 from aiosonic import AioSonicBaseClient, BaseClient, HTTPClient
@@ -103,6 +105,24 @@ async def test_body_keywords_pass_through(server: Any) -> None:
         assert json.loads(seen["body"]) == {"a": 1}
         seen = await api.request("TRACE", "/trace")  # no client.trace(): client.request
         assert seen["method"] == "TRACE"
+
+
+async def test_a_method_named_like_a_client_attribute_is_sent(raw_server: Any) -> None:
+    """request("close", ...) sends CLOSE; it must not call client.close(url)."""
+
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        line = (await read_request(reader)).split(b"\r\n", 1)[0]
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(line), line))
+        await writer.drain()
+
+    server = await raw_server(reply)
+
+    class Raw(BaseClient):
+        base_url = server.url
+
+    async with Raw() as api:
+        response = await api.request("close", "/c")
+        assert await response.content() == b"CLOSE /c HTTP/1.1"
 
 
 async def test_process_request_hook_can_change_what_is_sent(server: Any) -> None:
