@@ -1,40 +1,78 @@
 """aiosonic: a fast, strict asyncio HTTP client.
 
 This module only re-exports the public API; see the submodules for each part.
+The names the published aiosonic (0.14 to 1.3.3) exported from here are kept,
+so ``from aiosonic import HTTPClient, HTTPStatusError, HeadersType`` works.
 """
 
-from aiosonic.auth import AuthBase, BasicAuth, DigestAuth
+from aiosonic.auth import AuthBase, AuthType, BasicAuth, DigestAuth
+from aiosonic.base_client import AioSonicBaseClient, BaseClient
 from aiosonic.client import HTTPClient
+from aiosonic.connection import Connection
 from aiosonic.connectors import TCPConnector
 from aiosonic.drivers.http2 import Http2Config
-from aiosonic.exceptions import AiosonicError, SSEConnectionError, SSEParsingError
+from aiosonic.exceptions import (
+    AiosonicError,
+    ConnectionDisconnected,
+    ConnectTimeout,
+    DecompressionError,
+    HttpParsingError,
+    HTTPStatusError,
+    MaxRedirects,
+    MissingWriterException,
+    ReadTimeout,
+    RequestTimeout,
+    SSEConnectionError,
+    SSEParsingError,
+)
 from aiosonic.headers import HttpHeaders
-from aiosonic.multipart import MultipartForm
+from aiosonic.multipart import MultipartFile, MultipartForm
 from aiosonic.pools import CyclicQueuePool, PoolConfig, SmartPool
 from aiosonic.protocols.sse import SSEEvent
 from aiosonic.proxy import Proxy
+from aiosonic.resolver import get_loop
 from aiosonic.response import HttpResponse
 from aiosonic.sse_client import SSEClient, SSEConnection
 from aiosonic.sse_config import RequestConfig
 from aiosonic.timeout import Timeouts
+from aiosonic.types import BodyType, DataType, HeadersType, ParamsType, ParsedBodyType
 from aiosonic.version import VERSION
 
 __version__ = VERSION
 
 __all__ = [
+    "AioSonicBaseClient",
     "AiosonicError",
     "AuthBase",
+    "AuthType",
+    "BaseClient",
     "BasicAuth",
+    "BodyType",
+    "ConnectTimeout",
+    "Connection",
+    "ConnectionDisconnected",
     "CyclicQueuePool",
+    "DataType",
+    "DecompressionError",
     "DigestAuth",
     "HTTPClient",
+    "HTTPStatusError",
+    "HeadersType",
     "Http2Config",
     "HttpHeaders",
+    "HttpParsingError",
     "HttpResponse",
+    "MaxRedirects",
+    "MissingWriterException",
+    "MultipartFile",
     "MultipartForm",
+    "ParamsType",
+    "ParsedBodyType",
     "PoolConfig",
     "Proxy",
+    "ReadTimeout",
     "RequestConfig",
+    "RequestTimeout",
     "SSEClient",
     "SSEConnection",
     "SSEConnectionError",
@@ -45,4 +83,5 @@ __all__ = [
     "Timeouts",
     "VERSION",
     "__version__",
+    "get_loop",
 ]

@@ -266,3 +266,15 @@ class HTTP2Stream:
         if stream is not None:
             self._stream = None
             self.driver.abandon(stream)
+
+
+def __getattr__(name: str) -> object:
+    """Serve ``TCPConnector``, which 0.14 to 0.23 exported from here (PEP 562).
+
+    Imported on first use: :mod:`aiosonic.connectors` imports this module.
+    """
+    if name == "TCPConnector":
+        from aiosonic.connectors import TCPConnector
+
+        return TCPConnector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,9 @@
 """Encode ``multipart/form-data`` request bodies (RFC 7578): :class:`MultipartForm`, :class:`Part`.
 
+:class:`MultipartFile` is the published 1.x way to describe a file part (a
+path or file object with its filename and content type); the form turns it
+into a :class:`Part`.
+
 A form is a list of parts. Each part knows its own header block and where its
 data comes from (text, bytes, a path opened only while streaming, a file object,
 or a sync/async stream). The form joins them with a random boundary and yields
@@ -35,7 +39,7 @@ from aiosonic._multipart_sources import PartValue as PartValue
 from aiosonic.exceptions import InvalidRequest
 from aiosonic.urlencoded import field_pairs, field_text
 
-__all__ = ["MultipartForm", "Part"]
+__all__ = ["MultipartFile", "MultipartForm", "Part"]
 
 #: Random bytes in a boundary: 128 bits, so no content matches it by chance
 #: (RFC 2046 §5.1.1 allows 70 characters; ours has 41).
@@ -251,6 +255,122 @@ class Part:
         return f"<Part {self._name!r} {kind} filename={self._filename!r} mime={self._mime!r}>"
 
 
+class MultipartFile:
+    """A file to send as a form part, with its filename and content type.
+
+    The 1.x way to add a file: ``form.add_field("doc", MultipartFile(path,
+    content_type="application/pdf"))``. A path is opened only while the form
+    is sent (in a worker thread) and closed after, also when sending fails or
+    is cancelled. A file object is the caller's: it is read from its current
+    position (rewound to it for each send) and left open.
+
+    Args:
+        file_path_or_obj: A path (``str`` or ``os.PathLike``) or a binary file
+            object.
+        filename: The filename sent. Default: the path's basename, or the
+            basename of the file object's ``name``, else ``"file"``.
+        content_type: The part's Content-Type. Default: guessed from the
+            filename, else ``application/octet-stream``.
+
+    Attributes:
+        file_path: The path as given (``None`` for a file object).
+        filename: The filename sent.
+        content_type: The content type given (``None``: guessed when sent).
+    """
+
+    __slots__ = ("_file_obj", "_opened", "_size", "content_type", "file_path", "filename")
+
+    def __init__(
+        self,
+        file_path_or_obj: str | os.PathLike[str] | IOBase | IO[bytes],
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        self._size: int | None = None
+        # A file object file_obj opened for a path: closed by close().
+        self._opened: IO[bytes] | None = None
+        if isinstance(file_path_or_obj, str | os.PathLike):
+            self.file_path: str | os.PathLike[str] | None = file_path_or_obj
+            self._file_obj: IOBase | IO[bytes] | None = None
+            default = os.path.basename(os.fsdecode(file_path_or_obj))
+        elif callable(getattr(file_path_or_obj, "read", None)):
+            self.file_path = None
+            self._file_obj = file_path_or_obj
+            default = file_basename(file_path_or_obj) or "file"
+        else:
+            raise InvalidRequest(
+                "MultipartFile needs a path or a binary file object, "
+                f"got {type(file_path_or_obj).__name__}"
+            )
+        self.filename = filename or default
+        self.content_type = content_type
+
+    @property
+    def file_obj(self) -> IOBase | IO[bytes]:
+        """The file object; a path is opened (``"rb"``) on first access.
+
+        Sending the form does not use this: it opens the path itself and
+        closes it after. A file opened here is closed by :meth:`close`.
+        """
+        if self._file_obj is None:
+            assert self.file_path is not None  # one of the two is always set
+            self._opened = open(self.file_path, "rb")  # noqa: SIM115 (closed by close())
+            self._file_obj = self._opened
+        return self._file_obj
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes, computed once; 0 when it cannot be known."""
+        if self._size is None:
+            self._size = self._measure()
+        return self._size
+
+    def _measure(self) -> int:
+        if self.file_path is not None:
+            try:
+                return os.path.getsize(self.file_path)
+            except OSError:
+                return 0
+        file = cast(IO[bytes], self._file_obj)
+        try:
+            here = file.tell()
+            end = file.seek(0, os.SEEK_END)
+            file.seek(here)
+        except (OSError, ValueError, AttributeError):
+            return 0
+        return end
+
+    def close(self) -> None:
+        """Close the file :attr:`file_obj` opened for a path; idempotent.
+
+        A file object the caller passed in is never closed here.
+        """
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
+            self._file_obj = None
+
+    def to_part(self, name: str, filename: str | None = None) -> Part:
+        """Return the :class:`Part` that sends this file as field ``name``.
+
+        Raises:
+            InvalidRequest: See :class:`Part`.
+        """
+        value: PartValue
+        if self.file_path is not None:
+            value = Path(os.fsdecode(self.file_path))
+        else:
+            value = cast(IO[bytes], self._file_obj)
+        return Part(name, value, filename=filename or self.filename, mime=self.content_type)
+
+    def __repr__(self) -> str:
+        source = repr(self.file_path) if self.file_path is not None else "file object"
+        return (
+            f"<MultipartFile {source} filename={self.filename!r} "
+            f"content_type={self.content_type!r}>"
+        )
+
+
 def _take_full(pending: bytearray) -> Iterator[bytes]:
     """Remove and yield every full :data:`CHUNK_SIZE` chunk at the front of ``pending``."""
     while len(pending) >= CHUNK_SIZE:
@@ -291,7 +411,8 @@ class MultipartForm:
             data: A mapping, or a sequence of ``(name, value)`` pairs. Values
                 may be bytes (a field), a binary file object (a file part), an
                 ``os.PathLike`` (a file opened while sending), a :class:`Part`
-                whose name is the key, text or a scalar sent as text by the
+                whose name is the key, a :class:`MultipartFile`, text or a
+                scalar sent as text by the
                 rules of :mod:`aiosonic.urlencoded` (``str`` as is, numbers in
                 decimal, ``True``/``False`` as ``true``/``false``, ``None`` as
                 an empty field), or a list/tuple of these (one part each).
@@ -314,6 +435,8 @@ class MultipartForm:
             if value.name != name:
                 raise InvalidRequest(f"multipart part {value.name!r} given under key {name!r}")
             self.add_part(value)
+        elif isinstance(value, MultipartFile):
+            self.add_part(value.to_part(name))
         elif isinstance(value, os.PathLike):
             self.add_file(name, value)
         elif isinstance(value, str | bytes | bytearray | memoryview):
@@ -342,21 +465,28 @@ class MultipartForm:
         return f"multipart/form-data; boundary={self._boundary}"
 
     def add_field(
-        self, name: str, value: str | bytes | IOBase | IO[bytes], filename: str | None = None
+        self,
+        name: str,
+        value: str | bytes | IOBase | IO[bytes] | MultipartFile,
+        filename: str | None = None,
     ) -> None:
-        """Add a text field, a bytes field, or a file object.
+        """Add a text field, a bytes field, a file object or a :class:`MultipartFile`.
 
         Args:
             name: The field name.
-            value: Text, bytes, or a binary file object. The caller keeps
-                ownership of a file object: it is read from its current
-                position and left open.
+            value: Text, bytes, a binary file object, or a
+                :class:`MultipartFile`. The caller keeps ownership of a file
+                object: it is read from its current position and left open.
             filename: The filename to send. For a file object it defaults to
-                the basename of its ``name``, else ``"file"``.
+                the basename of its ``name``, else ``"file"``; for a
+                :class:`MultipartFile`, to its ``filename``.
 
         Raises:
             InvalidRequest: See :class:`Part`.
         """
+        if isinstance(value, MultipartFile):
+            self.add_part(value.to_part(name, filename))
+            return
         if filename is None and callable(getattr(value, "read", None)):
             filename = file_basename(value) or "file"
         self.add_part(Part(name, value, filename=filename))

@@ -20,7 +20,7 @@ from multidict import MultiMapping
 
 from aiosonic.decoders import accept_encoding_value
 from aiosonic.exceptions import InvalidRequest
-from aiosonic.multipart import MultipartForm, Part
+from aiosonic.multipart import MultipartFile, MultipartForm, Part
 from aiosonic.urlencoded import field_pairs, urlencode_fields
 from aiosonic.urls import ParsedURL
 from aiosonic.version import VERSION
@@ -172,7 +172,7 @@ def _is_form(data: object) -> bool:
 
 
 def _has_file(pairs: list[tuple[Any, Any]]) -> bool:
-    """Whether a form needs multipart: a value is a file object or a :class:`Part`.
+    """Whether a form needs multipart: a value is a file object, a Part or a MultipartFile.
 
     Raises:
         InvalidRequest: A value is a path, which is uploaded only when asked.
@@ -187,7 +187,7 @@ def _has_file(pairs: list[tuple[Any, Any]]) -> bool:
                 )
             found = (
                 found
-                or isinstance(item, Part)
+                or isinstance(item, Part | MultipartFile)
                 or (not isinstance(item, str | bytes) and callable(getattr(item, "read", None)))
             )
     return found

@@ -36,6 +36,7 @@ __all__ = [
     "AsyncResolver",
     "DefaultResolver",
     "ThreadedResolver",
+    "get_loop",
     "ip_literal_answer",
 ]
 
@@ -45,6 +46,15 @@ ANSWER_FLAGS = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
 
 #: getnameinfo() flags that format a socket address without any lookup.
 _NUMERIC_NAMEINFO = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+
+
+def get_loop() -> asyncio.AbstractEventLoop:
+    """Return the running event loop (kept from the published package).
+
+    Raises:
+        RuntimeError: No event loop is running in this thread.
+    """
+    return asyncio.get_running_loop()
 
 
 def _family_name(family: int) -> str:

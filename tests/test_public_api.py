@@ -139,6 +139,80 @@ def test_version_is_exported() -> None:
     assert aiosonic.__version__.count(".") >= 1
 
 
+@pytest.mark.parametrize("pin", [">1.3.3", ">=0.24", ">=1,<2", "~=1.3"])
+def test_version_satisfies_the_pins_users_write(pin: str) -> None:
+    """Newer than the last published release (1.3.3), inside the 1.x line."""
+    from packaging.specifiers import SpecifierSet
+
+    assert aiosonic.__version__ in SpecifierSet(pin)
+    assert aiosonic.__version__ == importlib.import_module("aiosonic.version").VERSION
+
+
+async def test_user_agent_carries_the_version(http_server: Any) -> None:
+    async def agent(request: web.Request) -> web.Response:
+        return web.Response(text=request.headers["User-Agent"])
+
+    http_server.app.router.add_get("/ua", agent)
+    await http_server.start()
+    async with aiosonic.HTTPClient() as client:
+        response = await client.get(f"{http_server.url}/ua")
+        assert await response.text() == f"aiosonic/{aiosonic.__version__}"
+
+
+# --- names code written for the published package imports -------------------
+
+
+def test_names_real_code_imports_from_the_package() -> None:
+    """The import lines found in code written for 0.x and 1.x work unchanged."""
+    namespace: dict[str, Any] = {}
+    exec(
+        "from aiosonic import (HeadersType, HttpHeaders, HttpResponse, HTTPClient,"
+        " TCPConnector, Timeouts, Proxy, BaseClient, HTTPStatusError, ParamsType, DataType,"
+        " BodyType, ParsedBodyType, AuthType, Connection, ConnectTimeout, ReadTimeout,"
+        " RequestTimeout, HttpParsingError, MaxRedirects, ConnectionDisconnected,"
+        " MissingWriterException, DecompressionError, get_loop, __version__)",
+        namespace,
+    )
+    assert namespace["HTTPStatusError"] is exc_mod.HTTPStatusError
+    assert namespace["ConnectTimeout"] is exc_mod.ConnectTimeout
+    assert namespace["Connection"] is importlib.import_module("aiosonic.connection").Connection
+    assert namespace["TCPConnector"] is TCPConnector
+    assert namespace["__version__"] == aiosonic.VERSION
+
+
+def test_type_aliases_at_the_published_path() -> None:
+    types_mod = importlib.import_module("aiosonic.types")
+    request_mod = importlib.import_module("aiosonic.request")
+    assert types_mod.HeadersType is request_mod.HeadersType is aiosonic.HeadersType
+    assert types_mod.DataType is request_mod.BodyType is aiosonic.DataType
+    assert types_mod.ParamsType is importlib.import_module("aiosonic.urls").ParamsType
+    assert types_mod.MultipartForm is aiosonic.MultipartForm
+    assert types_mod.SSEEvent is aiosonic.SSEEvent
+
+
+def test_older_module_paths() -> None:
+    """0.14-0.23 imported TCPConnector from aiosonic.connection; 1.x Http2Config from http2."""
+    connection_mod = importlib.import_module("aiosonic.connection")
+    assert connection_mod.TCPConnector is TCPConnector
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        connection_mod.NoSuchName  # noqa: B018
+    http2_mod = importlib.import_module("aiosonic.http2")
+    assert http2_mod.Http2Config is aiosonic.Http2Config
+    assert http2_mod.Http2Config is importlib.import_module("aiosonic.drivers.http2").Http2Config
+    assert aiosonic.__version__ == importlib.import_module("aiosonic.version").VERSION
+
+
+async def test_get_loop_returns_the_running_loop() -> None:
+    resolver_mod = importlib.import_module("aiosonic.resolver")
+    assert resolver_mod.get_loop() is asyncio.get_running_loop()
+    assert aiosonic.get_loop is resolver_mod.get_loop
+
+
+def test_get_loop_outside_a_loop_raises() -> None:
+    with pytest.raises(RuntimeError):
+        aiosonic.get_loop()
+
+
 # --- builtin compatibility of the exceptions ---------------------------------
 
 

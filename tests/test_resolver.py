@@ -177,6 +177,7 @@ def test_public_names() -> None:
         "AsyncResolver",
         "DefaultResolver",
         "ThreadedResolver",
+        "get_loop",
         "ip_literal_answer",
     ]
     assert DefaultResolver is ThreadedResolver
