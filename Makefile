@@ -14,7 +14,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 
-$(STAMP): $(PY) setup.cfg pyproject.toml
+$(STAMP): $(PY) setup.cfg pyproject.toml aiosonic/version.py
 	$(PY) -m pip install -q -e '.[test,docs]'
 	touch $(STAMP)
 
@@ -57,7 +57,7 @@ OLDEST_PINS := h2==4.1.0 hpack==4.0.0
 HTTP2_TESTS := tests/test_http2_core.py tests/test_h2_protocol.py tests/test_http2.py \
 	tests/test_http2_faults.py tests/test_http2_streams.py tests/test_http2_validation.py
 
-$(OLDEST)/.installed: setup.cfg pyproject.toml
+$(OLDEST)/.installed: setup.cfg pyproject.toml aiosonic/version.py
 	$(PYTHON) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install -q -U pip
 	$(OLDEST)/bin/python -m pip install -q -e '.[test]' $(OLDEST_PINS)
