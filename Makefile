@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check aiosonic
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy --strict aiosonic
+	$(VENV)/bin/mypy --strict aiosonic tests/typing
 
 # The real servers of tests/test_http2_servers.py, from Debian's packages, as
 # binary:package[,package]; apt-get runs only for those missing, so this is quick
@@ -71,7 +71,7 @@ test-oldest: $(OLDEST)/.installed
 test: $(STAMP) system-deps
 	AIOSONIC_TEST_LOOP=asyncio $(PY) -m pytest -q -p no:cacheprovider
 	AIOSONIC_TEST_LOOP=uvloop $(PY) -m pytest -q -p no:cacheprovider
-	$(VENV)/bin/mypy --strict aiosonic
+	$(VENV)/bin/mypy --strict aiosonic tests/typing
 	$(VENV)/bin/ruff check aiosonic tests benchmarks examples fuzz
 	$(VENV)/bin/ruff format --check aiosonic tests
 	$(MAKE) --no-print-directory test-oldest

@@ -24,7 +24,6 @@ in the drivers; this module only manages connections.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import ssl
 import time
@@ -46,7 +45,7 @@ from aiosonic.exceptions import (
 )
 from aiosonic.h2_sharing import SharedConnections
 from aiosonic.leaks import OwnedTransports, creation_site
-from aiosonic.pools import PoolConfig, SmartPool
+from aiosonic.pools import Pool, PoolConfig, PublishedPoolAdapter, SmartPool, as_pool
 from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.proxy import Proxy
 from aiosonic.resolver import AbstractResolver, DefaultResolver
@@ -74,8 +73,12 @@ class TCPConnector:
             ``pool_configs`` (newer published releases pass it first).
         timeouts: Default deadlines; a request's own ``timeouts`` override them.
         connection_cls: Slot class; default :class:`aiosonic.connection.Connection`.
-        pool_cls: Pool class; default :class:`aiosonic.pools.SmartPool`. Built as
-            ``pool_cls(connector, size, connection_cls)``.
+        pool_cls: Pool class; default :class:`aiosonic.pools.SmartPool`. One
+            that implements :class:`aiosonic.pools.Pool` (a subclass of
+            :class:`~aiosonic.pools.BasePool` does) is built as
+            ``pool_cls(connector, size, connection_cls, config=config)``; one
+            written for the published contract, as ``pool_cls(connector, size,
+            connection_cls)``, and driven through an adapter.
         resolver: DNS strategy; default :class:`aiosonic.resolver.DefaultResolver`.
         ttl_dns_cache: How long a DNS answer is cached, in milliseconds.
         use_dns_cache: Cache DNS answers at all.
@@ -140,16 +143,14 @@ class TCPConnector:
             DEFAULT_POOL_KEY, PoolConfig(size=pool_size, max_conn_requests=conn_max_requests)
         )
         self.pool_configs = {_normalise_pool_name(k): v for k, v in configs.items()}
-        self.pools: dict[str, Any] = {}
+        #: The pools, as the connector drives them (a published-style pool
+        #: class is wrapped once here; see aiosonic.pools.as_pool).
+        self.pools: dict[str, Pool] = {}
         self._configs_by_pool: dict[int, PoolConfig] = {}
-        # Pools whose acquire() takes the full pool key (ours; a user's may not).
-        self._keyed_pools: set[int] = set()
         for name, config in self.pool_configs.items():
-            pool = self._build_pool(config)
+            pool = as_pool(self.pool_cls, self, config, self.connection_cls)
             self.pools[name] = pool
             self._configs_by_pool[id(pool)] = config
-            if _accepts(pool.acquire, "key"):
-                self._keyed_pools.add(id(pool))
         self._leased = 0
         self._all_free = asyncio.Event()
         self._all_free.set()
@@ -165,11 +166,6 @@ class TCPConnector:
         self._site = creation_site()
         self._owner_name = "TCPConnector"
         self._owned: OwnedTransports | None = None
-
-    def _build_pool(self, config: PoolConfig) -> Any:
-        if self.pool_cls is SmartPool or _accepts(self.pool_cls, "config"):
-            return self.pool_cls(self, config.size, self.connection_cls, config=config)
-        return self.pool_cls(self, config.size, self.connection_cls)
 
     def __repr__(self) -> str:
         return (
@@ -198,8 +194,9 @@ class TCPConnector:
 
     @property
     def pool(self) -> Any:
-        """The default pool (the one attribute the published package exposed)."""
-        return self.pools[DEFAULT_POOL_KEY]
+        """The default pool, as ``pool_cls`` built it (the published package's attribute)."""
+        pool = self.pools[DEFAULT_POOL_KEY]
+        return pool.wrapped if isinstance(pool, PublishedPoolAdapter) else pool
 
     def pool_for(self, url: ParsedURL) -> tuple[Any, PoolConfig]:
         """Return the pool serving ``url``'s origin and its configuration."""
@@ -253,7 +250,7 @@ class TCPConnector:
                 self._lease_count(+1)
                 return HTTP2Stream(conn, reused=True)
         else:  # the common case: no scope, and our pool often has a slot free (no coroutine)
-            free = pool.acquire_nowait(url.split, key) if type(pool) is SmartPool else None
+            free = pool.acquire_nowait(url.split, key)
             if free is not None:
                 conn = free
             else:
@@ -372,10 +369,8 @@ class TCPConnector:
         """The unread response of ``lease`` was read, closed or collected."""
         self._unread.pop(id(lease), None)
 
-    def _pool_acquire(self, pool: Any, url: ParsedURL, key: PoolKey) -> Awaitable[Connection]:
-        if id(pool) in self._keyed_pools:
-            return pool.acquire(url.split, key)  # type: ignore[no-any-return]
-        return pool.acquire(url.split)  # type: ignore[no-any-return]
+    def _pool_acquire(self, pool: Pool, url: ParsedURL, key: PoolKey) -> Awaitable[Connection]:
+        return pool.acquire(url.split, key)
 
     async def _wait_for_room(
         self, pool: Any, url: ParsedURL, key: PoolKey
@@ -582,11 +577,7 @@ class TCPConnector:
             self._closed_waits.add(task)
             task.cancel()
         for pool in self.pools.values():
-            close_idle = getattr(pool, "close_idle", None)
-            if close_idle is not None:
-                close_idle()
-            else:
-                await pool.cleanup()
+            await pool.close_idle()
         await self.dns.close()
 
 
@@ -596,28 +587,3 @@ def _normalise_pool_name(name: str) -> str:
         return name
     url = parse_url(name if "://" in name else f"http://{name}")
     return f"{url.scheme}://{url.host}:{url.port}"
-
-
-def _accepts(func: Any, parameter: str) -> bool:
-    """Whether ``func`` (a callable or class) takes a parameter of that name.
-
-    Answers are kept per underlying function: ``inspect.signature`` costs tens
-    of microseconds, and a connector asks for each pool it builds.
-    """
-    target = getattr(func, "__func__", func)  # a bound method asks its function
-    cache_key: tuple[Any, str] | None = (target, parameter)
-    try:
-        answer = _ACCEPTS_CACHE.get(cache_key)  # type: ignore[arg-type]
-    except TypeError:  # an unhashable callable: ask every time
-        answer, cache_key = None, None
-    if answer is None:
-        try:
-            answer = parameter in inspect.signature(target).parameters
-        except (TypeError, ValueError):
-            answer = False
-        if cache_key is not None and len(_ACCEPTS_CACHE) < 256:
-            _ACCEPTS_CACHE[cache_key] = answer
-    return answer
-
-
-_ACCEPTS_CACHE: dict[tuple[Any, str], bool] = {}

@@ -4,27 +4,38 @@ A pool holds at most ``pool_size`` connection objects ("slots"); each slot may
 or may not have a live transport. Pools know nothing of HTTP: the connector
 asks a slot whether it can carry the request (``is_reusable_for``) and opens a
 transport when it cannot. The ``pool_acquire`` deadline is applied by the
-connector around :meth:`BasePool.acquire`, so user-written pools get it too.
+connector around :meth:`Pool.acquire`, so user-written pools get it too.
 
-Any class with the same five methods works as ``TCPConnector(pool_cls=...)``:
-``acquire(urlparsed=None)``, ``release(conn)``, ``free_conns()``,
-``is_all_free()`` and ``cleanup()``; it is built as
-``pool_cls(connector, pool_size, connection_cls)``. A sixth, ``close_idle()``,
-is optional: with it, closing the client closes idle connections at once and
-lets leased ones finish (the connector closes them as they come back); without
-it, closing the client calls ``cleanup()``, which closes them all.
+The contract the connector drives is :class:`Pool`, a ``typing.Protocol``;
+:class:`SmartPool` and :class:`CyclicQueuePool` implement it, and a subclass of
+:class:`BasePool` does by inheriting. A pool written for the published aiosonic
+(:class:`PublishedPool`: ``acquire(urlparsed=None)``, ``release(conn)``,
+``free_conns()``, ``is_all_free()``, ``cleanup()``, built as
+``pool_cls(connector, pool_size, connection_cls)``) is driven through one small
+adapter, :class:`PublishedPoolAdapter`, chosen once, when the connector builds
+the pool (:func:`as_pool`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import ParseResult, SplitResult
 
-__all__ = ["BasePool", "CyclicQueuePool", "PoolConfig", "SmartPool"]
+__all__ = [
+    "BasePool",
+    "CyclicQueuePool",
+    "Pool",
+    "PoolConfig",
+    "PublishedPool",
+    "PublishedPoolAdapter",
+    "SmartPool",
+    "as_pool",
+]
 
 URLParts = ParseResult | SplitResult
 
@@ -57,6 +68,164 @@ def origin_of(urlparsed: URLParts | None) -> tuple[str, str, int] | None:
     scheme = urlparsed.scheme
     port = urlparsed.port or (443 if scheme in ("https", "wss") else 80)
     return (scheme, (urlparsed.hostname or "").lower(), port)
+
+
+@runtime_checkable
+class Pool(Protocol):
+    """What the connector needs of a pool; ours implement it.
+
+    A pool class is built as ``pool_cls(connector, pool_size, connection_cls,
+    config=config)``. Slots are whatever ``connection_cls(connector)`` builds.
+
+    Attributes:
+        pool_size: How many slots the pool holds at most.
+    """
+
+    pool_size: int
+
+    async def acquire(self, urlparsed: URLParts | None = None, key: Any = None) -> Any:
+        """Wait for a free slot and return it, preferring one already bound to ``key``.
+
+        Args:
+            urlparsed: The request URL, for pools that group by origin.
+            key: The connector's full pool key (origin, TLS settings, proxy).
+        """
+        ...
+
+    def acquire_nowait(self, urlparsed: URLParts | None = None, key: Any = None) -> Any:
+        """Return what :meth:`acquire` would if a slot is free now, else None."""
+        ...
+
+    def release(self, conn: Any) -> None:
+        """Take back a slot handed out by acquire."""
+        ...
+
+    def free_conns(self) -> int:
+        """Return the number of slots not in use."""
+        ...
+
+    def is_all_free(self) -> bool:
+        """Return whether no slot is in use."""
+        ...
+
+    async def close_idle(self) -> None:
+        """Close the connections of the slots not in use (the client is closing)."""
+        ...
+
+    async def cleanup(self) -> None:
+        """Close every connection; the pool is not used afterwards."""
+        ...
+
+
+class PublishedPool(Protocol):
+    """The pool contract the published aiosonic documented (five methods)."""
+
+    async def acquire(self, urlparsed: URLParts | None = None) -> Any:
+        """Wait for a free slot and return it."""
+        ...
+
+    def release(self, conn: Any) -> Any:
+        """Take back a slot."""
+        ...
+
+    def free_conns(self) -> int:
+        """Return the number of slots not in use."""
+        ...
+
+    def is_all_free(self) -> bool:
+        """Return whether no slot is in use."""
+        ...
+
+    async def cleanup(self) -> None:
+        """Close every connection."""
+        ...
+
+
+class PublishedPoolAdapter:
+    """Drive a :class:`PublishedPool` through the :class:`Pool` contract.
+
+    Its ``acquire`` gets no key (it picks by origin or not at all), it has no
+    free slot to hand out without waiting, and closing the client cleans it up
+    whole, as the published package did.
+
+    Args:
+        pool: The user's pool.
+
+    Attributes:
+        wrapped: The user's pool, as built.
+    """
+
+    __slots__ = ("pool_size", "wrapped")
+
+    def __init__(self, pool: PublishedPool) -> None:
+        self.wrapped = pool
+        self.pool_size: int = getattr(pool, "pool_size", 0) or 0
+
+    def __repr__(self) -> str:
+        return f"<PublishedPoolAdapter [{self.wrapped!r}]>"
+
+    async def acquire(self, urlparsed: URLParts | None = None, key: Any = None) -> Any:
+        """Wait for a slot of the wrapped pool (``key`` is not its business)."""
+        return await self.wrapped.acquire(urlparsed)
+
+    def acquire_nowait(self, urlparsed: URLParts | None = None, key: Any = None) -> Any:
+        """Return None: a published pool can only be waited on."""
+        return None
+
+    def release(self, conn: Any) -> None:
+        """Give ``conn`` back to the wrapped pool."""
+        self.wrapped.release(conn)
+
+    def free_conns(self) -> int:
+        """Return the wrapped pool's free slots."""
+        return self.wrapped.free_conns()
+
+    def is_all_free(self) -> bool:
+        """Return whether the wrapped pool has every slot free."""
+        return self.wrapped.is_all_free()
+
+    async def close_idle(self) -> None:
+        """Clean the wrapped pool up whole: it cannot tell idle slots from leased ones."""
+        await self.wrapped.cleanup()
+
+    async def cleanup(self) -> None:
+        """Clean the wrapped pool up."""
+        await self.wrapped.cleanup()
+
+
+def as_pool(pool_cls: Any, connector: Any, config: PoolConfig, connection_cls: Any) -> Pool:
+    """Build a pool of ``pool_cls`` and return what the connector drives.
+
+    Called once per pool, when the connector is built. A class whose
+    constructor takes ``config`` is given it. A pool that implements
+    :class:`Pool` (ours, subclasses of :class:`BasePool` that keep the
+    documented ``acquire`` signature, or any class with the same methods) is
+    used as it is; one written to the published contract (an ``acquire``
+    without ``key``) is wrapped in a :class:`PublishedPoolAdapter`. Our own
+    classes are known, so a cold start never inspects a signature.
+    """
+    if pool_cls in (SmartPool, CyclicQueuePool):
+        ours: Pool = pool_cls(connector, config.size, connection_cls, config=config)
+        return ours
+    pool: Any
+    if _takes(pool_cls, "config"):
+        pool = pool_cls(connector, config.size, connection_cls, config=config)
+    else:
+        pool = pool_cls(connector, config.size, connection_cls)
+    if isinstance(pool, Pool) and _takes(pool.acquire, "key"):
+        return pool
+    return PublishedPoolAdapter(pool)
+
+
+def _takes(function: Any, parameter: str) -> bool:
+    """Whether a user's pool class (or its ``acquire``) accepts ``parameter``; asked once."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return parameter in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
 
 
 class BasePool(ABC):
@@ -100,8 +269,17 @@ class BasePool(ABC):
         return conn
 
     @abstractmethod
-    async def acquire(self, urlparsed: URLParts | None = None) -> Any:
-        """Wait for and return a connection slot (preferring one for ``urlparsed``)."""
+    async def acquire(self, urlparsed: URLParts | None = None, key: Any = None) -> Any:
+        """Wait for and return a connection slot (preferring one for ``urlparsed``).
+
+        Args:
+            urlparsed: The request URL; a pool may prefer its origin.
+            key: The connector's full pool key; a pool may prefer a slot bound to it.
+        """
+
+    def acquire_nowait(self, urlparsed: URLParts | None = None, key: Any = None) -> Any:
+        """Return what acquire() would if it need not wait, else None (here: always None)."""
+        return None
 
     @abstractmethod
     def release(self, conn: Any) -> None:
@@ -114,6 +292,10 @@ class BasePool(ABC):
     def is_all_free(self) -> bool:
         """Return whether no slot is in use."""
         return self.free_conns() == self.pool_size
+
+    async def close_idle(self) -> None:
+        """Close the connections of free slots (here: all of them; ours know which are free)."""
+        await self.cleanup()
 
     async def cleanup(self) -> None:
         """Close every connection; the pool cannot be used afterwards."""
@@ -260,7 +442,7 @@ class SmartPool(BasePool):
         """Return the number of slots not in use."""
         return self._idle_count + self._spare
 
-    def close_idle(self) -> None:
+    async def close_idle(self) -> None:
         """Close the connections not leased now; leased ones are left to finish."""
         for bucket in self._idle.values():
             for conn in bucket:
@@ -275,8 +457,8 @@ class CyclicQueuePool(BasePool):
         for _ in range(self.pool_size):
             self._queue.put_nowait(self._new_slot())
 
-    async def acquire(self, urlparsed: URLParts | None = None) -> Any:
-        """Wait for and return the next slot in rotation."""
+    async def acquire(self, urlparsed: URLParts | None = None, key: Any = None) -> Any:
+        """Wait for and return the next slot in rotation (whatever the URL or key)."""
         return await self._queue.get()
 
     def release(self, conn: Any) -> None:
@@ -289,7 +471,7 @@ class CyclicQueuePool(BasePool):
         """Return the number of slots not in use."""
         return self._queue.qsize()
 
-    def close_idle(self) -> None:
+    async def close_idle(self) -> None:
         """Close the connections not leased now; leased ones are left to finish."""
         queue = self._queue
         for _ in range(queue.qsize()):  # the ring keeps its order

@@ -436,3 +436,66 @@ async def test_a_dict_passed_first_is_taken_as_pool_configs(raw_server: Any) -> 
         )
     assert limited.connections == 2
     assert other.connections == 10
+
+
+class OldOverridePool(SmartPool):
+    """A SmartPool subclass written to the old docs: ``acquire`` without ``key``."""
+
+    seen: list[Any]
+
+    async def acquire(self, urlparsed: Any = None) -> Any:  # type: ignore[override]
+        self.seen = [*getattr(self, "seen", []), urlparsed]
+        return await super().acquire(urlparsed)
+
+
+class KeyedOwnPool(StackPool):
+    """Implements the Pool protocol without subclassing: it gets the full key."""
+
+    def __init__(self, connector: Any, pool_size: int, connection_cls: Any, config: Any) -> None:
+        super().__init__(connector, pool_size, connection_cls)
+        self.pool_size = pool_size
+        self.config = config
+        self.keys: list[Any] = []
+
+    async def acquire(self, urlparsed: Any = None, key: Any = None) -> Any:
+        self.keys.append(key)
+        return await super().acquire(urlparsed)
+
+    def acquire_nowait(self, urlparsed: Any = None, key: Any = None) -> Any:
+        return None
+
+    async def close_idle(self) -> None:
+        await self.cleanup()
+
+
+def test_the_adapter_is_chosen_once_per_pool_class() -> None:
+    from aiosonic.pools import PublishedPoolAdapter
+
+    assert type(TCPConnector(pool_cls=SmartPool).pools[":default"]) is SmartPool
+    assert type(TCPConnector(pool_cls=CyclicQueuePool).pools[":default"]) is CyclicQueuePool
+    for cls in (StackPool, OldOverridePool):
+        connector = TCPConnector(pool_size=2, pool_cls=cls)
+        driven = connector.pools[":default"]
+        assert isinstance(driven, PublishedPoolAdapter), cls
+        assert type(connector.pool) is cls  # the published attribute: the user's object
+        assert repr(driven) == f"<PublishedPoolAdapter [{connector.pool!r}]>"
+    keyed = TCPConnector(pool_size=2, pool_cls=KeyedOwnPool)
+    assert type(keyed.pools[":default"]) is KeyedOwnPool
+    assert keyed.pool.config == keyed.pool_configs[":default"]  # built with config=
+
+
+@pytest.mark.parametrize("pool_cls", [OldOverridePool, KeyedOwnPool])
+async def test_user_pools_of_either_contract_carry_requests(
+    raw_server: Any, pool_cls: type
+) -> None:
+    server = await start_echo(raw_server)
+    connector = TCPConnector(pool_size=2, pool_cls=pool_cls)
+    async with aiosonic.HTTPClient(connector) as client:
+        bodies = await fetch_concurrently(client, server.url, 6)
+    assert bodies == [f"/{i}".encode() for i in range(6)]
+    pool = connector.pool
+    if pool_cls is KeyedOwnPool:
+        assert len(pool.keys) == 6 and all(key.port == server.port for key in pool.keys)
+    else:
+        assert len(pool.seen) == 6  # the old signature was called, without a key
+    assert server.connections <= 2
