@@ -205,7 +205,8 @@ async def test_a_head_dripped_forever_ends_in_request_timeout(
         with pytest.raises(RequestTimeout, match=r"request_timeout=0\.8"):
             async with asyncio.timeout(3):
                 await client.get(slow.url + "/drip")
-        assert 0.8 <= time.monotonic() - started < 2
+        # (asyncio may run a timer up to its clock resolution early)
+        assert 0.79 <= time.monotonic() - started < 2
         # The half-read connection was dropped, not pooled.
         async with asyncio.timeout(3):
             await hung_up.wait()
