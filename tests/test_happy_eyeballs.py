@@ -145,9 +145,7 @@ class Attempt:
         self.outcome.set_exception(error)
 
 
-def start(
-    attempts: list[Attempt], delay: float | None, discarded: list[str]
-) -> asyncio.Task[str]:
+def start(attempts: list[Attempt], delay: float | None, discarded: list[str]) -> asyncio.Task[str]:
     calls: list[Callable[[], Awaitable[str]]] = list(attempts)
     return asyncio.ensure_future(race(calls, delay, discarded.append))
 
