@@ -14,6 +14,7 @@ the caller's (``sock_connect`` around the whole dial, race included).
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import ssl
 import time
@@ -35,6 +36,10 @@ __all__ = ["TCPDialer"]
 
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
 _Answer = dict[str, Any]
+
+#: bind() errors that mean the local address cannot be used (not local, or
+#: no port free on it).
+_LOCAL_ADDRESS_ERRNOS = frozenset({errno.EADDRNOTAVAIL, errno.EADDRINUSE})
 
 
 def _host_of(answer: _Answer) -> str:
@@ -159,18 +164,26 @@ class TCPDialer:
             )
         else:
             local = options.local_address if options is not None else None
-            transport, protocol = await loop.create_connection(
-                factory,
-                host=answer["host"],
-                port=answer["port"],
-                family=answer["family"],
-                proto=answer["proto"],
-                flags=answer["flags"],
-                ssl=ssl_ctx,
-                server_hostname=server_hostname,
-                ssl_handshake_timeout=None,
-                local_addr=(local, 0) if local is not None else None,
-            )
+            try:
+                transport, protocol = await loop.create_connection(
+                    factory,
+                    host=answer["host"],
+                    port=answer["port"],
+                    family=answer["family"],
+                    proto=answer["proto"],
+                    flags=answer["flags"],
+                    ssl=ssl_ctx,
+                    server_hostname=server_hostname,
+                    ssl_handshake_timeout=None,
+                    local_addr=(local, 0) if local is not None else None,
+                )
+            except OSError as exc:
+                if local is not None and exc.errno in _LOCAL_ADDRESS_ERRNOS:
+                    # uvloop's bind error does not say which address it was.
+                    raise ConnectError(
+                        f"cannot connect from local address {local!r}: {exc}"
+                    ) from exc
+                raise
         if options is not None and options.has_sockopts:
             try:
                 options.apply(transport.get_extra_info("socket"))
