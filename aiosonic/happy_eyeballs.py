@@ -13,7 +13,6 @@ deadline on the whole race (the connector's ``sock_connect`` scope).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -33,26 +32,29 @@ _A = TypeVar("_A")
 #: RFC 8305 §5: the recommended "Connection Attempt Delay" is 250 ms.
 DEFAULT_DELAY = 0.25
 
-_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-#: RFC 6724 §2.1: the default policy table, (prefix, precedence), longest
-#: prefix first so that the first match is the longest. Labels (rule 5) are
-#: left out: they compare a destination with its source address, and this
-#: module orders destinations without a routing lookup.
-_PRECEDENCE: tuple[tuple[ipaddress.IPv6Network, int], ...] = tuple(
-    (ipaddress.IPv6Network(prefix), precedence)
-    for prefix, precedence in (
-        ("::1/128", 50),
-        ("::ffff:0:0/96", 35),  # every IPv4 address, mapped (RFC 6724 §3.4 / §2.1)
-        ("::/96", 1),  # IPv4-compatible (deprecated)
-        ("2001::/32", 5),  # Teredo
-        ("2002::/16", 30),  # 6to4
-        ("fec0::/10", 1),  # site-local (deprecated)
-        ("3ffe::/16", 1),  # 6bone (returned)
-        ("fc00::/7", 3),  # unique local
-        ("::/0", 40),
+#: RFC 6724 §2.1: the default policy table as (prefix, prefix length in bits,
+#: precedence), longest prefix first so that the first match is the longest.
+#: Labels (rule 5) are left out: they compare a destination with its source
+#: address, and this module orders destinations without a routing lookup.
+#: Prefixes are packed bytes: one ``inet_pton`` per address, then byte
+#: compares (``ipaddress`` objects cost ~20 µs per address here).
+_PRECEDENCE: tuple[tuple[bytes, int, int], ...] = tuple(
+    (socket.inet_pton(socket.AF_INET6, prefix), bits, precedence)
+    for prefix, bits, precedence in (
+        ("::1", 128, 50),
+        ("::ffff:0:0", 96, 35),  # every IPv4 address, mapped (RFC 6724 §3.4)
+        ("::", 96, 1),  # IPv4-compatible (deprecated)
+        ("2001::", 32, 5),  # Teredo
+        ("2002::", 16, 30),  # 6to4
+        ("fec0::", 10, 1),  # site-local (deprecated)
+        ("3ffe::", 16, 1),  # 6bone (returned)
+        ("fc00::", 7, 3),  # unique local
+        ("::", 0, 40),
     )
 )
+
+_V4_MAPPED = socket.inet_pton(socket.AF_INET6, "::ffff:0:0")[:12]
+_LOOPBACK = socket.inet_pton(socket.AF_INET6, "::1")
 
 #: RFC 4291 §2.7 scope values, as RFC 6724 §3.1 uses them.
 _SCOPE_LINK_LOCAL = 0x2
@@ -60,39 +62,47 @@ _SCOPE_SITE_LOCAL = 0x5
 _SCOPE_GLOBAL = 0xE
 
 
-def _as_ipv6(address: _Address) -> ipaddress.IPv6Address:
-    """RFC 6724 §3.4: IPv4 addresses are compared as IPv4-mapped IPv6 addresses."""
-    if address.version == 4:
-        return ipaddress.IPv6Address(f"::ffff:{address}")
-    return address
+def _in_prefix(packed: bytes, prefix: bytes, bits: int) -> bool:
+    whole, rest = divmod(bits, 8)
+    if packed[:whole] != prefix[:whole]:
+        return False
+    if not rest:
+        return True
+    mask = (0xFF << (8 - rest)) & 0xFF
+    return packed[whole] & mask == prefix[whole] & mask
 
 
-def _precedence(address: _Address) -> int:
-    mapped = _as_ipv6(address)
-    for prefix, precedence in _PRECEDENCE:
-        if mapped in prefix:
+def _precedence(packed: bytes) -> int:
+    for prefix, bits, precedence in _PRECEDENCE:
+        if _in_prefix(packed, prefix, bits):
             return precedence
     return 40  # pragma: no cover - ::/0 matches everything
 
 
-def _scope(address: _Address) -> int:
-    """RFC 6724 §3.1: the scope of a destination address."""
-    if address.version == 4:
-        # 127/8 and 169.254/16 are link-local; everything else is global.
-        return _SCOPE_LINK_LOCAL if address.is_loopback or address.is_link_local else _SCOPE_GLOBAL
-    if address.is_multicast:
-        return int(address.packed[1]) & 0x0F
-    if address.is_loopback or address.is_link_local:
+def _scope(packed: bytes) -> int:
+    """RFC 6724 §3.1: the scope of a destination (as IPv6 bytes)."""
+    if packed[:12] == _V4_MAPPED:
+        # 127/8 and 169.254/16 are link-local; every other IPv4 address is global.
+        if packed[12] == 127 or packed[12:14] == b"\xa9\xfe":
+            return _SCOPE_LINK_LOCAL
+        return _SCOPE_GLOBAL
+    if packed[0] == 0xFF:  # multicast: the scope is in the address
+        return packed[1] & 0x0F
+    if packed == _LOOPBACK or (packed[0] == 0xFE and packed[1] & 0xC0 == 0x80):
         return _SCOPE_LINK_LOCAL
-    if address.is_site_local:
+    if packed[0] == 0xFE and packed[1] & 0xC0 == 0xC0:
         return _SCOPE_SITE_LOCAL
     return _SCOPE_GLOBAL
 
 
-def _parse(host: str) -> _Address | None:
+def _packed(host: str) -> bytes | None:
+    """The address as 16 IPv6 bytes (IPv4 mapped, RFC 6724 §3.4), or None."""
+    text = host.partition("%")[0]  # drop an IPv6 zone
     try:
-        return ipaddress.ip_address(host.partition("%")[0])  # drop an IPv6 zone
-    except ValueError:
+        if ":" in text:
+            return socket.inet_pton(socket.AF_INET6, text)
+        return _V4_MAPPED + socket.inet_pton(socket.AF_INET, text)
+    except OSError:
         return None
 
 
@@ -116,10 +126,10 @@ def sort_destinations(answers: Sequence[_A], host_of: Callable[[_A], str]) -> li
     """
 
     def key(answer: _A) -> tuple[int, int]:
-        address = _parse(host_of(answer))
-        if address is None:
+        packed = _packed(host_of(answer))
+        if packed is None:
             return (1, 0)
-        return (-_precedence(address), _scope(address))
+        return (-_precedence(packed), _scope(packed))
 
     return sorted(answers, key=key)  # sorted() is stable: rule 10
 

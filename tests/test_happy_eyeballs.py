@@ -62,10 +62,17 @@ def test_transition_and_unique_local_addresses_come_after_ipv4() -> None:
     ]
 
 
+def test_an_ipv4_mapped_address_ranks_as_ipv4() -> None:
+    # RFC 6724 §3.4: ::ffff:0:0/96 shares IPv4's precedence (35) and scope.
+    assert order("::ffff:192.0.2.1", "2001:db8::1") == ["2001:db8::1", "::ffff:192.0.2.1"]
+    assert order("192.0.2.1", "::ffff:127.0.0.1") == ["::ffff:127.0.0.1", "192.0.2.1"]
+
+
 def test_smaller_scope_first_among_equal_precedence() -> None:
     # Rule 8: 169.254/16 and 127/8 are link-local scope, 192.0.2.1 global.
     assert order("192.0.2.1", "169.254.9.9") == ["169.254.9.9", "192.0.2.1"]
     assert order("2001:db8::1", "fe80::1%lo") == ["fe80::1%lo", "2001:db8::1"]
+    assert order("ff0e::1", "ff05::1", "ff02::1") == ["ff02::1", "ff05::1", "ff0e::1"]
 
 
 def test_equal_addresses_keep_the_resolver_order() -> None:
