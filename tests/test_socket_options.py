@@ -123,11 +123,18 @@ async def test_options_reach_the_socket_under_tls(
 
 
 @LINUX_ONLY
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
 async def test_interface_binds_the_socket_to_the_device(
-    listener: RawServer, connected: list[asyncio.Transport]
+    raw_server: Any,
+    tls_server_context: ssl.SSLContext,
+    tls_client_context: ssl.SSLContext,
+    connected: list[asyncio.Transport],
+    tls: bool,
 ) -> None:
+    server: RawServer = await raw_server(_hold, tls_server_context if tls else None)
+    options = SocketOptions(interface="lo", tcp_keepalive=9)
     try:
-        transport = await dial(listener.port, SocketOptions(interface="lo", tcp_keepalive=9))
+        transport = await dial(server.port, options, tls_client_context if tls else None)
     except ConnectError as exc:
         if isinstance(exc.__cause__, PermissionError):
             pytest.skip(f"SO_BINDTODEVICE needs CAP_NET_RAW here: {exc}")
@@ -136,6 +143,7 @@ async def test_interface_binds_the_socket_to_the_device(
     sock = transport.get_extra_info("socket")
     device = sock.getsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, 16)
     assert device.rstrip(b"\0") == b"lo"
+    assert (transport.get_extra_info("ssl_object") is not None) == tls
     assert sockopt(transport, socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 9
     assert sockopt(transport, socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
