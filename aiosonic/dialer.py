@@ -101,8 +101,16 @@ class TCPDialer:
             self.dns_seconds += time.perf_counter() - started
 
     async def resolve_address(self, host: str, port: int) -> str:
-        """Resolve ``host`` to the address it would be tried at first."""
-        return _host_of(_order(await self._lookup(host, port), None)[0])
+        """Resolve ``host`` to the address it would be tried at first.
+
+        Raises:
+            ResolveError: The name did not resolve.
+            ConnectError: Only IPv6 addresses, and no IPv6 support here.
+        """
+        candidates = _order(await self._lookup(host, port), None)
+        if not candidates:
+            raise ConnectError(f"cannot connect to {host}:{port}: no IPv6 support here")
+        return _host_of(candidates[0])
 
     async def open_transport(
         self,
@@ -120,13 +128,15 @@ class TCPDialer:
             TLSError: The TLS handshake or certificate check failed at every
                 address that took the TCP connection.
         """
-        local_family = self._options.local_family if self._options is not None else None
+        options = self._options
+        local_family = options.local_family if options is not None else None
         candidates = _order(await self._lookup(host, port), local_family)
         if not candidates:
-            raise ConnectError(
-                f"cannot connect to {host}:{port}: none of its addresses is of the "
-                f"family of local_address={self._options.local_address!r}"  # type: ignore[union-attr]
-            )
+            if options is None or options.local_address is None:
+                reason = "no IPv6 support here"
+            else:
+                reason = f"none of its addresses is of the family of {options.local_address!r}"
+            raise ConnectError(f"cannot connect to {host}:{port}: {reason}")
         if len(candidates) == 1:  # nothing to race: no tasks
             try:
                 return await self._attempt(candidates[0], factory, ssl_ctx, server_hostname)
@@ -155,7 +165,7 @@ class TCPDialer:
         ssl_ctx: ssl.SSLContext | None,
         server_hostname: str | None,
     ) -> tuple[asyncio.Transport, _P]:
-        """Connect to one address: TCP, socket options, then TLS when asked."""
+        """Connect to one address: TCP (and TLS when asked), then the socket options."""
         loop = asyncio.get_running_loop()
         options = self._options
         if options is not None and options.needs_own_socket:

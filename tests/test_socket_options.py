@@ -192,7 +192,7 @@ async def test_local_address_keeps_to_its_family(
     )
     connected.append(transport)
     assert transport.get_extra_info("sockname")[0] == "127.0.0.3"
-    with pytest.raises(ConnectError, match="none of its addresses is of the family of"):
+    with pytest.raises(ConnectError, match="none of its addresses is of the family of '::1'"):
         await dial(listener.port, SocketOptions(local_address="::1"), hosts=("127.0.0.1",))
 
 
