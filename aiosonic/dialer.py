@@ -56,13 +56,12 @@ def _label(answer: _Answer) -> str:
     return f"[{host}]:{answer['port']}" if ":" in host else f"{host}:{answer['port']}"
 
 
-def _abort(connection: tuple[asyncio.BaseTransport, Any]) -> None:
-    """Close the transport of an attempt that lost the race, without a goodbye."""
-    transport = connection[0]
-    if isinstance(transport, asyncio.Transport):
-        transport.abort()
-    else:  # pragma: no cover - create_connection always returns a Transport
-        transport.close()
+def _abort(connection: tuple[asyncio.Transport, Any]) -> None:
+    """Close the transport of an attempt that lost the race, without a goodbye.
+
+    (uvloop's transports have ``abort()`` without subclassing asyncio's.)
+    """
+    connection[0].abort()
 
 
 class TCPDialer:
