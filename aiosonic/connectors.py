@@ -44,11 +44,13 @@ from aiosonic.exceptions import (
     ConnectTimeout,
 )
 from aiosonic.h2_sharing import SharedConnections
+from aiosonic.happy_eyeballs import DEFAULT_DELAY, check_delay
 from aiosonic.leaks import OwnedTransports, creation_site
 from aiosonic.pools import Pool, PoolConfig, PublishedPoolAdapter, SmartPool, as_pool
 from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.proxy import Proxy
 from aiosonic.resolver import AbstractResolver, DefaultResolver
+from aiosonic.tcp_helpers import SocketOptions
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import SHARED_CONTEXTS
 from aiosonic.tunnel import open_via_proxy
@@ -95,10 +97,14 @@ class TCPConnector:
             for that request only. ``http://`` uses HTTP/2 only with
             ``http2_config.prior_knowledge``. Not through proxies.
         http2_config: Windows, limits and h2c of HTTP/2 connections.
+        happy_eyeballs_delay: Seconds between the starts of connection attempts
+            to a host's addresses (RFC 8305); ``None`` tries them one at a time.
+        socket_options: TCP options of every new connection (keepalive,
+            ``TCP_NODELAY``, interface, local address).
 
     Raises:
         ValueError: ``max_decompressed_size`` or ``max_content_encodings`` is
-            below 1.
+            below 1, or ``happy_eyeballs_delay`` is negative.
     """
 
     def __init__(
@@ -117,6 +123,8 @@ class TCPConnector:
         max_content_encodings: int = MAX_CONTENT_ENCODINGS,
         http2: bool = False,
         http2_config: Http2Config | None = None,
+        happy_eyeballs_delay: float | None = DEFAULT_DELAY,
+        socket_options: SocketOptions | None = None,
     ) -> None:
         if max_decompressed_size < 1 or max_content_encodings < 1:
             raise ValueError(
@@ -137,6 +145,8 @@ class TCPConnector:
         self.tls = SHARED_CONTEXTS
         self.http2 = http2
         self.http2_config = http2_config or Http2Config()
+        self.happy_eyeballs_delay = check_delay(happy_eyeballs_delay)
+        self.socket_options = socket_options
         self._shared = SharedConnections()
         configs = dict(pool_configs or {})
         configs.setdefault(
@@ -501,7 +511,7 @@ class TCPConnector:
         direct TLS connection picks its driver from the ALPN result; h2c
         (HTTP/2 over plain TCP) is used only with prior knowledge.
         """
-        dialer = TCPDialer(self.dns)
+        dialer = TCPDialer(self.dns, self.socket_options, self.happy_eyeballs_delay)
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
         limits = self.limits
         h2_config = self.http2_config

@@ -114,6 +114,7 @@ def _assert_prefix(func: Any, expected: list[tuple[str, Any]]) -> None:
         ("aiosonic.exceptions", "SSEParsingError"),
         ("aiosonic.protocols.sse", "EventStreamParser"),
         ("aiosonic.protocols.sse", "SSELimits"),
+        ("aiosonic.tcp_helpers", "SocketOptions"),
     ],
 )
 def test_promised_import_path(module: str, name: str) -> None:
