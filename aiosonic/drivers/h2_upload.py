@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import h2.connection
 
-from aiosonic.drivers.body import StreamedBody, body_pieces
 from aiosonic.drivers.h2_stream import H2StreamState
+from aiosonic.request import StreamedBody, body_pieces
 
 __all__ = ["BodySender"]
 
