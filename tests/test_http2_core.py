@@ -1,10 +1,13 @@
-"""Our use of ``h2`` without sockets: the memoising HPACK coders and ClientH2Connection.
+"""Our changes to ``h2`` and ``hpack`` (``drivers/h2_overrides.py``), without sockets.
 
-The coders must be indistinguishable from ``hpack``'s: the same bytes for the
-same header lists and the same fields for the same blocks, whatever the
-sequence of lists, repeats, table-size changes and limits (a differential
-property test against plain ``hpack``). ClientH2Connection's stream count must
-refuse a stream exactly where ``h2``'s would, and keep closed streams bounded.
+The memoising HPACK coders must be indistinguishable from ``hpack``'s: the
+same bytes for the same header lists and the same fields for the same blocks,
+whatever the sequence of lists, repeats, table-size changes and limits (a
+differential property test against plain ``hpack``). ClientH2Connection's
+stream count must refuse a stream exactly where ``h2``'s would, and keep closed
+streams bounded; its streams up to a GOAWAY's last stream id must complete
+(where plain ``h2`` refuses them). The table of overrides must name every
+override there is, each with a guarding test that exists.
 """
 
 from __future__ import annotations
