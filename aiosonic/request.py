@@ -6,13 +6,18 @@ bytes, iterators, multipart, and the choice between a urlencoded and a
 multipart form) and framing (Content-Length or chunked). How a form value
 becomes text is :mod:`aiosonic.urlencoded`'s. Headers are validated later, in
 one pass, by the serialiser (``aiosonic.protocols.h11_request``). No I/O here.
+
+The body of a :class:`Request` is what both drivers send (:data:`RequestBody`);
+:func:`body_pieces` is how they walk a streamed one. Writing it, framed and
+flow-controlled, is each driver's own (``drivers/http11.py``,
+``drivers/h2_upload.py``).
 """
 
 from __future__ import annotations
 
 import json as jsonlib
 import os
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -25,7 +30,15 @@ from aiosonic.urlencoded import field_pairs, urlencode_fields
 from aiosonic.urls import ParsedURL
 from aiosonic.version import VERSION
 
-__all__ = ["DEFAULT_USER_AGENT", "HeadersType", "Request", "build_request"]
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "HeadersType",
+    "Request",
+    "RequestBody",
+    "StreamedBody",
+    "body_pieces",
+    "build_request",
+]
 
 DEFAULT_USER_AGENT = f"aiosonic/{VERSION}"
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
@@ -33,6 +46,10 @@ _FRAMING = frozenset({"content-length", "transfer-encoding"})
 HeadersType = (
     Mapping[str, Any] | MultiMapping[str] | Iterable[tuple[str, Any]] | Iterable[list[Any]] | None
 )
+#: A streamed request body: any sync or async iterable of bytes.
+StreamedBody = AsyncIterable[bytes] | Iterable[bytes]
+#: Body of a request as the drivers accept it.
+RequestBody = bytes | StreamedBody | None
 BodyType = (
     bytes
     | str
@@ -62,7 +79,7 @@ class Request:
     method: str
     url: ParsedURL
     headers: list[tuple[str, str]]
-    body: bytes | AsyncIterable[bytes] | Iterable[bytes] | None = None
+    body: RequestBody = None
     chunked: bool = False
     replayable: bool = True
     extensions: dict[str, Any] = field(default_factory=dict)
@@ -99,6 +116,18 @@ class Request:
             h2_headers=None,
             route=None,
         )
+
+
+async def body_pieces(body: StreamedBody) -> AsyncIterator[bytes]:
+    """Yield the non-empty pieces of a sync or async iterable body."""
+    if isinstance(body, AsyncIterable):
+        async for piece in body:
+            if piece:
+                yield piece
+    else:
+        for piece in body:
+            if piece:
+                yield piece
 
 
 def user_header_pairs(headers: HeadersType) -> list[tuple[str, str]]:

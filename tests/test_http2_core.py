@@ -1,16 +1,23 @@
-"""Our use of ``h2`` without sockets: the memoising HPACK coders and ClientH2Connection.
+"""Our changes to ``h2`` and ``hpack`` (``drivers/h2_overrides.py``), without sockets.
 
-The coders must be indistinguishable from ``hpack``'s: the same bytes for the
-same header lists and the same fields for the same blocks, whatever the
-sequence of lists, repeats, table-size changes and limits (a differential
-property test against plain ``hpack``). ClientH2Connection's stream count must
-refuse a stream exactly where ``h2``'s would, and keep closed streams bounded.
+The memoising HPACK coders must be indistinguishable from ``hpack``'s: the
+same bytes for the same header lists and the same fields for the same blocks,
+whatever the sequence of lists, repeats, table-size changes and limits (a
+differential property test against plain ``hpack``). ClientH2Connection's
+stream count must refuse a stream exactly where ``h2``'s would, and keep closed
+streams bounded; its streams up to a GOAWAY's last stream id must complete
+(where plain ``h2`` refuses them). The table of overrides must name every
+override there is, each with a guarding test that exists.
 """
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import h2.config
 import h2.connection
+import h2.events
 import h2.exceptions
 import hpack
 import pytest
@@ -19,9 +26,16 @@ from hyperframe.frame import SettingsFrame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aiosonic.drivers.h2_core import SWEEP_SLACK, ClientH2Connection, new_h2_connection
-from aiosonic.drivers.h2_hpack import MAX_MEMO_BLOCKS, MemoDecoder, MemoEncoder
-from aiosonic.drivers.h2_stream import Http2Config
+from aiosonic.drivers.h2_overrides import (
+    MAX_MEMO_BLOCKS,
+    OVERRIDES,
+    SWEEP_SLACK,
+    ClientH2Connection,
+    MemoDecoder,
+    MemoEncoder,
+    new_h2_connection,
+)
+from aiosonic.http2 import Http2Config
 
 PROPERTY_SETTINGS = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -204,3 +218,83 @@ def test_lowered_limit_applies_to_the_next_stream() -> None:
     conn.receive_data(frame.serialize())
     with pytest.raises(h2.exceptions.TooManyStreamsError):
         open_stream(conn)
+
+
+# --- GOAWAY, the coders in place, and the table of overrides ----------------------------
+
+REQUEST = [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"h")]
+
+
+def two_streams_then_goaway_for_the_second(conn: h2.connection.H2Connection) -> bytes:
+    """Open streams 1 and 3 on ``conn``; return a server's GOAWAY(last 1), then stream 1's response.
+
+    RFC 9113 §6.8: the server promises to finish stream 1 and refuses stream 3;
+    its answer to stream 1 comes after the GOAWAY (here in the same read).
+    """
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    server.initiate_connection()
+    conn.initiate_connection()
+    for _ in range(2):
+        conn.send_headers(conn.get_next_available_stream_id(), REQUEST, end_stream=True)
+    server.receive_data(conn.data_to_send())
+    conn.receive_data(server.data_to_send())  # the server's SETTINGS, and its ACK
+    server.send_headers(1, [(b":status", b"200")])
+    server.send_data(1, b"hello", end_stream=True)
+    goaway = b"\x00\x00\x08\x07\x00\x00\x00\x00\x00" + (1).to_bytes(4, "big") + bytes(4)
+    return goaway + server.data_to_send()
+
+
+def test_streams_up_to_goaway_last_stream_id_complete() -> None:
+    conn = new_h2_connection(Http2Config())
+    events = conn.receive_data(two_streams_then_goaway_for_the_second(conn))
+    kinds = [type(event) for event in events]
+    assert kinds[:1] == [h2.events.ConnectionTerminated]
+    assert events[0].last_stream_id == 1
+    assert h2.events.ResponseReceived in kinds and h2.events.StreamEnded in kinds
+    assert [e.data for e in events if isinstance(e, h2.events.DataReceived)] == [b"hello"]
+    # The reference: plain h2 refuses the promised stream's frames. When an h2
+    # release accepts them, ClientH2Connection._receive_goaway_frame can go
+    # (docs/upstream/h2-goaway.md).
+    plain = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    with pytest.raises(h2.exceptions.ProtocolError):
+        plain.receive_data(two_streams_then_goaway_for_the_second(plain))
+
+
+def test_connection_uses_the_memo_coders_with_our_limits() -> None:
+    conn = new_h2_connection(Http2Config(max_header_list_size=1234))
+    plain = h2.connection.H2Connection()
+    assert type(conn.encoder) is MemoEncoder and type(conn.decoder) is MemoDecoder
+    assert conn.decoder.max_header_list_size == 1234
+    assert conn.decoder.max_allowed_table_size == plain.decoder.max_allowed_table_size
+    conn.initiate_connection()
+    for _ in range(3):  # h2 codes through conn.encoder: the repeat is remembered
+        conn.send_headers(conn.get_next_available_stream_id(), REQUEST, end_stream=True)
+    assert conn.encoder._memo
+
+
+# Classes of aiosonic.drivers.h2_overrides and the h2/hpack classes they override.
+OVERRIDDEN = {
+    ClientH2Connection: h2.connection.H2Connection,
+    MemoEncoder: hpack.Encoder,
+    MemoDecoder: hpack.Decoder,
+}
+
+
+def test_override_table_is_current() -> None:
+    """Each override is in OVERRIDES, each row names a real override and a real test."""
+    rows = {row.what: row for row in OVERRIDES}
+    found = set()
+    for cls, base in OVERRIDDEN.items():
+        plain = base()  # instance attributes count: a property may replace one
+        for name in vars(cls):
+            dunder = name.startswith("__") and name != "__init__"
+            if not dunder and hasattr(plain, name):
+                found.add(f"{cls.__name__}.{name}")
+    assert sorted(found) == sorted(rows)
+    tests_dir = Path(__file__).parent
+    for row in OVERRIDES:
+        assert row.reason
+        path, _, test = row.guard.partition("::")
+        tree = ast.parse((tests_dir.parent / path).read_text())
+        names = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+        assert test in names, f"{row.what}: guarding test {row.guard} not found"

@@ -447,6 +447,14 @@ def test_resolver_resolve_signatures() -> None:
 # --- __all__ ----------------------------------------------------------------
 
 
+def test_http2_config_lives_in_aiosonic_http2_and_every_old_path_has_it() -> None:
+    # aiosonic.http2.Http2Config is the published 1.x path, and its home.
+    home = importlib.import_module("aiosonic.http2").Http2Config
+    assert home.__module__ == "aiosonic.http2"
+    for module in ("aiosonic", "aiosonic.connectors", "aiosonic.drivers.http2"):
+        assert importlib.import_module(module).Http2Config is home, module
+
+
 def _all_modules() -> list[str]:
     names = ["aiosonic"]
     for info in pkgutil.walk_packages(aiosonic.__path__, "aiosonic."):

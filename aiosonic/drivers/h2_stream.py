@@ -1,9 +1,15 @@
-"""HTTP/2 configuration and the per-stream state the driver keeps.
+"""One HTTP/2 stream as the driver keeps it: its state, and the ``sock_read`` timer of its waits.
 
-:class:`Http2Config` is the user's knob (windows, frame and header limits,
-h2c); :class:`H2StreamState` is one stream's receive queue, waiters and
+:class:`H2StreamState` is one stream's receive queue, waiters and
 flow-control counters inside :class:`~aiosonic.drivers.http2.HTTP2Driver`;
-:class:`ReadDeadlines` is the one ``sock_read`` timer of a connection.
+:class:`ReadDeadlines` is the one ``sock_read`` timer of a connection, which
+fails a stream's wait through :meth:`H2StreamState.expire`. The two call each
+other, so they live together.
+
+What does not live here: the user's configuration
+(:class:`aiosonic.http2.Http2Config`), the driver's connection-wide flow
+control and the errors it fails streams with (:mod:`aiosonic.drivers.http2`),
+and sending request bodies (:mod:`aiosonic.drivers.h2_upload`).
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiosonic.exceptions import ReadTimeout
@@ -20,70 +25,10 @@ from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
 if TYPE_CHECKING:
     from aiosonic.timeout import deadline
 
-__all__ = [
-    "CONNECTION_WINDOW_UPDATE_STEP",
-    "H2StreamState",
-    "Http2Config",
-    "ReadDeadlines",
-    "StreamEvent",
-]
+__all__ = ["H2StreamState", "ReadDeadlines", "StreamEvent"]
 
-MIB = 1024 * 1024
-#: RFC 9113 §6.9.1: the largest window and the connection window at start.
-MAX_WINDOW = 2**31 - 1
-INITIAL_CONNECTION_WINDOW = 65_535
-#: Received bytes after which the connection window is handed back (or half
-#: the window, if that is less). A server may stop sending with our windows
-#: open until the client speaks: lighttpd 1.4.69, after a write that filled
-#: its socket, sometimes drops write interest (epoll: input only) with data to
-#: send, and only a frame from us wakes it. We read behind the server, so MiBs
-#: are still in the socket buffers when it stops; a WINDOW_UPDATE every MiB
-#: goes out while we drain them, one every 8 MiB (half the default window)
-#: often did not: 20 to 50 % of rounds of 50 concurrent 5 MiB downloads had
-#: stalled streams then, none in 90 rounds now. One frame per MiB costs
-#: nothing measurable.
-CONNECTION_WINDOW_UPDATE_STEP = MIB
-#: Stream ids are 31-bit and client ones odd.
-MAX_STREAM_ID = 2**31 - 1
-
+#: What a stream's queue holds: its response head, body pieces, and the end.
 StreamEvent = ResponseHead | Data | EndOfMessage
-
-
-@dataclass(frozen=True, slots=True)
-class Http2Config:
-    """HTTP/2 settings of a connector; immutable, hashable and equal by value.
-
-    Args:
-        initial_stream_window: Receive window of each stream (bytes buffered
-            per stream at most before the server must wait).
-        connection_window: Receive window of the whole connection.
-        max_frame_size: Largest frame payload we accept.
-        max_header_list_size: Largest response header block we accept
-            (RFC 9113 §6.5.2 measure); also advertised to the server.
-        max_concurrent_streams: Our own cap on streams per connection, below
-            the server's SETTINGS_MAX_CONCURRENT_STREAMS; None: the server's.
-        prior_knowledge: Speak HTTP/2 (h2c) on ``http://`` URLs without
-            negotiation. Off by default: plain-text HTTP/2 only when asked.
-    """
-
-    initial_stream_window: int = 4 * MIB
-    connection_window: int = 16 * MIB
-    max_frame_size: int = 64 * 1024
-    max_header_list_size: int = 64 * 1024
-    max_concurrent_streams: int | None = None
-    prior_knowledge: bool = False
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.initial_stream_window <= MAX_WINDOW:
-            raise ValueError(f"initial_stream_window must be 1..2**31-1: {self}")
-        if not INITIAL_CONNECTION_WINDOW <= self.connection_window <= MAX_WINDOW:
-            raise ValueError(f"connection_window must be 65535..2**31-1: {self}")
-        if not 16_384 <= self.max_frame_size <= 2**24 - 1:
-            raise ValueError(f"max_frame_size must be 16384..2**24-1: {self}")
-        if self.max_header_list_size < 1:
-            raise ValueError(f"max_header_list_size must be positive: {self}")
-        if self.max_concurrent_streams is not None and self.max_concurrent_streams < 1:
-            raise ValueError(f"max_concurrent_streams must be positive: {self}")
 
 
 class ReadDeadlines:

@@ -7,6 +7,10 @@ connection's windows allow; it waits (bounded by ``sock_read``, through the
 stream) for WINDOW_UPDATE, and for the transport's buffer to drain when the
 transport pauses writing. The driver owns the ``h2`` connection and the
 transport; it tells the sender when writing pauses and resumes.
+
+Not here: the body types and the walk over a streamed body, shared with the
+HTTP/1.1 driver (:mod:`aiosonic.request`), and the stream's waits
+(:mod:`aiosonic.drivers.h2_stream`).
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from collections.abc import Callable
 
 import h2.connection
 
-from aiosonic.drivers.body import StreamedBody, body_pieces
 from aiosonic.drivers.h2_stream import H2StreamState
+from aiosonic.request import StreamedBody, body_pieces
 
 __all__ = ["BodySender"]
 

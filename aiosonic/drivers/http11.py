@@ -26,7 +26,6 @@ import logging
 import select
 from typing import TYPE_CHECKING, Any, cast
 
-from aiosonic.drivers.body import RequestBody, StreamedBody, body_pieces
 from aiosonic.drivers.closing import close_transport
 from aiosonic.drivers.h11_receive import BodySink, ReadBuffer
 from aiosonic.exceptions import (
@@ -46,6 +45,7 @@ from aiosonic.protocols.h11_events import (
 )
 from aiosonic.protocols.h11_request import LAST_CHUNK, encode_chunk
 from aiosonic.protocols.h11_response import ResponseParser
+from aiosonic.request import RequestBody, StreamedBody, body_pieces
 
 if TYPE_CHECKING:
     from aiosonic.timeout import deadline

@@ -13,8 +13,16 @@ events to per-stream queues, and what it wants sent to the transport. It owns:
   others finish), RST_STREAM (only that stream fails), connection loss, and
   protocol violations (GOAWAY sent, every stream fails).
 
+The ``*_error`` functions at the end turn what the server did to a stream into
+the ``aiosonic.exceptions`` error a caller sees, saying whether it may be re-sent.
+
 Which streams may open is the connector's decision (:meth:`can_take_stream`);
-the driver knows nothing of pools, DNS, TLS set-up or retries.
+the driver knows nothing of pools, DNS, TLS set-up or retries. Elsewhere: one
+stream's state and the ``sock_read`` timer of its waits
+(:mod:`~aiosonic.drivers.h2_stream`), request-body uploads
+(:mod:`~aiosonic.drivers.h2_upload`), our changes to ``h2``
+(:mod:`~aiosonic.drivers.h2_overrides`) and the configuration
+(:mod:`aiosonic.http2`).
 """
 
 from __future__ import annotations
@@ -30,40 +38,43 @@ from h2.errors import ErrorCodes
 from h2.events import DataReceived, ResponseReceived, StreamEnded
 from h2.settings import SettingCodes
 
-from aiosonic.drivers.body import RequestBody
 from aiosonic.drivers.closing import close_transport
-from aiosonic.drivers.h2_core import (
-    goaway_error,
-    lost_error,
-    new_h2_connection,
-    not_sent_error,
-    reset_error,
-)
-from aiosonic.drivers.h2_stream import (
-    CONNECTION_WINDOW_UPDATE_STEP,
-    INITIAL_CONNECTION_WINDOW,
-    MAX_STREAM_ID,
-    H2StreamState,
-    Http2Config,
-    ReadDeadlines,
-    StreamEvent,
-)
+from aiosonic.drivers.h2_overrides import new_h2_connection
+from aiosonic.drivers.h2_stream import H2StreamState, ReadDeadlines, StreamEvent
 from aiosonic.drivers.h2_upload import BodySender
 from aiosonic.exceptions import (
     AiosonicError,
     ConnectionDisconnected,
+    ConnectionTerminated,
     HttpParsingError,
     InvalidRequest,
+    NetworkError,
     RemoteProtocolError,
     StreamReset,
 )
+from aiosonic.http2 import INITIAL_CONNECTION_WINDOW, MIB, Http2Config
 from aiosonic.protocols.h2_frames import FrameSizeGuard, PrefaceCheck
 from aiosonic.protocols.h2_headers import BlockChecker, head_from_block
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
+from aiosonic.request import RequestBody
 
 __all__ = ["H2StreamState", "HTTP2Driver", "Http2Config"]
 
 logger = logging.getLogger(__name__)
+
+#: Received bytes after which the connection window is handed back (or half
+#: the window, if that is less). A server may stop sending with our windows
+#: open until the client speaks: lighttpd 1.4.69, after a write that filled
+#: its socket, sometimes drops write interest (epoll: input only) with data to
+#: send, and only a frame from us wakes it. We read behind the server, so MiBs
+#: are still in the socket buffers when it stops; a WINDOW_UPDATE every MiB
+#: goes out while we drain them, one every 8 MiB (half the default window)
+#: often did not: 20 to 50 % of rounds of 50 concurrent 5 MiB downloads had
+#: stalled streams then, none in 90 rounds now. One frame per MiB costs
+#: nothing measurable.
+CONNECTION_WINDOW_UPDATE_STEP = MIB
+#: Stream ids are 31-bit and client ones odd.
+MAX_STREAM_ID = 2**31 - 1
 
 
 class HTTP2Driver(asyncio.Protocol):
@@ -442,7 +453,7 @@ class HTTP2Driver(asyncio.Protocol):
         code = int(event.error_code or 0)
         last = event.last_stream_id if event.last_stream_id is not None else MAX_STREAM_ID
         self._goaway = (code, last)
-        # Streams up to last_stream_id go on (see h2_core.ClientH2Connection).
+        # Streams up to last_stream_id go on (see h2_overrides.ClientH2Connection).
         for stream in list(self._streams.values()):
             if stream.id > last:
                 stream.fail(goaway_error(code, last, stream.id, stream.url, stream.reused))
@@ -508,3 +519,60 @@ class HTTP2Driver(asyncio.Protocol):
         callback = self.on_capacity
         if callback is not None:
             callback()
+
+
+# --- what a failed stream is called ---------------------------------------------
+
+
+def reset_error(code: int, stream_id: int, url: str, reused: bool) -> StreamReset:
+    """RST_STREAM from the server; REFUSED_STREAM means it was not processed."""
+    refused = code == ErrorCodes.REFUSED_STREAM
+    try:
+        name = ErrorCodes(code).name
+    except ValueError:
+        name = str(code)
+    return StreamReset(
+        f"the server reset stream {stream_id} with {name} ({url})"
+        + ("; it was not processed" if refused else ""),
+        error_code=code,
+        reused_connection=reused,
+        unprocessed=refused,
+    )
+
+
+def goaway_error(code: int, last: int, stream_id: int, url: str, reused: bool) -> NetworkError:
+    """GOAWAY that did not cover ``stream_id``: the server did not process it."""
+    return ConnectionTerminated(
+        f"the server sent GOAWAY (code {code}, last stream {last}) before taking stream "
+        f"{stream_id}; it was not processed ({url})",
+        error_code=code,
+        last_stream_id=last,
+        reused_connection=reused,
+        unprocessed=True,
+    )
+
+
+def not_sent_error(goaway: tuple[int, int] | None, url: str, reused: bool) -> NetworkError:
+    """The connection closed, or got GOAWAY, before this request's HEADERS went out."""
+    if goaway is None:
+        return ConnectionDisconnected(
+            f"HTTP/2 connection closed before the request was sent ({url})",
+            reused_connection=reused,
+        )
+    return ConnectionTerminated(
+        f"the server sent GOAWAY; request not sent ({url})",
+        error_code=goaway[0],
+        last_stream_id=goaway[1],
+        request_sent=False,
+        reused_connection=reused,
+        unprocessed=True,
+    )
+
+
+def lost_error(reason: str, stream_id: int, url: str, reused: bool) -> NetworkError:
+    """The connection ended with this stream open: it may have been processed."""
+    return ConnectionDisconnected(
+        f"{reason} with stream {stream_id} open; the server may have processed the request ({url})",
+        request_sent=True,
+        reused_connection=reused,
+    )
