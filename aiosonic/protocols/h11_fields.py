@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from aiosonic.exceptions import HttpParsingError, LimitExceeded, quote_bytes
+from aiosonic.exceptions import HttpParsingError, quote_bytes
 from aiosonic.protocols.h11_events import MAX_CONTENT_LENGTH_DIGITS, H11Limits, Headers
 from aiosonic.protocols.h11_rules import (
     FIELD_VALUE_BYTES,
@@ -147,12 +147,9 @@ def parse_field_block(block: bytes, max_line: int, url: str) -> tuple[Headers, H
                 framing.append((lname, value))
     if valid and not b"".join(names).translate(_IDENTITY, TCHAR):
         return fields, framing
-    if not valid and len(block) > max_line:
-        longest = max(block.split(b"\r\n"), key=len)
-        if len(longest) > max_line:
-            raise LimitExceeded("max_header_line_size", max_line, quote_bytes(longest))
-    # parse_fields raises for a bad line; if none is bad, the block was only
-    # longer than one line may be, which is fine.
+    # parse_fields raises for the first bad (or too long) line, as the rule
+    # does line by line; if none is bad, the block was only longer than one
+    # line may be, which is fine.
     fields = parse_fields(block.split(b"\r\n"), 0, max_line, url)
     return fields, [(n.lower(), v) for n, v in fields if n.lower() in _FRAMING]
 
