@@ -8,7 +8,9 @@ framing decisions) its earlier responses had, which the parser passes in.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple, cast
 
 from aiosonic.exceptions import HttpParsingError, quote_bytes
 from aiosonic.protocols.h11_events import MAX_CONTENT_LENGTH_DIGITS, H11Limits, Headers
@@ -30,6 +32,7 @@ __all__ = [
     "CachedHead",
     "FieldCache",
     "FramingDecision",
+    "cached_head",
     "check_head_bytes",
     "has_bare_lf",
     "is_plain_head",
@@ -197,6 +200,11 @@ class CachedHead(NamedTuple):
 
 #: What a FieldCache holds before its first head.
 _NO_HEAD = CachedHead(0, b"", "", (), b"", False, None, False)
+
+#: ``cached_head(parts)``: the CachedHead of a plain 8-tuple, made in C (as
+#: ``CachedHead._make`` does, without its Python frame): the generated
+#: ``CachedHead(...)`` call costs 4% of parsing a head not seen just before.
+cached_head = cast("Callable[[tuple[Any, ...]], CachedHead]", partial(tuple.__new__, CachedHead))
 
 
 class FieldCache:

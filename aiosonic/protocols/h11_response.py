@@ -51,8 +51,8 @@ from aiosonic.protocols.h11_events import (
     ResponseHead,
 )
 from aiosonic.protocols.h11_fields import (
-    CachedHead,
     FieldCache,
+    cached_head,
     check_head_bytes,
     decide_framing,
     has_bare_lf,
@@ -299,7 +299,7 @@ class ResponseParser:
             keep_alive, content_length, chunked = decided
             coding = b", ".join([v for n, v in framing if n == b"content-encoding"])
             cache.last_head = head
-            cache.last = CachedHead(status, reason, version, tuple(headers), coding, *decided)
+            cache.last = cached_head((status, reason, version, tuple(headers), coding, *decided))
         has_body = not (
             self._is_head or status in (204, 304) or (self._is_connect and 200 <= status < 300)
         )
