@@ -1,9 +1,15 @@
-"""Field-line rules shared by response heads and chunked trailers (RFC 9110 §5, RFC 9112 §5).
+"""Response heads and field blocks, parsed fast (RFC 9110 §5, RFC 9112 §2.2, §4, §5, §6).
 
-Functions over bytes: validation of the bytes allowed in a head, parsing of
-``name: value`` lines, and Content-Length agreement; no I/O. The one piece of
-state is :class:`FieldCache`, a connection's memo of the field lines (and
-framing decisions) its earlier responses had, which the parser passes in.
+Functions over bytes: the bytes and line endings allowed in a head, the
+parsing of a whole head or block of field lines in one pass, and the framing
+decision (Content-Length agreement, Transfer-Encoding); no I/O. What a valid
+status line or field line is, is decided by the validators of
+:mod:`aiosonic.protocols.h11_rules`; the shortcuts here (a block's names
+checked at once, lines remembered) decide exactly as they do, which
+tests/test_h11_rules.py checks. The one piece of state is
+:class:`FieldCache`, a connection's memo of the field lines, framing decisions
+and last head (a :class:`CachedHead`) of its earlier responses, which the
+parser passes in.
 """
 
 from __future__ import annotations
@@ -121,7 +127,8 @@ def parse_field_block(block: bytes, max_line: int, url: str) -> tuple[Headers, H
 
     The block must already have passed :func:`check_head_bytes`. Names are
     validated together (one ``translate`` over all of them); on any problem the
-    slow path re-parses line by line to name the bad line.
+    slow path re-parses line by line with ``parse_field_line``, the rule, to
+    name the first bad line.
 
     Returns:
         ``(fields, framing)``: all fields in order, and the Content-Length,
