@@ -12,7 +12,8 @@ and invalid (the pattern of tests/test_http2_core.py's HPACK memo test):
 * ``parse_head`` (status lines and field lines remembered) against
   ``parse_full_head`` (no memo);
 * the parser's memo of the last head (``CachedHead``) against a fresh parser;
-* the request serialiser's ``check_field`` (on ``str``) against the same rules.
+* the request serialiser's ``check_field`` (on ``str``) against the same
+  rules, and ``build_request_head``'s one-pass check against ``check_field``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from aiosonic.protocols.h11_fields import (
     parse_full_head,
     parse_head,
 )
-from aiosonic.protocols.h11_request import check_field
+from aiosonic.protocols.h11_request import build_request_head, check_field
 from aiosonic.protocols.h11_response import ResponseParser
 from aiosonic.protocols.h11_rules import (
     FIELD_VALUE_BYTES,
@@ -223,10 +224,12 @@ FRAMING = {b"content-length", b"transfer-encoding", b"connection", b"content-enc
 
 
 @RULE_SETTINGS
-@given(rounds=st.lists(st.lists(field_lines(), max_size=6), min_size=1, max_size=4))
-def test_field_cache_decides_as_split_field_line(rounds: list[list[bytes]]) -> None:
+@given(
+    rounds=st.lists(st.lists(field_lines(), max_size=6), min_size=1, max_size=4),
+    limit=st.sampled_from([10, 16, 40]),
+)
+def test_field_cache_decides_as_split_field_line(rounds: list[list[bytes]], limit: int) -> None:
     cache = FieldCache()
-    limit = 40
     # Each round twice: lines new to the cache, then remembered.
     for lines in [r for r in rounds for _ in (0, 1)]:
         pairs = [split_field_line(line) if len(line) <= limit else None for line in lines]
@@ -260,9 +263,12 @@ def test_field_block_decides_as_parse_field_line(lines: list[bytes], limit: int)
 @given(
     status=status_lines,
     heads=st.lists(st.lists(field_lines().filter(bool), max_size=5), min_size=1, max_size=3),
+    limit=st.sampled_from([10, 16, 40]),
 )
-def test_parse_head_decides_as_parse_full_head(status: bytes, heads: list[list[bytes]]) -> None:
-    limits = H11Limits(max_status_line_size=40, max_header_line_size=40)
+def test_parse_head_decides_as_parse_full_head(
+    status: bytes, heads: list[list[bytes]], limit: int
+) -> None:
+    limits = H11Limits(max_status_line_size=limit, max_header_line_size=limit)
     cache = FieldCache()
     for lines in [h for h in heads for _ in (0, 1)]:
         head = b"\r\n".join([status, *lines])
@@ -339,3 +345,21 @@ def test_check_field_uses_the_token_and_field_value_rules(name: str, value: str)
     else:
         with pytest.raises(InvalidRequest):
             check_field(name, value)
+
+
+@RULE_SETTINGS
+@given(
+    fields=st.lists(
+        st.tuples(st.one_of(tokens.map(bytes.decode), latin1_text), latin1_text), max_size=4
+    )
+)
+def test_request_head_fast_check_decides_as_check_field(fields: list[tuple[str, str]]) -> None:
+    # build_request_head checks all names, then all values, in one pass each.
+    try:
+        for name, value in fields:
+            check_field(name, value)
+    except InvalidRequest:
+        with pytest.raises(InvalidRequest):
+            build_request_head("GET", "/", fields)
+    else:
+        assert build_request_head("GET", "/", fields).startswith(b"GET / HTTP/1.1\r\n")
