@@ -777,6 +777,19 @@ def test_many_large_headers_with_default_limits() -> None:
     assert (first.content_length, first.keep_alive) == (0, False)
 
 
+def test_the_first_bad_field_line_is_named_not_the_longest() -> None:
+    # Line by line, as the field-line rule goes (h11_rules.parse_field_line),
+    # whichever path parses the head: the first line over the limit...
+    limits = H11Limits(max_header_line_size=16)
+    data = head(b"X-A: 0123456789ab", b"X-Longer: 0123456789abcdef", b"Content-Length: 0")
+    error, _ = parse_error(data, LimitExceeded, limits=limits)
+    assert quoted(b"X-A: 0123456789ab") in str(error)
+    # ...and a bad name before a line over the limit is the error.
+    data = head(b"X(A): 1", b"X-Longer: 0123456789abcdef", b"Content-Length: 0")
+    error, _ = parse_error(data, HttpParsingError, limits=limits)
+    assert "invalid header name b'X(A): 1'" in str(error)
+
+
 def head_of_size(size: int) -> bytes:
     """A complete head whose bytes before the final CRLFCRLF number ``size``."""
     base = head(b"Content-Length: 0", b"X-Pad: ")

@@ -1,22 +1,44 @@
-"""Field-line rules shared by response heads and chunked trailers (RFC 9110 §5, RFC 9112 §5).
+"""Response heads and field blocks, parsed fast (RFC 9110 §5, RFC 9112 §2.2, §4, §5, §6).
 
-Functions over bytes: validation of the bytes allowed in a head, parsing of
-``name: value`` lines, and Content-Length agreement; no I/O. The one piece of
-state is :class:`FieldCache`, a connection's memo of the field lines (and
-framing decisions) its earlier responses had, which the parser passes in.
+Functions over bytes: the bytes and line endings allowed in a head, the
+parsing of a whole head or block of field lines in one pass, and the framing
+decision (Content-Length agreement, Transfer-Encoding); no I/O. What a valid
+status line or field line is, is decided by the validators of
+:mod:`aiosonic.protocols.h11_rules`; the shortcuts here (a block's names
+checked at once, lines remembered) decide exactly as they do, which
+tests/test_h11_rules.py checks. The one piece of state is
+:class:`FieldCache`, a connection's memo of the field lines, framing decisions
+and last head (a :class:`CachedHead`) of its earlier responses, which the
+parser passes in.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple, cast
 
-from aiosonic.exceptions import HttpParsingError, LimitExceeded, quote_bytes
+from aiosonic.exceptions import HttpParsingError, quote_bytes
 from aiosonic.protocols.h11_events import MAX_CONTENT_LENGTH_DIGITS, H11Limits, Headers
+from aiosonic.protocols.h11_rules import (
+    FIELD_VALUE_BYTES,
+    OWS,
+    TCHAR,
+    is_token,
+    known_status_line,
+    parse_chunk_size,
+    parse_field_line,
+    parse_status_line,
+    split_field_line,
+)
 
 __all__ = [
     "FIELD_CACHE_SIZE",
     "TCHAR",
+    "CachedHead",
     "FieldCache",
+    "FramingDecision",
+    "cached_head",
     "check_head_bytes",
     "has_bare_lf",
     "is_plain_head",
@@ -32,45 +54,15 @@ __all__ = [
     "to_crlf",
 ]
 
-# RFC 9110 §5.6.2 tchar.
-TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-# Bytes allowed anywhere in a head: visible ASCII, SP, HTAB, obs-text, and the
-# CR/LF of line endings (whose pairing is checked separately).
-HEAD_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x7F) + b"\t\r\n"
+# Bytes allowed anywhere in a head: those of a field value (RFC 9110 §5.5),
+# and the CR/LF of line endings (whose pairing is checked separately).
+HEAD_BYTES = FIELD_VALUE_BYTES + b"\r\n"
 _CR = b"\r"
 _LF = b"\n"
 _CRLF = b"\r\n"
 # HEAD_BYTES without CR and LF.
-_LINE_BYTES = HEAD_BYTES[:-2]
+_LINE_BYTES = FIELD_VALUE_BYTES
 _IDENTITY = bytes(range(256))
-
-
-_STATUS_RE = re.compile(rb"HTTP/1\.([0-9]) ([1-9][0-9]{2})(?: (.*))?", re.DOTALL)
-# Valid status lines already parsed. Servers send few distinct ones; the cache
-# stops growing at its size.
-_STATUS_CACHE: dict[bytes, tuple[int, bytes, str]] = {}
-_STATUS_CACHE_SIZE = 256
-
-
-def parse_status_line(line: bytes, max_size: int, url: str) -> tuple[int, bytes, str]:
-    """Return ``(status, reason, version)`` of ``HTTP/1.<digit> <3 digits>[ <reason>]``."""
-    if len(line) > max_size:
-        raise LimitExceeded("max_status_line_size", max_size, quote_bytes(line))
-    parsed = _STATUS_CACHE.get(line)
-    if parsed is None:
-        match = _STATUS_RE.fullmatch(line)
-        if match is None:
-            raise HttpParsingError(f"malformed status line {quote_bytes(line)} ({url})")
-        minor, code, reason = match.groups()
-        parsed = (int(code), reason or b"", "1." + minor.decode())
-        if len(_STATUS_CACHE) < _STATUS_CACHE_SIZE:
-            _STATUS_CACHE[line] = parsed
-    return parsed
-
-
-def is_token(value: bytes) -> bool:
-    """Return whether ``value`` is a non-empty RFC 9110 token."""
-    return bool(value) and not value.translate(None, TCHAR)
 
 
 def check_head_bytes(head: bytes, url: str) -> None:
@@ -135,7 +127,8 @@ def parse_field_block(block: bytes, max_line: int, url: str) -> tuple[Headers, H
 
     The block must already have passed :func:`check_head_bytes`. Names are
     validated together (one ``translate`` over all of them); on any problem the
-    slow path re-parses line by line to name the bad line.
+    slow path re-parses line by line with ``parse_field_line``, the rule, to
+    name the first bad line.
 
     Returns:
         ``(fields, framing)``: all fields in order, and the Content-Length,
@@ -156,7 +149,7 @@ def parse_field_block(block: bytes, max_line: int, url: str) -> tuple[Headers, H
             valid = False
             break
         add_name(name)
-        value = value.strip(b" \t")
+        value = value.strip(OWS)
         append((name, value))
         if len(name) in _FRAMING_LENGTHS:
             lname = name.lower()
@@ -164,12 +157,9 @@ def parse_field_block(block: bytes, max_line: int, url: str) -> tuple[Headers, H
                 framing.append((lname, value))
     if valid and not b"".join(names).translate(_IDENTITY, TCHAR):
         return fields, framing
-    if not valid and len(block) > max_line:
-        longest = max(block.split(b"\r\n"), key=len)
-        if len(longest) > max_line:
-            raise LimitExceeded("max_header_line_size", max_line, quote_bytes(longest))
-    # parse_fields raises for a bad line; if none is bad, the block was only
-    # longer than one line may be, which is fine.
+    # parse_fields raises for the first bad (or too long) line, as the rule
+    # does line by line; if none is bad, the block was only longer than one
+    # line may be, which is fine.
     fields = parse_fields(block.split(b"\r\n"), 0, max_line, url)
     return fields, [(n.lower(), v) for n, v in fields if n.lower() in _FRAMING]
 
@@ -185,6 +175,45 @@ FIELD_CACHE_SIZE = 64
 DECISIONS_SIZE = 16
 
 
+class FramingDecision(NamedTuple):
+    """How a response's body is framed, as :func:`decide_framing` decides it."""
+
+    #: The connection may carry another request (before the close-delimited
+    #: body case, which depends on the status and method).
+    keep_alive: bool
+    #: The Content-Length, if that frames the body.
+    content_length: int | None
+    #: The body is chunked.
+    chunked: bool
+
+
+class CachedHead(NamedTuple):
+    """A final response head as parsed and decided, kept to answer the same head again.
+
+    A tuple (it unpacks as fast as one) that names its parts.
+    """
+
+    status: int
+    reason: bytes
+    version: str
+    #: The fields in wire order; a tuple, so no response can change them.
+    headers: tuple[tuple[bytes, bytes], ...]
+    #: The Content-Encoding value(s) joined with ", ", or b"".
+    content_coding: bytes
+    keep_alive: bool
+    content_length: int | None
+    chunked: bool
+
+
+#: What a FieldCache holds before its first head.
+_NO_HEAD = CachedHead(0, b"", "", (), b"", False, None, False)
+
+#: ``cached_head(parts)``: the CachedHead of a plain 8-tuple, made in C (as
+#: ``CachedHead._make`` does, without its Python frame): the generated
+#: ``CachedHead(...)`` call costs 4% of parsing a head not seen just before.
+cached_head = cast("Callable[[tuple[Any, ...]], CachedHead]", partial(tuple.__new__, CachedHead))
+
+
 class FieldCache:
     """What one connection's response heads had before, parsed.
 
@@ -192,13 +221,11 @@ class FieldCache:
         fields: Valid field line -> its ``(name, value)``.
         framing: The same, for the lines that decide framing and reuse (see
             parse_field_block), -> ``(lower-case name, value)``.
-        decisions: ``(version, *framing)`` -> ``(keep_alive, content_length,
-            chunked)``, as decide_framing() returned it.
+        decisions: ``(version, *framing)`` -> the :class:`FramingDecision`
+            decide_framing() returned for it.
         last_head: The last final response head parsed (without its CRLFCRLF),
-            and ``last``, its ``(status, reason, version, fields, content
-            coding, keep_alive, content_length, chunked)``: on a busy
-            connection the same head comes again and again (its Date changes
-            once a second).
+            and ``last``, its :class:`CachedHead`: on a busy connection the
+            same head comes again and again (its Date changes once a second).
     """
 
     __slots__ = ("decisions", "fields", "framing", "last", "last_head")
@@ -206,20 +233,15 @@ class FieldCache:
     def __init__(self) -> None:
         self.fields: dict[bytes, tuple[bytes, bytes]] = {}
         self.framing: dict[bytes, tuple[bytes, bytes]] = {}
-        self.decisions: dict[tuple[object, ...], tuple[bool, int | None, bool]] = {}
+        self.decisions: dict[tuple[object, ...], FramingDecision] = {}
         # None until a head is parsed: no head may match it (an empty one would).
         self.last_head: bytes | None = None
-        self.last: tuple[
-            int, bytes, str, tuple[tuple[bytes, bytes], ...], bytes, bool, int | None, bool
-        ]
-        self.last = (0, b"", "", (), b"", False, None, False)
+        self.last = _NO_HEAD
 
     def __repr__(self) -> str:
         return f"<FieldCache [{len(self.fields)} lines, {len(self.decisions)} framings]>"
 
-    def remember_decision(
-        self, key: tuple[object, ...], decided: tuple[bool, int | None, bool]
-    ) -> None:
+    def remember_decision(self, key: tuple[object, ...], decided: FramingDecision) -> None:
         """Keep a framing decision, starting over when :data:`DECISIONS_SIZE` are kept."""
         if len(self.decisions) >= DECISIONS_SIZE:
             self.decisions.clear()
@@ -247,15 +269,14 @@ class FieldCache:
             if pair is not None:
                 frame = known_framing.get(line)
             else:
-                # Deleting every allowed byte but CR and LF must leave nothing:
-                # a CR or LF inside one line is bare.
-                if len(line) > max_line or line.translate(None, _LINE_BYTES):
+                # The one field-line rule; it lets no CR or LF through, so a
+                # CR or LF inside one line (a bare one) makes it None.
+                if len(line) > max_line:
                     return None
-                name, colon, value = line.partition(b":")
-                if not colon or not name or name.translate(None, TCHAR):
+                pair = split_field_line(line)
+                if pair is None:
                     return None
-                pair = (name, value.strip(b" \t"))
-                lname = name.lower()
+                lname = pair[0].lower()
                 frame = (lname, pair[1]) if lname in _FRAMING else None
                 if len(known) < FIELD_CACHE_SIZE:
                     known[line] = pair
@@ -291,7 +312,7 @@ def parse_head(
     # Neither holds a CR or LF, so a head taken this way has no bare LF.
     status = None
     if len(status_line) <= limits.max_status_line_size:
-        status = _STATUS_CACHE.get(status_line)
+        status = known_status_line(status_line)
     if status is not None:
         if not block:
             return (*status, [], [])
@@ -337,49 +358,15 @@ def _parse_crlf_head(
 
 
 def parse_fields(lines: list[bytes], first: int, max_line: int, url: str) -> Headers:
-    """Parse ``name: value`` lines one by one, raising a precise error for a bad one."""
-    headers: Headers = []
-    append = headers.append
-    for i in range(first, len(lines)):
-        line = lines[i]
-        if len(line) > max_line:
-            raise LimitExceeded("max_header_line_size", max_line, quote_bytes(line))
-        colon = line.find(b":")
-        if colon <= 0:
-            if line[:1] in (b" ", b"\t"):
-                raise HttpParsingError(f"obsolete line folding {quote_bytes(line)} ({url})")
-            raise HttpParsingError(f"header line without a name {quote_bytes(line)} ({url})")
-        name = line[:colon]
-        if name.translate(None, TCHAR):
-            if line[:1] in (b" ", b"\t"):
-                raise HttpParsingError(f"obsolete line folding {quote_bytes(line)} ({url})")
-            if name[-1:] in (b" ", b"\t"):
-                raise HttpParsingError(f"whitespace before colon {quote_bytes(line)} ({url})")
-            raise HttpParsingError(f"invalid header name {quote_bytes(line)} ({url})")
-        append((name, line[colon + 1 :].strip(b" \t")))
-    return headers
+    """Parse ``name: value`` lines one by one, raising a precise error for a bad one.
+
+    Each line is checked by :func:`~aiosonic.protocols.h11_rules.parse_field_line`.
+    """
+    return [parse_field_line(lines[i], max_line, url) for i in range(first, len(lines))]
 
 
-# Chunk extensions: visible ASCII, SP, HTAB and obs-text; no CR/LF/controls.
-_EXT_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x7F) + b"\t"
-_HEX = b"0123456789abcdefABCDEF"
-# 16 hex digits cover 2**64; longer sizes are overflow attempts.
-_MAX_CHUNK_SIZE_DIGITS = 16
-
-
-def parse_chunk_size(line: bytes, url: str) -> int:
-    """Return the size of a chunk-size line (CRLF removed); extensions are checked, then dropped."""
-    size_part, _, extensions = line.partition(b";")
-    size_part = size_part.rstrip(b" \t")
-    if not size_part or size_part.translate(None, _HEX) or len(size_part) > _MAX_CHUNK_SIZE_DIGITS:
-        raise HttpParsingError(f"invalid chunk size line {quote_bytes(line)} ({url})")
-    if extensions and extensions.translate(None, _EXT_BYTES):
-        raise HttpParsingError(f"invalid chunk extension {quote_bytes(line)} ({url})")
-    return int(size_part, 16)
-
-
-def decide_framing(framing: Headers, is_11: bool, url: str) -> tuple[bool, int | None, bool]:
-    """Decide ``(keep_alive, content_length, chunked)`` from a head's framing fields.
+def decide_framing(framing: Headers, is_11: bool, url: str) -> FramingDecision:
+    """Decide a head's :class:`FramingDecision` from its framing fields.
 
     Args:
         framing: ``(lower-case name, value)`` of its Content-Length,
@@ -425,8 +412,9 @@ def decide_framing(framing: Headers, is_11: bool, url: str) -> tuple[bool, int |
             raise HttpParsingError(
                 f"unsupported transfer-coding {quote_bytes(b', '.join(codings))} ({url})"
             )
-        return keep_alive, None, True
-    return keep_alive, parse_content_length(lengths, url) if lengths else None, False
+        return FramingDecision(keep_alive, None, True)
+    length = parse_content_length(lengths, url) if lengths else None
+    return FramingDecision(keep_alive, length, False)
 
 
 def parse_content_length(values: list[bytes], url: str) -> int:
@@ -438,7 +426,7 @@ def parse_content_length(values: list[bytes], url: str) -> int:
     result = -1
     for value in values:
         for item in value.split(b","):
-            item = item.strip(b" \t")
+            item = item.strip(OWS)
             if not item.isdigit() or len(item) > MAX_CONTENT_LENGTH_DIGITS:
                 raise HttpParsingError(f"invalid Content-Length {quote_bytes(value)} ({url})")
             number = int(item)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 
 from aiosonic.exceptions import InvalidRequest, quote_bytes, quote_text
-from aiosonic.protocols.h11_fields import TCHAR
+from aiosonic.protocols.h11_rules import FIELD_VALUE_BYTES, TCHAR
 
 __all__ = ["LAST_CHUNK", "build_request_head", "check_field", "encode_chunk"]
 
@@ -25,8 +25,11 @@ _COMMON_METHODS = frozenset(
 _TCHAR_STR = TCHAR.decode()
 # A request-target is visible ASCII only: no SP, controls or DEL (RFC 9112 §3.2).
 _BAD_TARGET = re.compile(r"[^\x21-\x7e]")
-# Field values: no controls but HTAB (RFC 9110 §5.5); NUL, CR and LF above all.
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Field values (RFC 9110 §5.5): no controls but HTAB; NUL, CR and LF above all.
+# Characters past Latin-1 are allowed: they are sent as UTF-8 (obs-text).
+_BAD_VALUE = re.compile(
+    "[" + "".join(f"\\x{b:02x}" for b in bytes(range(256)).translate(None, FIELD_VALUE_BYTES)) + "]"
+)
 _NOT_TCHAR = re.compile(f"[^{re.escape(_TCHAR_STR)}]")
 
 

@@ -52,14 +52,14 @@ from aiosonic.protocols.h11_events import (
 )
 from aiosonic.protocols.h11_fields import (
     FieldCache,
+    cached_head,
     check_head_bytes,
     decide_framing,
     has_bare_lf,
-    parse_chunk_size,
-    parse_fields,
     parse_full_head,
     parse_head,
 )
+from aiosonic.protocols.h11_rules import parse_chunk_size, parse_field_line
 
 __all__ = ["ResponseParser"]
 
@@ -299,7 +299,7 @@ class ResponseParser:
             keep_alive, content_length, chunked = decided
             coding = b", ".join([v for n, v in framing if n == b"content-encoding"])
             cache.last_head = head
-            cache.last = (status, reason, version, tuple(headers), coding, *decided)
+            cache.last = cached_head((status, reason, version, tuple(headers), coding, *decided))
         has_body = not (
             self._is_head or status in (204, 304) or (self._is_connect and 200 <= status < 300)
         )
@@ -501,7 +501,7 @@ class ResponseParser:
             if len(self._trailers) >= limits.max_trailer_count:
                 raise LimitExceeded("max_trailer_count", limits.max_trailer_count, self._url)
             check_head_bytes(line, self._url)
-            self._trailers.extend(parse_fields([line], 0, limits.max_trailer_size, self._url))
+            self._trailers.append(parse_field_line(line, limits.max_trailer_size, self._url))
 
     def _truncated(self) -> ConnectionDisconnected:
         state = self._state

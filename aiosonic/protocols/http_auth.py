@@ -20,6 +20,7 @@ from types import MappingProxyType
 from urllib.parse import quote
 
 from aiosonic.exceptions import AuthenticationError, InvalidRequest
+from aiosonic.protocols.h11_rules import TCHAR
 
 __all__ = [
     "DIGEST_ALGORITHMS",
@@ -40,10 +41,12 @@ DIGEST_ALGORITHMS: Mapping[str, Callable[[bytes], hashlib._Hash]] = MappingProxy
 # also protects the body but needs all of it in advance (RFC 7616 §3.4.3).
 _QOP_PREFERENCE = ("auth", "auth-int")
 
-# RFC 9110 §5.6.2 token, §11.2 token68, §5.6.4 quoted-string.
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 §5.6.2 token (its tchar as h11_rules has it), §11.2 token68,
+# §5.6.4 quoted-string.
+_TCHAR_CLASS = "[" + re.escape(TCHAR.decode("ascii")) + "]"
+_TOKEN_RE = re.compile(_TCHAR_CLASS + "+")
 _TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*[ \t]*(?=,|$)")
-_PARAM_NAME_RE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*=[ \t]*")
+_PARAM_NAME_RE = re.compile("(" + _TCHAR_CLASS + r"+)[ \t]*=[ \t]*")
 _QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _ESCAPED_RE = re.compile(r"\\(.)")
 # RFC 8187 attr-char, for ``username*`` (RFC 7616 §3.4.4).
