@@ -406,7 +406,7 @@ class Response:
             yield tail
 
     async def aiter_lines(self) -> AsyncGenerator[str, None]:
-        """Yield the text line by line, without ``\\n``, ``\\r\\n`` or ``\\r``."""
+        """Yield the text line by line, without terminators (those of :meth:`str.splitlines`)."""
         pending = ""
         async with aclosing(self.aiter_text()) as texts:
             async for text in texts:
@@ -414,9 +414,9 @@ class Response:
                 # The last piece may be a line still arriving (or a \r before its \n).
                 pending = lines.pop() if lines and not lines[-1].endswith("\n") else ""
                 for line in lines:
-                    yield line.rstrip("\r\n")
-        if pending:
-            yield pending.rstrip("\r\n")
+                    yield line.splitlines()[0]  # without its one terminator
+        for line in pending.splitlines():
+            yield line
 
     async def aclose(self) -> None:
         """Free the connection; an unread body is dropped with it."""
@@ -617,9 +617,13 @@ class AsyncClient(BaseClient):
 
     async def aclose(self) -> None:
         """Close the connections, unless ``http_client`` was given; idempotent."""
+        await self.close()
+
+    async def close(self) -> None:
+        """Do as :meth:`aclose` (the :class:`BaseClient` name, used by ``async with``)."""
         if not self._closed:
             self._closed = True
-            await self.close()
+            await super().close()
 
     async def __aenter__(self) -> AsyncClient:
         return self
