@@ -139,6 +139,14 @@ def to_proxy(proxy: str | Proxy) -> Proxy:
     return proxy if isinstance(proxy, Proxy) else Proxy(proxy)
 
 
+class _MergedHeaders(HttpHeaders):
+    """Headers already merged with the client's and seen by the request hooks.
+
+    :meth:`AsyncClient.process_request` sends them as they are: merging again
+    would bring back a default header a hook removed.
+    """
+
+
 class Request:
     """The request that produced a :class:`Response`; request hooks get it before it is sent.
 
@@ -151,7 +159,7 @@ class Request:
     def __init__(self, method: str, url: str, headers: HeadersType = None) -> None:
         self.method = method
         self.url = url
-        self.headers = HttpHeaders(headers or {})
+        self.headers = headers if isinstance(headers, HttpHeaders) else HttpHeaders(headers or {})
 
     def __repr__(self) -> str:
         return f"<Request({self.method!r}, {self.url!r})>"
@@ -659,10 +667,13 @@ class AsyncClient(BaseClient):
         Returns:
             The aiosonic response.
         """
+        headers = kwargs.pop("headers", None)
+        if not isinstance(headers, _MergedHeaders):
+            headers = self.merge_headers(headers)
         return await self.client.request(
             self.process_request_url(url),
             method.upper(),
-            headers=self.merge_headers(kwargs.pop("headers", None)),
+            headers=headers,
             params=self.merge_params(kwargs.pop("params", None)),
             **kwargs,
         )
@@ -670,9 +681,9 @@ class AsyncClient(BaseClient):
     async def _send(
         self, method: str, url: str, body: DataType | MultipartForm, options: dict[str, Any]
     ) -> Response:
-        """Run the request hooks, send, check the redirect count, run the response hooks."""
+        """Send one request: hooks, :meth:`process_request`, redirect count, response hooks."""
         full_url = self.process_request_url(url)
-        headers = self.merge_headers(options.pop("headers"))
+        headers = _MergedHeaders(self.merge_headers(options.pop("headers")))
         cookie = self._cookie_header(full_url, options.pop("cookies"))
         if cookie is not None and "cookie" not in headers:
             headers["Cookie"] = cookie
@@ -682,11 +693,11 @@ class AsyncClient(BaseClient):
         timeout = options.pop("timeout")
         auth = options.pop("auth")
         started = time.perf_counter()
-        raw = await self.client.request(
-            full_url,
+        raw = await self.process_request(
             request.method,
+            full_url,
             headers=request.headers,
-            params=self.merge_params(options.pop("params")),
+            params=options.pop("params"),
             data=body,
             json=options.pop("json"),
             verify=self._verify,

@@ -491,3 +491,44 @@ async def test_response_links_and_elapsed(http_server: Any) -> None:
         "last": {"url": "https://api.example/p9", "rel": "last"},
     }
     assert r.elapsed.total_seconds() > 0
+
+
+async def test_request_hook_removes_a_default_header(base: str) -> None:
+    def drop_auth(request: Request) -> None:
+        del request.headers["X-Auth"]
+
+    hooks = {"request": [drop_auth]}
+    async with AsyncClient(base_url=base, headers={"X-Auth": "t"}, event_hooks=hooks) as client:
+        r = await client.get("/get")
+    assert "X-Auth" not in r.json()["headers"]
+
+
+async def test_subclass_process_request_sees_every_call(base: str) -> None:
+    class Signed(AsyncClient):
+        async def process_request(self, method: str, url: str, **kwargs: Any) -> Any:
+            kwargs["headers"]["X-Signature"] = f"{method} {url}"
+            return await super().process_request(method, url, **kwargs)
+
+    async with Signed(base_url=base) as client:
+        r = await client.post("/post", json={})
+        async with client.stream("GET", "/get") as streamed:
+            await streamed.aread()
+    assert r.json()["headers"]["X-Signature"] == f"POST {base}/post"
+    assert streamed.json()["headers"]["X-Signature"] == f"GET {base}/get"
+
+
+async def test_verify_with_context_and_off(
+    tls_server_context: Any, tls_client_context: Any
+) -> None:
+    from conftest import HTTPServer
+
+    server = HTTPServer(ssl_context=tls_server_context)
+    server.app.router.add_get("/get", anything)
+    await server.start()
+    try:
+        async with AsyncClient(verify=tls_client_context, base_url=server.url) as client:
+            assert (await client.get("/get")).status_code == 200
+        async with AsyncClient(verify=False, base_url=server.url) as client:
+            assert (await client.get("/get")).status_code == 200
+    finally:
+        await server.close()
