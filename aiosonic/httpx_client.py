@@ -455,7 +455,7 @@ def _file_part(field: str, file: FileType | MultipartFile) -> Part:
     return Part(field, data, filename=filename, mime=mime)
 
 
-def build_body(content: DataType, data: Any, files: FilesType | None) -> DataType | MultipartForm:
+def _build_body(content: DataType, data: Any, files: FilesType | None) -> DataType | MultipartForm:
     """Turn httpx's ``content=``, ``data=`` and ``files=`` into one aiosonic ``data=``.
 
     With ``files``, ``data`` fields and the files go in one multipart form;
@@ -465,6 +465,11 @@ def build_body(content: DataType, data: Any, files: FilesType | None) -> DataTyp
         InvalidRequest: A file or field that cannot go in a multipart form.
     """
     if files:
+        if data is not None and not isinstance(data, Mapping | list | tuple):
+            raise InvalidRequest(
+                f"data= goes with files= as form fields (a mapping or pairs), "
+                f"not {type(data).__name__}; send raw bytes with content= instead"
+            )
         form = MultipartForm()
         fields = data.items() if isinstance(data, Mapping) else (data or ())
         for name, value in fields:
@@ -766,7 +771,7 @@ class AsyncClient(BaseClient):
         response = await self._send(
             method,
             url,
-            build_body(content, data, files),
+            _build_body(content, data, files),
             {
                 "json": json,
                 "params": params,
@@ -810,7 +815,7 @@ class AsyncClient(BaseClient):
         response = await self._send(
             method,
             url,
-            build_body(content, data, files),
+            _build_body(content, data, files),
             {
                 "json": json,
                 "params": params,

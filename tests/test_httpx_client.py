@@ -21,6 +21,7 @@ from aiohttp import web
 from aiosonic import HTTPClient
 from aiosonic.exceptions import (
     HTTPStatusError,
+    InvalidRequest,
     MaxRedirects,
     ReadTimeout,
     ResponseNotRead,
@@ -532,3 +533,9 @@ async def test_verify_with_context_and_off(
             assert (await client.get("/get")).status_code == 200
     finally:
         await server.close()
+
+
+async def test_files_with_raw_data_is_refused_before_sending(base: str) -> None:
+    async with AsyncClient(base_url=base) as client:
+        with pytest.raises(InvalidRequest, match="data= goes with files= as form fields"):
+            await client.post("/post", data=b"raw", files={"f": b"x"})
