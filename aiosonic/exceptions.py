@@ -25,6 +25,7 @@ working::
     │   └── InvalidURL (also HttpParsingError)  a URL that cannot be requested
     ├── ConnectorClosed (RuntimeError)          the client/connector was closed
     ├── StreamConsumed (RuntimeError)           the body was already read in pieces
+    ├── ResponseNotRead (RuntimeError)          httpx_client: .content of an unread stream
     ├── MaxRedirects                            more hops than allowed
     ├── DecompressionError                      bad or oversized compressed body
     ├── HTTPStatusError                         raise_for_status() on 4xx/5xx
@@ -53,6 +54,7 @@ import ssl
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from aiosonic.httpx_client import Response
     from aiosonic.response import HttpResponse
 
 __all__ = [
@@ -82,6 +84,7 @@ __all__ = [
     "RequestTimeout",
     "ResolveError",
     "ResponseIncomplete",
+    "ResponseNotRead",
     "SSEConnectionError",
     "SSEParsingError",
     "StreamConsumed",
@@ -364,6 +367,21 @@ class StreamConsumed(AiosonicError, RuntimeError):
     """
 
 
+class ResponseNotRead(AiosonicError, RuntimeError):
+    """A streamed response's body was used before it was read (httpx's name and meaning).
+
+    Raised by :class:`aiosonic.httpx_client.Response` when ``.content``,
+    ``.text`` or ``.json()`` come before ``aread()`` on a response from
+    ``AsyncClient.stream()``.
+
+    Args:
+        message: What was not read, with the URL.
+    """
+
+    def __init__(self, message: str = "the response body was not read: call aread() first") -> None:
+        super().__init__(message)
+
+
 class MaxRedirects(AiosonicError):
     """The server redirected more times than allowed."""
 
@@ -375,11 +393,14 @@ class DecompressionError(AiosonicError):
 class HTTPStatusError(AiosonicError):
     """Raised by ``HttpResponse.raise_for_status()`` for a 4xx or 5xx answer.
 
+    Also by ``aiosonic.httpx_client.Response.raise_for_status()``, for any
+    status that is not 2xx, as httpx does.
+
     Attributes:
         response: The response that failed.
     """
 
-    def __init__(self, message: str, response: HttpResponse) -> None:
+    def __init__(self, message: str, response: HttpResponse | Response) -> None:
         super().__init__(message)
         self.response = response
 
