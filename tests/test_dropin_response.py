@@ -19,7 +19,7 @@ import pytest
 from conftest import RawServer, read_request
 
 import aiosonic
-from aiosonic import HttpResponse
+from aiosonic import HttpResponse, TCPConnector
 from aiosonic.exceptions import StreamConsumed
 from aiosonic.protocols.links import parse_link_header
 
@@ -241,3 +241,102 @@ async def test_iter_lines_on_a_preloaded_body(raw_server: RawServerFactory) -> N
     async with aiosonic.HTTPClient() as client:
         response = await client.get(server.url + "/")
         assert [line async for line in response.iter_lines()] == ["a", "b"]
+
+
+# --- 3. shutdown() / aclose() and connector ownership ------------------------
+
+
+@pytest.mark.parametrize("closer", ["close", "aclose", "shutdown"])
+async def test_client_closes_the_connector_it_made(
+    raw_server: RawServerFactory, closer: str
+) -> None:
+    hung_up = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(length_response(b"ok"))
+        await reader.read()  # EOF: the client closed its pooled connection
+        hung_up.set()
+
+    server = await raw_server(serve)
+    client = aiosonic.HTTPClient()
+    assert await (await client.get(server.url + "/")).content() == b"ok"
+    await getattr(client, closer)()
+    await asyncio.wait_for(hung_up.wait(), 5)
+    assert repr(client.connector).endswith("closed=True]>")
+    await getattr(client, closer)()  # idempotent
+
+
+async def test_client_leaves_a_passed_connector_open(raw_server: RawServerFactory) -> None:
+    server = await serve_each(raw_server, [length_response(b"1"), length_response(b"2")])
+    async with TCPConnector() as connector:
+        client = aiosonic.HTTPClient(connector)
+        assert await (await client.get(server.url + "/")).content() == b"1"
+        await client.shutdown()
+        await client.aclose()
+        # Still usable, on the same pooled connection.
+        other = aiosonic.HTTPClient(connector)
+        assert await (await other.get(server.url + "/")).content() == b"2"
+        assert server.connections == 1
+    assert repr(connector).endswith("closed=True]>")
+
+
+# --- 4. stream() -------------------------------------------------------------
+
+
+async def test_stream_does_not_preload_a_small_body(raw_server: RawServerFactory) -> None:
+    server = await serve_each(raw_server, [length_response(b"small"), length_response(b"next")])
+    async with aiosonic.HTTPClient() as client:
+        async with client.stream("GET", server.url + "/") as response:
+            assert response.status_code == 200
+            assert not response.is_consumed
+            assert response.body == b""  # not read yet
+            assert not client.connector.is_all_free()
+            assert [chunk async for chunk in response.iter_bytes()] == [b"small"]
+        assert client.connector.is_all_free()
+        # Read to the end, so the connection was kept.
+        assert await (await client.get(server.url + "/")).content() == b"next"
+        assert server.connections == 1
+
+
+async def test_stream_exit_releases_an_unread_response(raw_server: RawServerFactory) -> None:
+    hung_up = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
+        await reader.read()
+        hung_up.set()
+
+    server = await raw_server(serve)
+    async with aiosonic.HTTPClient() as client:
+        with pytest.raises(LookupError):
+            async with client.stream("GET", server.url + "/", headers={"X-A": "1"}) as response:
+                assert response.status_code == 200
+                raise LookupError("the caller's own error")
+        assert response.is_consumed
+        assert client.connector.is_all_free()
+        # The half-read body's connection is closed, never reused.
+        await asyncio.wait_for(hung_up.wait(), 5)
+
+
+async def test_stream_keeps_a_body_less_response_reusable(raw_server: RawServerFactory) -> None:
+    server = await serve_each(
+        raw_server, [b"HTTP/1.1 204 No Content\r\n\r\n", length_response(b"again")]
+    )
+    async with aiosonic.HTTPClient() as client:
+        async with client.stream("DELETE", server.url + "/") as response:
+            assert response.status_code == 204
+        assert await (await client.get(server.url + "/")).content() == b"again"
+        assert server.connections == 1
+
+
+async def test_request_stream_true_without_the_context_manager(
+    raw_server: RawServerFactory,
+) -> None:
+    server = await serve_each(raw_server, [length_response(b"abc")])
+    async with aiosonic.HTTPClient() as client:
+        response = await client.request(server.url + "/", stream=True)
+        assert not response.is_consumed
+        assert await response.content() == b"abc"
+        assert client.connector.is_all_free()
