@@ -23,6 +23,8 @@ from aiosonic import HttpResponse, TCPConnector
 from aiosonic.exceptions import StreamConsumed
 from aiosonic.protocols.links import parse_link_header
 
+pytest_plugins = ["h2_servers"]
+
 RawServerFactory = Callable[..., Awaitable[RawServer]]
 
 
@@ -340,3 +342,23 @@ async def test_request_stream_true_without_the_context_manager(
         assert not response.is_consumed
         assert await response.content() == b"abc"
         assert client.connector.is_all_free()
+
+
+async def test_stream_over_http2_reads_on_demand_and_frees_the_stream(h2_server) -> None:
+    from test_http2_faults import pk_client
+
+    async def script(conn) -> None:
+        for _ in range(2):
+            request = await conn.next_request()
+            await conn.respond(request.stream_id, b"h2 body")
+
+    server = await h2_server(script)
+    client = pk_client()
+    async with client.connector, client:  # the connector was passed in: close it too
+        async with client.stream("GET", server.url + "/") as response:
+            assert response.http_version == "2"
+            assert not response.is_consumed
+            assert b"".join([c async for c in response.iter_bytes()]) == b"h2 body"
+        assert client.connector.is_all_free()
+        assert await (await client.get(server.url + "/")).content() == b"h2 body"
+    assert len(server.conns) == 1
