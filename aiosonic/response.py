@@ -167,8 +167,8 @@ class HttpResponse:
         reason = initial.get("reason")
         if isinstance(reason, bytes):
             reason = reason.decode("latin-1")
-        if reason:
-            return str(reason)
+        if reason or self._head is not _NO_HEAD:
+            return str(reason or "")  # from the wire: as sent, even empty
         try:  # a hand-built response without one: the standard phrase, as published
             return HTTPStatus(self.status_code).phrase
         except (ValueError, KeyError):

@@ -135,7 +135,9 @@ async def test_response_initial_gives_the_status_line_as_str(raw_server: RawServ
         assert response.response_initial["code"] == "203"
         assert response.status_code == 203
         other = await client.get(server.url + "/")
+        assert other.reason == ""
         assert other.response_initial == {"version": "1.0", "code": "204", "reason": ""}
+        assert other.reason == ""  # as sent, still: no phrase made up for a real response
         assert other.status_code == 204
         assert other.http_version == "1.0"
 
