@@ -14,7 +14,8 @@ import asyncio
 import json as jsonlib
 import ssl as ssllib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
@@ -61,6 +62,9 @@ class HTTPClient(HTTPVerbs):
 
     Args:
         connector: Connection strategy; a default :class:`TCPConnector` if None.
+            A connector made here is closed with the client; one passed in is
+            the caller's to close (``await connector.cleanup()``), so several
+            clients can share it.
         handle_cookies: Keep cookies from responses and send them back.
         verify_ssl: Verify TLS certificates (per-request ``verify`` can only
             turn it off).
@@ -86,6 +90,7 @@ class HTTPClient(HTTPVerbs):
         auth: AuthType = None,
         http2: bool = False,
     ) -> None:
+        self._owns_connector = connector is None
         if connector is None:
             connector = TCPConnector()
             connector.name_owner("HTTPClient")  # the name a ResourceWarning gives
@@ -121,7 +126,14 @@ class HTTPClient(HTTPVerbs):
     async def close(self) -> None:
         """Close the client; idempotent. What is in flight finishes.
 
-        Idle connections close at once. A request already sent, and a
+        This closes the connector the client made itself. A connector passed
+        to ``HTTPClient(connector=...)`` is left open: it belongs to the
+        caller, who closes it with ``await connector.cleanup()`` (as in
+        1.x; earlier builds of this rewrite closed it too). Leaving ``async with`` calls
+        this; :meth:`aclose` (1.x) and :meth:`shutdown` (0.14 to 0.16) are
+        the published names of the same thing.
+
+        On the client's own connector, idle connections close at once. A request already sent, and a
         response already handed out, go on: the response can still be read
         (``content()``, ``read_chunks()``), and its connection closes when it
         is released. A request still waiting for a pool slot raises
@@ -129,7 +141,16 @@ class HTTPClient(HTTPVerbs):
         made after close. ``wait_requests()`` before ``close()`` waits for
         what is in flight.
         """
-        await self.connector.cleanup()
+        if self._owns_connector:
+            await self.connector.cleanup()
+
+    async def aclose(self) -> None:
+        """Close the client, as :meth:`close` does (the published 1.x name)."""
+        await self.close()
+
+    async def shutdown(self) -> None:
+        """Close the client, as :meth:`close` does (the published 0.14 to 0.16 name)."""
+        await self.close()
 
     # --- the request --------------------------------------------------------
 
@@ -161,6 +182,7 @@ class HTTPClient(HTTPVerbs):
         http2: bool = False,
         proxy: Proxy | None = None,
         auth: AuthType = None,
+        stream: bool = False,
     ) -> HttpResponse:
         """Send a request and return its response.
 
@@ -197,9 +219,12 @@ class HTTPClient(HTTPVerbs):
                 ``(user, password)`` means Basic. Default: the client's, then
                 the URL's userinfo, then ``.netrc`` if ``trust_env``. An
                 ``Authorization`` header in ``headers`` wins over all of them.
+            stream: Never read the body inside ``request()``, however small:
+                it is read as the caller reads it, and the response must be
+                read to the end or closed (:meth:`stream` does that).
 
         Returns:
-            The response; small bodies are already read.
+            The response; small bodies are already read unless ``stream``.
 
         Raises:
             InvalidURL: The URL cannot be requested (no host, bad port or
@@ -260,7 +285,9 @@ class HTTPClient(HTTPVerbs):
                 if not follow and scheme is None and self._netrc_auth is None:
                     # No redirect and no auth flow: the one hop _send_following would send.
                     verify, http2 = verify and self.verify_ssl, http2 or self.http2
-                    return await self.send(request, verify, ssl, timeouts, proxy, http2, scope)
+                    return await self.send(
+                        request, verify, ssl, timeouts, proxy, http2, scope, stream
+                    )
                 return await self._send_following(
                     request,
                     verify and self.verify_ssl,
@@ -271,6 +298,7 @@ class HTTPClient(HTTPVerbs):
                     scheme,
                     http2 or self.http2,
                     scope,
+                    stream,
                 )
         finally:
             self._active -= 1
@@ -295,6 +323,7 @@ class HTTPClient(HTTPVerbs):
         auth: AuthBase | None = None,
         http2: bool = False,
         scope: deadline | None = None,
+        stream: bool = False,
     ) -> HttpResponse:
         history: list[HttpResponse] = []
         # A Cookie header the caller set (rather than the jar) is kept on
@@ -311,14 +340,18 @@ class HTTPClient(HTTPVerbs):
         while True:
             scheme = self._hop_auth(request, auth if trusted else None)
             if scheme is None:
-                response = await self.send(request, verify, ssl, timeouts, proxy, http2, scope)
+                response = await self.send(
+                    request, verify, ssl, timeouts, proxy, http2, scope, stream
+                )
             else:
 
                 async def send_one(outgoing: Request) -> HttpResponse:
                     if self.cookie_jar is not None and not caller_cookie:
                         # The challenge may have set a cookie the answer needs.
                         outgoing = self._with_jar_cookie(outgoing)
-                    return await self.send(outgoing, verify, ssl, timeouts, proxy, http2, scope)
+                    return await self.send(
+                        outgoing, verify, ssl, timeouts, proxy, http2, scope, stream
+                    )
 
                 response = await send_with_auth(request, scheme, send_one)
             location = response._raw_header(b"location") if follow else None
@@ -368,6 +401,7 @@ class HTTPClient(HTTPVerbs):
         proxy: Proxy | None = None,
         http2: bool = False,
         scope: deadline | None = None,
+        stream: bool = False,
     ) -> HttpResponse:
         """Send one prepared request (no redirects) and return the response.
 
@@ -379,6 +413,7 @@ class HTTPClient(HTTPVerbs):
         ``proxy`` defaults to the client's, then the environment's.
         ``scope`` is the request's whole deadline (``request()`` makes it):
         reading the body stays bounded by it after send() returns.
+        ``stream`` keeps a body unread even when it is small.
         """
         timeouts = timeouts or self.connector.timeouts
         url = request.url
@@ -421,7 +456,9 @@ class HTTPClient(HTTPVerbs):
             response = HttpResponse(response_head, url.url, request.method, conn, connector)
             length = response_head.content_length
             body_done = None
-            if not response_head.has_body or (length is not None and length <= PRELOAD_LIMIT):
+            if not response_head.has_body or (
+                not stream and length is not None and length <= PRELOAD_LIMIT
+            ):
                 if not response._take_buffered_body():  # not all here yet: wait for it
                     await response.content()
                 body_done = time.perf_counter()
@@ -446,6 +483,29 @@ class HTTPClient(HTTPVerbs):
             self.cookie_jar.update_from_response(
                 url.scheme, url.host, url.split.path or "/", values
             )
+
+    @asynccontextmanager
+    async def stream(self, method: str, url: str, **kwargs: Any) -> AsyncIterator[HttpResponse]:
+        """Send a request and yield its response with the body unread; close it on exit.
+
+        The body is read inside the block (``read_chunks()``, ``iter_bytes()``,
+        ``iter_lines()``, ``content()``); leaving the block releases the
+        connection whether or not it was read to the end (an unfinished one is
+        closed, not reused). ``request_timeout`` still bounds the reads.
+
+        Args:
+            method: HTTP method, any case.
+            url: Absolute ``http``/``https`` URL.
+            **kwargs: Any other argument of :meth:`request` but ``stream``.
+
+        Yields:
+            The response, its body not read yet (even a small one).
+        """
+        response = await self.request(url, method, stream=True, **kwargs)
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     # --- shutdown -----------------------------------------------------------
 

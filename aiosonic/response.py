@@ -18,6 +18,8 @@ import warnings
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -26,9 +28,10 @@ from aiosonic.connection import HTTP2Stream
 from aiosonic.decoders import ContentDecoder, build_decoder
 from aiosonic.drivers.http11 import HTTP11Driver
 from aiosonic.exceptions import AiosonicError, HttpParsingError, HTTPStatusError, StreamConsumed
-from aiosonic.headers import HttpHeaders
+from aiosonic.headers import HeadersInput, HttpHeaders
 from aiosonic.leaks import caller_site
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
+from aiosonic.protocols.links import parse_link_header
 
 if TYPE_CHECKING:
     from aiosonic.connection import Connection
@@ -39,6 +42,9 @@ __all__ = ["HttpResponse", "ResponseJSONError", "Timings"]
 logger = logging.getLogger(__name__)
 
 _CHARSET_RE = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
+#: The head of a response built by hand (``HttpResponse()``): no body on the
+#: wire, no coding; status, reason and version come from ``response_initial``.
+_NO_HEAD = ResponseHead(0, b"", "", [], False, None, False, False, b"")
 
 
 @dataclass(slots=True)
@@ -90,22 +96,38 @@ class HttpResponse:
     _trailers: list[tuple[bytes, bytes]] | tuple[()] = ()
     #: Set once read_chunks() takes from the connection: the body is no longer whole.
     _streamed = False
+    #: The published ``response_initial`` dict; None while the head is the source.
+    _initial: dict[str, Any] | None = None
+    #: ``chunked`` as a caller set it; None while the head says.
+    _chunked: bool | None = None
+    #: The three-digit status (a plain attribute: the hot path reads it).
+    status_code: int
+    #: ``"1.1"``, ``"1.0"`` or ``"2"``.
+    http_version: str
 
     def __init__(
         self,
-        head: ResponseHead,
-        url: str,
-        method: str,
+        head: ResponseHead | None = None,
+        url: str = "",
+        method: str = "",
         conn: Connection | HTTP2Stream | None = None,
         connector: TCPConnector | None = None,
         timings: Timings | None = None,
     ) -> None:
-        self.status_code = head.status_code
-        self._reason = head.reason
-        self.http_version = head.http_version
+        if head is None:
+            # Built by hand (as the published aiosonic's tests did): the
+            # caller fills in response_initial, body and headers.
+            head = _NO_HEAD
+            self._headers = HttpHeaders()
+            self.raw_headers = []
+            self._source_status_from({})
+        else:
+            # Plain attributes: the hot path reads them as a dict lookup.
+            self.status_code = head.status_code
+            self.http_version = head.http_version
+            self.raw_headers = head.headers
         self.url = url
         self.request_method = method
-        self.raw_headers = head.headers
         self.history: list[HttpResponse] = []
         self._head = head
         self._content: bytes | None = None
@@ -115,8 +137,12 @@ class HttpResponse:
         self._timings = timings
 
     def __repr__(self) -> str:
-        state = "read" if self._consumed else "unread"
-        return f"<HttpResponse [{self.status_code} {self.reason}, {self.url}, body {state}]>"
+        state = "read" if self._consumed or self._content is not None else "unread"
+        try:
+            status = f"{self.status_code} {self.reason}"
+        except (KeyError, ValueError, TypeError):  # built by hand, no valid code set yet
+            status = "no status"
+        return f"<HttpResponse [{status}, {self.url}, body {state}]>"
 
     # --- metadata -----------------------------------------------------------
 
@@ -135,7 +161,110 @@ class HttpResponse:
     @property
     def reason(self) -> str:
         """The reason phrase (may be empty)."""
-        return self._reason.decode("latin-1")
+        initial = self._initial
+        if initial is None:
+            return self._head.reason.decode("latin-1")
+        reason = initial.get("reason")
+        if isinstance(reason, bytes):
+            reason = reason.decode("latin-1")
+        if reason or self._head is not _NO_HEAD:
+            return str(reason or "")  # from the wire: as sent, even empty
+        try:  # a hand-built response without one: the standard phrase, as published
+            return HTTPStatus(self.status_code).phrase
+        except (ValueError, KeyError):
+            return ""
+
+    @property
+    def response_initial(self) -> dict[str, Any]:
+        """The status line as the published aiosonic gave it.
+
+        ``{"version": "1.1", "code": "200", "reason": "OK"}``, all ``str``.
+        Built on first access; from then on it is the source of
+        :attr:`status_code`, :attr:`reason` and :attr:`http_version`, so
+        changing it (or assigning a new dict, as tests that build an
+        ``HttpResponse()`` by hand do) changes them.
+        """
+        initial = self._initial
+        if initial is None:
+            initial = {
+                "version": self.http_version,
+                "code": str(self.status_code),
+                "reason": self._head.reason.decode("latin-1"),
+            }
+            self._source_status_from(initial)
+        return initial
+
+    @response_initial.setter
+    def response_initial(self, value: dict[str, Any]) -> None:
+        self._source_status_from(value)
+
+    def _source_status_from(self, initial: dict[str, Any]) -> None:
+        """Make ``initial`` the source of the status, as in the published class.
+
+        The response becomes an :class:`_InitialSourcedResponse`, whose
+        ``status_code`` and ``http_version`` read the dict. Responses the
+        client makes keep them as plain attributes until then, so reading
+        and setting them there costs no Python-level call.
+        """
+        self._initial = initial
+        attrs = self.__dict__
+        attrs.pop("status_code", None)
+        attrs.pop("http_version", None)
+        self.__class__ = _InitialSourcedResponse
+
+    @property
+    def chunked(self) -> bool:
+        """Whether the body came with chunked transfer coding (settable, as published)."""
+        chunked = self._chunked
+        return self._head.chunked if chunked is None else chunked
+
+    @chunked.setter
+    def chunked(self, value: bool) -> None:
+        self._chunked = value
+
+    @property
+    def body(self) -> bytes:
+        """The decoded body once read (``b""`` before), as the published attribute.
+
+        Setting it (a hand-built response) makes :meth:`content`,
+        :meth:`text` and :meth:`json` answer from it.
+        """
+        content = self._content
+        return b"" if content is None else content
+
+    @body.setter
+    def body(self, value: bytes) -> None:
+        self._content = value
+
+    @property
+    def method(self) -> str:
+        """The request method (the published name of :attr:`request_method`)."""
+        return self.request_method
+
+    @property
+    def elapsed(self) -> timedelta:
+        """Time from sending the request until the response was received.
+
+        It includes the body when ``request()`` read it before returning
+        (small bodies), not a streamed one. Zero for a hand-built response.
+        """
+        marks = self.marks
+        if marks is None:
+            return timedelta(0)
+        started, _, head_at, body_done = marks[:4]
+        return timedelta(seconds=(head_at if body_done is None else body_done) - started)
+
+    @property
+    def links(self) -> dict[str, dict[str, str]]:
+        """The ``Link`` header's links (RFC 8288), keyed by ``rel``, else by URL.
+
+        Each value holds ``"url"`` and the link's parameters (``"rel"``,
+        ``"title"``, ...). Several Link fields are read as one list.
+        """
+        value = self._raw_header(b"link")
+        if not value:
+            return {}
+        return {link.get("rel") or link["url"]: link for link in parse_link_header(value)}
 
     @property
     def headers(self) -> HttpHeaders:
@@ -145,6 +274,12 @@ class HttpResponse:
                 [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw_headers]
             )
         return self._headers
+
+    @headers.setter
+    def headers(self, value: HeadersInput) -> None:
+        # The published attribute was assignable; keep what is assigned readable
+        # by everything that looks at headers (charset, coding, links).
+        self._headers = value if isinstance(value, HttpHeaders) else HttpHeaders(value)
 
     @property
     def trailers(self) -> HttpHeaders:
@@ -188,6 +323,10 @@ class HttpResponse:
         return self
 
     def _raw_header(self, name: bytes) -> str | None:
+        if self._head is _NO_HEAD:
+            # Hand-built: the caller filled in ``headers``, not raw pairs.
+            found = self.headers.getall(name.decode("latin-1"), [])
+            return ", ".join(found) if found else None
         size = len(name)
         values: list[bytes] = []
         for n, v in self.raw_headers:  # a loop, not a comprehension: no frame of its own
@@ -293,6 +432,53 @@ class HttpResponse:
                     yield tail
         finally:
             await chunks.aclose()
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Stream the decoded body in pieces (the published 1.x name of :meth:`read_chunks`).
+
+        Raises:
+            StreamConsumed: The body was already streamed.
+        """
+        chunks = self.read_chunks()
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+
+    async def iter_lines(self) -> AsyncIterator[str]:
+        """Stream the decoded body as text, one line at a time, without line ends.
+
+        Lines end at ``\\n`` (a ``\\r`` before it is dropped too). The
+        charset is the Content-Type's, else UTF-8; undecodable bytes become
+        U+FFFD. A last line without an end is yielded too.
+
+        Raises:
+            StreamConsumed: The body was already streamed.
+        """
+        decoder = codecs.getincrementaldecoder(self._stream_encoding())(errors="replace")
+        pending = ""
+        chunks = self.read_chunks()
+        try:
+            async for chunk in chunks:
+                *lines, pending = (pending + decoder.decode(chunk)).split("\n")
+                for line in lines:
+                    yield line.removesuffix("\r")
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            yield pending.removesuffix("\r")
+
+    def _stream_encoding(self) -> str:
+        """The Content-Type charset if Python knows it, else UTF-8 (no body to detect from)."""
+        match = _CHARSET_RE.search(self._raw_header(b"content-type") or "")
+        if match:
+            try:
+                return codecs.lookup(match.group(1)).name
+            except LookupError:
+                logger.debug("unknown charset %r, reading lines as UTF-8", match.group(1))
+        return "utf-8"
 
     async def content(self) -> bytes:
         """Read (once) and return the whole decoded body.
@@ -458,6 +644,35 @@ class HttpResponse:
             if self._connector is not None:
                 # So a request waiting for the pool can say who holds it, and where.
                 self._connector.note_unread(conn, self.url, caller_site())
+
+
+class _InitialSourcedResponse(HttpResponse):
+    """An :class:`HttpResponse` whose status line is its ``response_initial`` dict.
+
+    ``HttpResponse()`` built by hand is one from the start; a response from
+    the client becomes one when its ``response_initial`` is first used.
+    """
+
+    _initial: dict[str, Any]
+
+    @property
+    def status_code(self) -> int:
+        """The status, from ``response_initial["code"]`` (KeyError before one is set)."""
+        return int(self._initial["code"])
+
+    @status_code.setter
+    def status_code(self, value: int) -> None:
+        self._initial["code"] = str(value)
+
+    @property
+    def http_version(self) -> str:
+        """The version, from ``response_initial["version"]`` (``""`` without one)."""
+        version = self._initial.get("version", "")
+        return version.decode("latin-1") if isinstance(version, bytes) else str(version)
+
+    @http_version.setter
+    def http_version(self, value: str) -> None:
+        self._initial["version"] = value
 
 
 def _timings_from(

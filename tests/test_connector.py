@@ -188,7 +188,9 @@ async def test_repr_of_connection_pool_and_connector_show_state(raw_server: Any)
     assert await streamed.content() == b"ab"
     assert repr(connector) == "<TCPConnector [pools=1, leased=0, closed=False]>"
 
-    await client.close()
+    await client.close()  # the connector was passed in: the caller closes it
+    assert repr(connector) == "<TCPConnector [pools=1, leased=0, closed=False]>"
+    await connector.cleanup()
     assert repr(conn) == "<Connection [UNCONNECTED]>"
     assert repr(connector) == "<TCPConnector [pools=1, leased=0, closed=True]>"
 
@@ -286,14 +288,32 @@ async def test_cleanup_closes_pooled_sockets_and_is_idempotent(raw_server: Any) 
     assert not conn.is_connected
 
 
-async def test_client_context_manager_closes_the_connector(http_server: HTTPServer) -> None:
+async def test_client_context_manager_closes_its_own_connector(http_server: HTTPServer) -> None:
+    await serve_ok(http_server)
+    async with aiosonic.HTTPClient() as client:
+        assert await get_body(client, http_server.url + "/") == b"ok"
+        conn = client.connector.pool._all[0]
+        assert conn.is_connected
+    assert not conn.is_connected
+    assert repr(client.connector).endswith("closed=True]>")
+
+
+async def test_client_leaves_a_passed_connector_to_its_owner(http_server: HTTPServer) -> None:
+    # As in 1.x: a connector passed in may be shared, so the client never closes it.
     await serve_ok(http_server)
     connection_cls, created = recording_connection_cls()
-    async with aiosonic.HTTPClient(TCPConnector(connection_cls=connection_cls)) as client:
+    connector = TCPConnector(connection_cls=connection_cls)
+    async with aiosonic.HTTPClient(connector) as client:
         assert await get_body(client, http_server.url + "/") == b"ok"
-        assert created[0].is_connected
+    await client.aclose()
+    await client.shutdown()
+    assert created[0].is_connected
+    assert repr(connector).endswith("closed=False]>")
+    async with aiosonic.HTTPClient(connector) as other:  # a second client shares it
+        assert await get_body(other, http_server.url + "/") == b"ok"
+    assert len(created) == 1
+    await connector.cleanup()
     assert not created[0].is_connected
-    assert repr(client.connector).endswith("closed=True]>")
 
 
 async def test_request_after_close_raises_connector_closed(http_server):

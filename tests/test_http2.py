@@ -291,7 +291,7 @@ async def test_wait_requests_then_close(server: HypercornServer) -> None:
     assert all(task.done() for task in tasks)
     assert [task.result()[1] for task in tasks] == [b"slow done"] * 5
     assert client.connector.is_all_free()
-    await client.close()
+    await client.connector.cleanup()  # passed in, so closing it is the caller's job
     # The client's socket and the server's side of it are gone.
     assert await wait_until(lambda: count_established(remote_port=server.port) == 0)
     assert await wait_until(lambda: count_established(local_port=server.port) == 0)

@@ -183,7 +183,7 @@ async def test_close_fails_a_request_waiting_for_a_pool_slot(raw_server) -> None
     # Nothing between the call and the pool's queue waits: one loop turn gets it
     # there (the message below proves it was waiting, not refused at the door).
     await asyncio.sleep(0)
-    await client.close()
+    await client.connector.cleanup()  # passed in, so closing it is the caller's job
     with pytest.raises(ConnectorClosed, match="client was closed while this request waited"):
         await asyncio.wait_for(asyncio.shield(waiting), 5)
     with pytest.raises(ConnectorClosed) as info:
@@ -211,7 +211,7 @@ async def test_close_lets_an_http2_stream_in_flight_finish(h2_server) -> None:
     client = pk_client()
     in_flight = asyncio.create_task(client.get(server.url + "/"))
     await started.wait()
-    await client.close()
+    await client.connector.cleanup()  # passed in, so closing it is the caller's job
     answer.set()
     response = await asyncio.wait_for(in_flight, 5)
     assert await response.content() == b"late but whole"
