@@ -81,7 +81,7 @@ async def main() -> None:
     print(f"demo server listening on {base}\n")
     try:
         connector = TCPConnector(pool_size=4, timeouts=Timeouts(sock_connect=2, sock_read=5))
-        async with aiosonic.HTTPClient(connector) as client:
+        async with connector, aiosonic.HTTPClient(connector) as client:
             first = await client.get(f"{base}/hello", params={"n": 1})
             show("first request (new connection)", first, await first.json())
             second = await client.get(f"{base}/hello", params={"n": 2})
