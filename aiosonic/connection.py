@@ -193,7 +193,6 @@ class HTTP2Stream:
         self.driver = driver
         self.reused = reused
         self.connect_timings = slot.connect_timings
-        self.pool: Any = None
         self.released = False
         self._stream: H2StreamState | None = None
 

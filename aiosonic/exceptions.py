@@ -29,6 +29,7 @@ working::
     ├── MaxRedirects                            more hops than allowed
     ├── DecompressionError                      bad or oversized compressed body
     ├── HTTPStatusError                         raise_for_status() on 4xx/5xx
+    ├── ResponseJSONError (ValueError)          json() on a body that is not JSON
     ├── AuthenticationError                     a challenge that cannot be answered
     ├── ProxyError                              the proxy refused the tunnel
     ├── SSEConnectionError                      an event stream could not be opened
@@ -84,6 +85,7 @@ __all__ = [
     "RequestTimeout",
     "ResolveError",
     "ResponseIncomplete",
+    "ResponseJSONError",
     "ResponseNotRead",
     "SSEConnectionError",
     "SSEParsingError",
@@ -388,6 +390,10 @@ class MaxRedirects(AiosonicError):
 
 class DecompressionError(AiosonicError):
     """A compressed body is corrupt, truncated, or inflates past its cap."""
+
+
+class ResponseJSONError(AiosonicError, ValueError):
+    """``HttpResponse.json()`` found a body that is not valid JSON (also in aiosonic.response)."""
 
 
 class HTTPStatusError(AiosonicError):

@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING, Any
 from aiosonic.connection import HTTP2Stream
 from aiosonic.decoders import ContentDecoder, build_decoder
 from aiosonic.drivers.http11 import HTTP11Driver
-from aiosonic.exceptions import AiosonicError, HttpParsingError, HTTPStatusError, StreamConsumed
+from aiosonic.exceptions import (
+    HttpParsingError,
+    HTTPStatusError,
+    ResponseJSONError,
+    StreamConsumed,
+)
 from aiosonic.headers import HeadersInput, HttpHeaders
 from aiosonic.leaks import caller_site
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
@@ -66,10 +71,6 @@ class Timings:
     reused_connection: bool = False
     wait_head: float = 0.0
     body: float | None = None
-
-
-class ResponseJSONError(AiosonicError, ValueError):
-    """The response body is not valid JSON."""
 
 
 class HttpResponse:

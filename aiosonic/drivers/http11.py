@@ -151,7 +151,7 @@ class HTTP11Driver(asyncio.BufferedProtocol):
             self.data_received(extra)  # what the server sent after the body
         elif sink.is_complete:
             self._sink = None
-            self._wake(None)
+            self._wake()
 
     def data_received(self, data: bytes) -> None:
         """Take received bytes (buffer_updated's, or a plain transport's)."""
@@ -176,7 +176,7 @@ class HTTP11Driver(asyncio.BufferedProtocol):
     def eof_received(self) -> bool | None:
         self._reusable = False
         self._parser.receive_eof()
-        self._wake(None)
+        self._wake()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -184,7 +184,7 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         self._reusable = False
         self._lost_exc = exc
         self._parser.receive_eof()
-        self._wake(exc)
+        self._wake()
         drain = self._drain_waiter
         if drain is not None and not drain.done():
             drain.set_exception(self._disconnected("while sending the request", exc))
@@ -462,7 +462,11 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
 
-    def _wake(self, exc: BaseException | None) -> None:
+    def _wake(self) -> None:
+        """Wake the reader waiting in :meth:`_readable`: bytes, EOF or loss came.
+
+        It learns which from the parser (and a loss's cause from ``_lost_exc``).
+        """
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None

@@ -7,12 +7,15 @@ module only maps between our requests/responses and header lists.
   validates every field with the HTTP/1.1 serialiser's rule (no CR/LF/NUL can
   pass), turns ``Host`` into ``:authority`` (never both) and drops the
   connection-specific fields HTTP/2 forbids (§8.2.2).
-* :func:`response_head` turns a received header block into the same
-  :class:`~aiosonic.protocols.h11_events.ResponseHead` HTTP/1.1 produces,
-  after :func:`checked_block` has validated it (RFC 9113 §8.2, §8.3: the
-  checks ``h2`` makes with ``validate_inbound_headers``, which the driver turns
-  off, since this one pass is cheaper than ``h2``'s chain of generators).
-  Trailers and 1xx blocks go through :func:`checked_block` too.
+* :func:`checked_block` validates a received header block (RFC 9113 §8.2,
+  §8.3: the checks ``h2`` makes with ``validate_inbound_headers``, which the
+  driver turns off, since this one pass is cheaper than ``h2``'s chain of
+  generators); :class:`BlockChecker` is its per-connection memo, which the
+  driver uses for every head, trailer and 1xx block.
+* :func:`head_from_block` turns a checked final block into the same
+  :class:`~aiosonic.protocols.h11_events.ResponseHead` HTTP/1.1 produces. The
+  driver calls the two apart, since only the first one's errors break the
+  connection; :func:`response_head` is both in one call.
 """
 
 from __future__ import annotations
