@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system-deps test test-oldest lint typecheck unit demo bench docs fuzz clean compat-manifest
+.PHONY: venv system-deps test test-oldest lint typecheck unit demo bench callgrind docs fuzz clean compat-manifest
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -97,6 +97,11 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	bash benchmarks/run.sh
+
+# Instructions per request of this checkout (valgrind's callgrind; steady on a busy
+# machine, unlike wall-clock numbers): small GET C=1 and C=64, HTTPS and HTTP/2 C=64.
+callgrind: $(STAMP)
+	$(PYTHON) benchmarks/callgrind.py --python $(PY)
 
 # Rewrite tests/compat/manifest/ from the published sdists (downloads them with
 # pip; not part of `make test`, whose compat test only reads the JSON files).
