@@ -35,7 +35,7 @@ from aiosonic.auth import (
 from aiosonic.connection import HTTP2Stream
 from aiosonic.connectors import TCPConnector
 from aiosonic.cookies import CookieJar
-from aiosonic.exceptions import MaxRedirects, NetworkError, RequestTimeout
+from aiosonic.exceptions import InvalidRequest, MaxRedirects, NetworkError, RequestTimeout
 from aiosonic.headers import HttpHeaders
 from aiosonic.http2 import Http2Config
 from aiosonic.protocols.h11_request import build_request_head
@@ -49,6 +49,7 @@ from aiosonic.redirects import (
 from aiosonic.request import BodyType, HeadersType, Request, build_request
 from aiosonic.response import HttpResponse
 from aiosonic.timeout import Timeouts, deadline
+from aiosonic.tls import CertType, as_client_cert
 from aiosonic.tunnel import uses_absolute_form
 from aiosonic.urls import ParamsType, ParsedURL, PoolKey, parse_url
 from aiosonic.verbs import HTTPVerbs
@@ -125,10 +126,16 @@ class HTTPClient(HTTPVerbs):
         auth: Auth scheme for every request, whatever its host (keyword only;
             see :mod:`aiosonic.auth`); ``(user, password)`` means Basic. A
             request's own ``auth=`` wins.
+        cert: Client certificate for TLS (keyword only): a PEM file with the
+            certificate and key, ``(certfile, keyfile)`` or ``(certfile,
+            keyfile, password)``. Loaded here, so a bad one fails at once. A
+            request's own ``cert=`` wins; neither goes with ``ssl=`` (load it
+            into your context instead).
 
     Raises:
         ValueError: ``max_redirects`` is negative, ``max_decompressed_size``
             below 1, or ``event_hooks`` names an unknown event.
+        InvalidRequest: ``cert`` cannot be loaded (the message says why).
     """
 
     def __init__(
@@ -147,6 +154,7 @@ class HTTPClient(HTTPVerbs):
         trust_env: bool = False,
         *,
         auth: AuthType = None,
+        cert: CertType = None,
     ) -> None:
         if max_redirects < 0:
             raise ValueError(f"max_redirects must be 0 or more, got {max_redirects}")
@@ -174,6 +182,7 @@ class HTTPClient(HTTPVerbs):
         self.max_redirects = max_redirects
         self.max_decompressed_size = max_decompressed_size
         self.auths = normalize_auths(auths)
+        self.cert = as_client_cert(cert)
         self.follow = follow
         #: ``{"request": [...], "response": [...]}``; lists a caller may append to.
         self.event_hooks: dict[str, list[EventHook]] = {
@@ -269,6 +278,7 @@ class HTTPClient(HTTPVerbs):
         stream: bool = False,
         *,
         proxy: Proxy | None = None,
+        cert: CertType = None,
     ) -> HttpResponse:
         """Send a request and return its response.
 
@@ -314,6 +324,8 @@ class HTTPClient(HTTPVerbs):
             proxy: Proxy for this request (and its redirects), keyword only;
                 default: the client's ``proxy``, then the environment's if
                 ``trust_env``.
+            cert: Client certificate for this request (keyword only), as
+                for the client's ``cert``; default: the client's. Not with ``ssl=``.
 
         Returns:
             The response; small bodies are already read unless ``stream``.
@@ -334,6 +346,16 @@ class HTTPClient(HTTPVerbs):
             max_redirects = self.max_redirects
         if max_decompressed_size is None:
             max_decompressed_size = self.max_decompressed_size
+        client_cert = self.cert if cert is None else as_client_cert(cert, check=False)
+        if client_cert is not None:
+            if ssl is not None:
+                raise InvalidRequest(
+                    "pass either cert= or an ssl= context (load the certificate into "
+                    "it with load_cert_chain), not both"
+                )
+            ssl = self.connector.context_with_cert(
+                verify and self.verify_ssl, http2 or self.http2, client_cert
+            )
         simple = (
             headers is None
             and data is None
