@@ -18,12 +18,14 @@ creating a task per read (see ``aiosonic.drivers``).
 from __future__ import annotations
 
 import asyncio
+import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
 from aiosonic.exceptions import BaseTimeout
+from aiosonic.timer import LazyTimer
 
 __all__ = ["Timeouts", "deadline"]
 
@@ -58,12 +60,15 @@ class deadline:
     a narrower deadline (a ``ReadTimeout`` within a ``RequestTimeout`` scope)
     propagates unchanged. With ``seconds=None`` it costs nothing.
 
-    It behaves as ``asyncio.timeout`` (expiry cancels the task; the
-    cancellation is taken back and turned into the error at exit), but costs
-    no timer of its own: the running loop's :class:`_Book` keeps one timer for
-    all open scopes. Entering and leaving never wait, so it is a plain
-    ``with`` scope as well as an ``async with`` one (the former costs no
-    coroutine frames); either way it must be used inside a task.
+    It behaves as ``asyncio.timeout``, with one timer for all scopes: the
+    running loop's :class:`_Book` keeps the open scopes and one
+    :class:`~aiosonic.timer.LazyTimer` for the earliest. ``request()`` opens
+    one scope per request; with ``asyncio.timeout`` instead, a loop timer
+    made and cancelled per request, and its two coroutine frames, cost more
+    (the numbers are in ``docs/architecture.rst``). Entering and leaving never
+    wait, so it is a plain ``with`` scope as well as an ``async with`` one
+    (the former costs no coroutine frames); either way it must be used inside
+    a task.
 
     Args:
         seconds: The budget; ``None`` means unbounded.
@@ -77,7 +82,6 @@ class deadline:
         "_book",
         "_cancelling",
         "_error",
-        "_handle",
         "_seconds",
         "_state",
         "_task",
@@ -93,8 +97,7 @@ class deadline:
         #: (set by the layer that waits: the connector while it waits for a
         #: pool slot, a driver reading a streamed body).
         self.waiting_on: Callable[[], str] | None = None
-        # Set by __enter__: _task, _cancelling, _book, then _when (in the book)
-        # or _handle (already over).
+        # Set by __enter__: _task, _cancelling, _book, _when.
 
     async def __aenter__(self) -> None:
         self.__enter__()
@@ -118,24 +121,20 @@ class deadline:
         if task is None:
             raise RuntimeError("deadline should be used inside a task")
         self._task = task
+        # Cancellations pending at entry: not ours (see __exit__).
         self._cancelling = task.cancelling()
         self._state = _ENTERED
-        if seconds <= 0:
-            # Already over: expire as soon as the task yields, as asyncio.timeout does.
-            self._when = loop.time()
-            self._book = None
-            self._handle = loop.call_soon(self.expire)
-            return
         book = _last_book if _last_loop is not None and _last_loop() is loop else None
         self._book = book = book or _book_for(loop)
         # Open the scope in the book: one group per ``seconds``, in entry order.
+        # (A budget of 0 or less is due at once: the book's timer runs on the
+        # loop's next turn, so the scope expires as soon as the task yields.)
         when = self._when = loop.time() + seconds
         group = book.groups.get(seconds)
         if group is None:
             group = book.groups[seconds] = {}
         group[self] = None
-        if when < book.timer_when:
-            book.arm(loop, when)
+        book.timer.fire_by(when)
 
     def __exit__(
         self,
@@ -146,20 +145,20 @@ class deadline:
         seconds = self._seconds
         if seconds is None:
             return
-        book = self._book
-        if book is not None:
-            # _Book.discard(), inline: once per request.
-            group = book.groups.get(seconds)
-            if group is not None:
-                group.pop(self, None)
-                if not group:
-                    del book.groups[seconds]
-        else:
-            self._handle.cancel()
+        # _Book.discard(), inline: once per request.
+        groups = self._book.groups
+        group = groups.get(seconds)
+        if group is not None:
+            group.pop(self, None)
+            if not group:
+                del groups[seconds]
         if self._state == _EXPIRING:
-            self._state = _EXPIRED
+            # asyncio.timeout's rule: expire() cancelled the task; take that
+            # cancellation back. If no other is pending (none came from outside
+            # since entry), the CancelledError ending the block is ours: turn it
+            # into the error. Otherwise it propagates: an outer cancel wins.
+            self._state = _EXITED
             if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
-                # No other cancellation is pending: this one was ours.
                 try:
                     raise TimeoutError from exc
                 except TimeoutError as timeout_exc:
@@ -195,35 +194,34 @@ class deadline:
 
 
 # States of a deadline scope.
-_CREATED, _ENTERED, _EXPIRING, _EXPIRED, _EXITED = range(5)
+_CREATED, _ENTERED, _EXPIRING, _EXITED = range(4)
 
 
 class _Book:
-    """The open deadline scopes of one event loop, and one timer for the earliest.
+    """The open deadline scopes of one event loop, and one lazy timer for the earliest.
 
     Scopes are grouped by their ``seconds``: within a group, entry order is
     deadline order (the loop clock only grows), so each group's first scope is
     its earliest and no heap is needed. Leaving a scope only drops it from its
-    group; the timer is not re-armed then, so when it fires it may find nothing
-    due, and re-arms for the earliest open scope. Entering and leaving cost a
+    group; the timer is not moved then, so when it fires it may find nothing
+    due, and waits for the earliest open scope. Entering and leaving cost a
     dict insert and delete; the timer fires about once per ``seconds``.
+
+    Args:
+        loop: The loop whose scopes this keeps; held weakly (books are kept
+            per loop, and must not keep their loop alive).
     """
 
-    __slots__ = ("_timer", "groups", "timer_when")
+    __slots__ = ("groups", "timer")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         #: Open scopes by their ``seconds``, in entry order (a dict as an ordered set).
         self.groups: dict[float, dict[deadline, None]] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        #: When the timer fires (infinity: no timer).
-        self.timer_when = _INF
+        self.timer = LazyTimer(weakref.proxy(loop), self._expire_due)
 
-    def arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
-        """(Re-)arm the timer for ``when``."""
-        if self._timer is not None:
-            self._timer.cancel()
-        self.timer_when = when
-        self._timer = loop.call_at(when, self._fire)
+    def __repr__(self) -> str:
+        scopes = sum(len(group) for group in self.groups.values())
+        return f"<_Book [scopes={scopes}, {self.timer!r}]>"
 
     def discard(self, scope: deadline) -> None:
         """Close ``scope`` (``deadline.__exit__`` does the same, inline)."""
@@ -235,14 +233,10 @@ class _Book:
             if not group:
                 del self.groups[seconds]
 
-    def _fire(self) -> None:
-        loop = asyncio.get_running_loop()
-        # The timer may run a hair before its time (clock resolution).
-        now = max(loop.time(), self.timer_when)
-        self._timer = None
-        self.timer_when = _INF
+    def _expire_due(self, now: float) -> float:
+        """Expire the scopes due at ``now``; return the earliest deadline left."""
         due: list[deadline] = []
-        earliest = _INF
+        earliest = math.inf
         for group in self.groups.values():
             for scope in group:
                 if scope._when > now:
@@ -252,23 +246,21 @@ class _Book:
         for scope in due:
             self.discard(scope)
             scope.expire()
-        if earliest < _INF:
-            self.arm(loop, earliest)
+        return earliest
 
 
-_INF = float("inf")
 # The book of the loop used last, and of the others (forgotten with their loop).
 _last_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
-_last_book = _Book()
+_last_book: _Book | None = None
 _books: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Book] = weakref.WeakKeyDictionary()
 
 
 def _book_for(loop: asyncio.AbstractEventLoop) -> _Book:
     global _last_loop, _last_book
-    if _last_loop is not None and _last_loop() is loop:
+    if _last_loop is not None and _last_loop() is loop and _last_book is not None:
         return _last_book
     book = _books.get(loop)
     if book is None:
-        book = _books[loop] = _Book()
+        book = _books[loop] = _Book(loop)
     _last_loop, _last_book = weakref.ref(loop), book
     return book
