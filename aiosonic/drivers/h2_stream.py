@@ -2,9 +2,10 @@
 
 :class:`H2StreamState` is one stream's receive queue, waiters and
 flow-control counters inside :class:`~aiosonic.drivers.http2.HTTP2Driver`;
-:class:`ReadDeadlines` is the one ``sock_read`` timer of a connection, which
-fails a stream's wait through :meth:`H2StreamState.expire`. The two call each
-other, so they live together.
+:class:`ReadDeadlines` keeps the ``sock_read`` deadlines of a connection's
+waits on one :class:`~aiosonic.timer.LazyTimer`, and fails a stream's wait
+through :meth:`H2StreamState.expire`. The two call each other, so they live
+together.
 
 What does not live here: the user's configuration
 (:class:`aiosonic.http2.Http2Config`), the driver's connection-wide flow
