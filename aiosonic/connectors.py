@@ -37,11 +37,12 @@ from aiosonic.dialer import TCPDialer
 from aiosonic.dns_cache import DNSCache
 from aiosonic.drivers.http2 import Http2Config, HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver
-from aiosonic.drivers.negotiate import ALPN_H2_AND_H11, ALPNNegotiator
+from aiosonic.drivers.negotiate import ALPN_H2_AND_H11, ALPN_H11, ALPNNegotiator
 from aiosonic.exceptions import (
     ConnectionPoolAcquireTimeout,
     ConnectorClosed,
     ConnectTimeout,
+    InvalidRequest,
 )
 from aiosonic.h2_sharing import SharedConnections
 from aiosonic.happy_eyeballs import DEFAULT_DELAY, check_delay
@@ -52,7 +53,7 @@ from aiosonic.proxy import Proxy
 from aiosonic.resolver import AbstractResolver, DefaultResolver
 from aiosonic.tcp_helpers import SocketOptions
 from aiosonic.timeout import Timeouts, deadline
-from aiosonic.tls import SHARED_CONTEXTS
+from aiosonic.tls import SHARED_CONTEXTS, ClientCert
 from aiosonic.tunnel import open_via_proxy
 from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
@@ -101,6 +102,11 @@ class TCPConnector:
             to a host's addresses (RFC 8305); ``None`` tries them one at a time.
         socket_options: TCP options of every new connection (keepalive,
             ``TCP_NODELAY``, interface, local address).
+        uds: Path of a UNIX domain socket every connection goes to, instead
+            of the URL's host and port (as in the published 1.x). The URL
+            still gives the ``Host`` header, the pools, and for ``https`` the
+            TLS server name. Not with proxies; the environment's proxies
+            (``trust_env``) are not used.
 
     Raises:
         ValueError: ``max_decompressed_size`` or ``max_content_encodings`` is
@@ -125,6 +131,7 @@ class TCPConnector:
         http2_config: Http2Config | None = None,
         happy_eyeballs_delay: float | None = DEFAULT_DELAY,
         socket_options: SocketOptions | None = None,
+        uds: str | None = None,
     ) -> None:
         if max_decompressed_size < 1 or max_content_encodings < 1:
             raise ValueError(
@@ -147,6 +154,7 @@ class TCPConnector:
         self.http2_config = http2_config or Http2Config()
         self.happy_eyeballs_delay = check_delay(happy_eyeballs_delay)
         self.socket_options = socket_options
+        self.uds = uds
         self._shared = SharedConnections()
         configs = dict(pool_configs or {})
         configs.setdefault(
@@ -498,6 +506,15 @@ class TCPConnector:
 
     # --- opening ------------------------------------------------------------
 
+    def context_with_cert(self, verify: bool, http2: bool, cert: ClientCert) -> ssl.SSLContext:
+        """Return the shared SSL context that presents ``cert`` (one per configuration).
+
+        The client uses it as the request's ``ssl=`` context, so the pool key
+        (which holds the context) keeps connections of different
+        certificates apart, and shares those of the same one.
+        """
+        return self.tls.get(verify, ALPN_H2_AND_H11 if http2 or self.http2 else ALPN_H11, cert)
+
     def ssl_context_for(
         self, url: ParsedURL, verify: bool, ssl_ctx: ssl.SSLContext | None
     ) -> ssl.SSLContext | None:
@@ -516,7 +533,12 @@ class TCPConnector:
         direct TLS connection picks its driver from the ALPN result; h2c
         (HTTP/2 over plain TCP) is used only with prior knowledge.
         """
-        dialer = TCPDialer(self.dns, self.socket_options, self.happy_eyeballs_delay)
+        if proxy is not None and self.uds is not None:
+            raise InvalidRequest(
+                f"a connector with uds={self.uds!r} connects to that socket only; "
+                f"it cannot go through {proxy!r}"
+            )
+        dialer = TCPDialer(self.dns, self.socket_options, self.happy_eyeballs_delay, self.uds)
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
         limits = self.limits
         h2_config = self.http2_config

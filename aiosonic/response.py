@@ -101,6 +101,9 @@ class HttpResponse:
     _initial: dict[str, Any] | None = None
     #: ``chunked`` as a caller set it; None while the head says.
     _chunked: bool | None = None
+    #: Most bytes the body may decode to; None: the connector's limit
+    #: (the client sets it from its own or the request's ``max_decompressed_size``).
+    max_decompressed_size: int | None = None
     #: The three-digit status (a plain attribute: the hot path reads it).
     status_code: int
     #: ``"1.1"``, ``"1.0"`` or ``"2"``.
@@ -350,11 +353,13 @@ class HttpResponse:
         return None if coding is None else self._decoder_for(coding)
 
     def _decoder_for(self, coding: str) -> ContentDecoder | None:
-        connector = self._connector
+        connector, limit = self._connector, self.max_decompressed_size
         if connector is None:
-            return build_decoder(coding)
+            return build_decoder(coding) if limit is None else build_decoder(coding, limit)
         return build_decoder(
-            coding, connector.max_decompressed_size, connector.max_content_encodings
+            coding,
+            connector.max_decompressed_size if limit is None else limit,
+            connector.max_content_encodings,
         )
 
     async def _next_chunk(self) -> bytes | None:
