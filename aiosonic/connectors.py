@@ -446,21 +446,26 @@ class TCPConnector:
         """Open a transport for slot ``conn`` (closing any it had) under ``sock_connect``."""
         conn.close()  # another key, dead, or idle too long; no-op when unconnected
         conn.reused = False
-        async with deadline(
-            timeouts.sock_connect,
-            lambda: ConnectTimeout(
+        # Plain asyncio.timeout: once per new connection, so its loop timer
+        # costs nothing measurable (the per-request scopes are deadline's).
+        scope = asyncio.timeout(timeouts.sock_connect)
+        try:
+            async with scope:
+                started = time.perf_counter()
+                transport, driver, dns_seconds = await self._open(url, key, proxy)
+                if isinstance(driver, HTTP2Driver):
+                    try:
+                        await driver.wait_ready()  # the server's SETTINGS: its stream limit
+                    except BaseException:
+                        driver.close()
+                        raise
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise  # not ours: a narrower deadline's
+            raise ConnectTimeout(
                 f"no connection within sock_connect={timeouts.sock_connect}s "
                 f"({url.host}:{url.port}{f' via {proxy.key}' if proxy else ''})"
-            ),
-        ):
-            started = time.perf_counter()
-            transport, driver, dns_seconds = await self._open(url, key, proxy)
-            if isinstance(driver, HTTP2Driver):
-                try:
-                    await driver.wait_ready()  # the server's SETTINGS: its stream limit
-                except BaseException:
-                    driver.close()
-                    raise
+            ) from exc
         conn.attach(key, transport, driver)
         owned = self._owned
         if owned is None:

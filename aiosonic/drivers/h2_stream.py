@@ -2,9 +2,10 @@
 
 :class:`H2StreamState` is one stream's receive queue, waiters and
 flow-control counters inside :class:`~aiosonic.drivers.http2.HTTP2Driver`;
-:class:`ReadDeadlines` is the one ``sock_read`` timer of a connection, which
-fails a stream's wait through :meth:`H2StreamState.expire`. The two call each
-other, so they live together.
+:class:`ReadDeadlines` keeps the ``sock_read`` deadlines of a connection's
+waits on one :class:`~aiosonic.timer.LazyTimer`, and fails a stream's wait
+through :meth:`H2StreamState.expire`. The two call each other, so they live
+together.
 
 What does not live here: the user's configuration
 (:class:`aiosonic.http2.Http2Config`), the driver's connection-wide flow
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from aiosonic.exceptions import ReadTimeout
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
+from aiosonic.timer import LazyTimer
 
 if TYPE_CHECKING:
     from aiosonic.timeout import deadline
@@ -35,41 +37,36 @@ class ReadDeadlines:
     """The ``sock_read`` deadlines of every wait on one connection's streams, on one timer.
 
     A timer per wait (``call_later``, then ``cancel``) costs a handle and two
-    heap operations per request. Here a wait only records its deadline; the
-    one timer is armed for the earliest and is not moved when that wait ends
-    early: when it fires it fails the waits that are due and re-arms for the
-    earliest left, so it fires about once per ``sock_read`` period.
+    heap operations per request. Here a wait only records its deadline and
+    asks the connection's :class:`~aiosonic.timer.LazyTimer` to fire by
+    then; a wait that ends early does not move it: when it fires it fails
+    the waits that are due and watches the earliest left, so it fires about
+    once per ``sock_read`` period.
 
     Args:
         loop: The connection's event loop.
     """
 
-    __slots__ = ("_timer", "_timer_when", "_waits", "loop")
+    __slots__ = ("_timer", "_waits", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         #: waiter -> (deadline, stream, what is awaited), in start order.
         self._waits: dict[asyncio.Future[None], tuple[float, H2StreamState, str]] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_when = math.inf
+        self._timer = LazyTimer(loop, self._expire_due)
 
     def __repr__(self) -> str:
-        return f"<ReadDeadlines [waits={len(self._waits)}, next={self._timer_when}]>"
+        return f"<ReadDeadlines [waits={len(self._waits)}, next={self._timer.at}]>"
 
     def add(self, waiter: asyncio.Future[None], stream: H2StreamState, wanted: str) -> None:
         """Fail ``waiter`` with ReadTimeout unless it is done (or discarded) by its deadline."""
         timeout = stream.read_timeout
-        loop = self.loop
-        when = loop.time() + timeout if timeout is not None else math.inf
+        when = self.loop.time() + timeout if timeout is not None else math.inf
         scope = stream.request_scope
         if scope is not None:  # a streamed body: request_timeout bounds it too
             when = min(when, scope.expires_at or math.inf)
         self._waits[waiter] = (when, stream, wanted)
-        if when < self._timer_when:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_when = when
-            self._timer = loop.call_at(when, self._fire)
+        self._timer.fire_by(when)
 
     def discard(self, waiter: asyncio.Future[None]) -> None:
         """Forget ``waiter`` (it finished); the timer stays armed."""
@@ -77,26 +74,18 @@ class ReadDeadlines:
 
     def close(self) -> None:
         """Cancel the timer (the waits themselves are failed by their streams)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_when = math.inf
+        self._timer.cancel()
 
-    def _fire(self) -> None:
-        # The loop may run a timer a hair early (clock resolution): not early for us.
-        now = max(self.loop.time(), self._timer_when)
-        self._timer = None
-        self._timer_when = math.inf
+    def _expire_due(self, now: float) -> float:
+        """Fail the waits due at ``now``; return the earliest deadline left."""
         earliest = math.inf
         for waiter, (when, stream, wanted) in list(self._waits.items()):
             if when <= now:
                 del self._waits[waiter]
-                stream.expire(waiter, wanted)
+                stream.expire(waiter, wanted, now)
             elif when < earliest:
                 earliest = when
-        if earliest < math.inf:
-            self._timer_when = earliest
-            self._timer = self.loop.call_at(earliest, self._fire)
+        return earliest
 
 
 class H2StreamState:
@@ -189,14 +178,16 @@ class H2StreamState:
             if self.window_waiter is waiter:
                 self.window_waiter = None
 
-    def expire(self, waiter: asyncio.Future[None], wanted: str) -> None:
-        """Fail ``waiter``: ``sock_read`` or the request's deadline ran out (see ReadDeadlines)."""
+    def expire(self, waiter: asyncio.Future[None], wanted: str, now: float) -> None:
+        """Fail ``waiter``: ``sock_read`` or the request's deadline ran out at ``now``.
+
+        Called by :class:`ReadDeadlines` when the wait's deadline passed.
+        """
         if waiter.done():
             return
         scope = self.request_scope
         at = scope.expires_at if scope is not None else None
-        # (+1 µs: the loop may run a timer a clock tick early.)
-        if scope is not None and at is not None and self.deadlines.loop.time() + 1e-6 >= at:
+        if scope is not None and at is not None and now >= at:
             scope.waiting_on = lambda: f"waiting for {wanted} on stream {self.id}"
             waiter.set_exception(scope.make_error())
         else:

@@ -7,10 +7,11 @@ events to whoever awaits them. Reads land in a reused buffer, or, for a
 Content-Length body read whole, in the body itself
 (:mod:`aiosonic.drivers.h11_receive`). It owns:
 
-* the ``sock_read`` deadline: one timer per connection, re-armed lazily, so
-  a read costs no task and usually no timer (see :meth:`_readable`); the
-  same timer enforces the request's whole deadline (``request_timeout``) on
-  every read of the exchange, the body's included, however it is read;
+* the ``sock_read`` deadline: one :class:`~aiosonic.timer.LazyTimer` per
+  connection, so a read costs no task and usually no timer operation (see
+  :meth:`_readable`); the same timer enforces the request's whole deadline
+  (``request_timeout``) on every read of the exchange, the body's included,
+  however it is read;
 * whether an idle connection is still fit for reuse: nothing, not even EOF,
   waiting unread in its socket (:meth:`is_peer_silent`);
 * write flow control (``pause_writing``/``resume_writing``);
@@ -46,6 +47,7 @@ from aiosonic.protocols.h11_events import (
 from aiosonic.protocols.h11_request import LAST_CHUNK, encode_chunk
 from aiosonic.protocols.h11_response import ResponseParser
 from aiosonic.request import RequestBody, StreamedBody, body_pieces
+from aiosonic.timer import LazyTimer
 
 if TYPE_CHECKING:
     from aiosonic.timeout import deadline
@@ -99,16 +101,14 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         self.reused = False
         self.requests_count = 0
         self._url = ""
-        # The reusable sock_read timer (see _readable), which also enforces
-        # the request's whole deadline (loop time; infinity: none).
+        # The sock_read timer (see _readable), which also enforces the
+        # request's whole deadline (loop time; infinity: none).
         self._read_timeout: float | None = None
-        self._read_deadline = 0.0
         self._request_at = _INF
         self._request_scope: deadline | None = None
+        self._timer = LazyTimer(self._loop, self._on_timer)
         # Asks the socket, before reuse, whether the server spoke (see is_peer_silent).
         self._poller: select.poll | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0  # when it fires
         # Where reads land: the read buffer, or the sink of read_length_body().
         self._read_buffer = ReadBuffer()
         self._sink: BodySink | None = None
@@ -144,8 +144,8 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         extra = sink.advance(nbytes)
         timeout = self._read_timeout
         if timeout is not None:
-            # sock_read bounds the time between reads (see _on_timer).
-            self._read_deadline = self._loop.time() + timeout
+            # sock_read bounds the time between reads: a later deadline (lazily).
+            self._timer.set(min(self._loop.time() + timeout, self._request_at))
         if extra:
             self._sink = None
             self.data_received(extra)  # what the server sent after the body
@@ -188,9 +188,7 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         drain = self._drain_waiter
         if drain is not None and not drain.done():
             drain.set_exception(self._disconnected("while sending the request", exc))
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -233,9 +231,7 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         """Close the transport; idempotent, and safe from any state."""
         self._in_exchange = False
         self._reusable = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         transport = self.transport
         if transport is not None:
             close_transport(transport)
@@ -476,29 +472,23 @@ class HTTP11Driver(asyncio.BufferedProtocol):
     def _readable(self) -> asyncio.Future[None]:
         """Return a future done once bytes or EOF arrive, bounded by ``sock_read``.
 
-        The deadline is kept as a timestamp. A single timer per connection
-        fires at most once per ``sock_read`` period: when it fires early
-        (because waits completed and a newer one started), it re-arms itself
-        for the newer deadline instead of failing. A future whose awaiter was
-        cancelled stays behind as ``_waiter``, done: everything skips those.
+        The wait's deadline (the earlier of ``sock_read`` from now and the
+        request's, see :meth:`limit_reads`) goes to the connection's lazy
+        timer: a later deadline than the last one costs an assignment. A
+        future whose awaiter was cancelled stays behind as ``_waiter``, done:
+        everything skips those.
         """
         if self.is_closed:
             raise self._disconnected("while waiting for the response", self._lost_exc)
         loop = self._loop
         waiter = self._waiter = loop.create_future()
+        at = self._request_at
         timeout = self._read_timeout
         if timeout is not None:
-            deadline = self._read_deadline = loop.time() + timeout
-            if self._timer is None:
-                self._timer = loop.call_at(deadline, self._on_timer)
-                self._timer_at = deadline
-            elif self._timer_at > deadline:
-                # Armed for a longer sock_read of an earlier exchange: re-arm sooner.
-                self._timer.cancel()
-                self._timer = loop.call_at(deadline, self._on_timer)
-                self._timer_at = deadline
-        if self._request_at != _INF:  # a streamed body (limit_reads)
-            self._arm(self._request_at)
+            read_at = loop.time() + timeout
+            if read_at < at:
+                at = read_at
+        self._timer.set(at)
         return waiter
 
     def limit_reads(self, scope: deadline) -> None:
@@ -513,43 +503,25 @@ class HTTP11Driver(asyncio.BufferedProtocol):
             self._request_at = at
             self._request_scope = scope
 
-    def _arm(self, at: float) -> None:
-        """Have the timer fire by ``at``."""
-        if self._timer is None:
-            self._timer = self._loop.call_at(at, self._on_timer)
-            self._timer_at = at
-        elif self._timer_at > at:
-            self._timer.cancel()
-            self._timer = self._loop.call_at(at, self._on_timer)
-            self._timer_at = at
-
-    def _on_timer(self) -> None:
-        self._timer = None
+    def _on_timer(self, now: float) -> float:
+        """Fail the read in progress: its deadline passed (the timer's ``on_due``)."""
         waiter = self._waiter
         if waiter is None or waiter.done():
-            return
-        now = self._loop.time()
-        timeout = self._read_timeout
+            return _INF  # no read waits: the next one sets its deadline
         error: BaseException
-        if now >= self._request_at and self._request_scope is not None:
-            scope = self._request_scope
+        scope = self._request_scope
+        if now >= self._request_at and scope is not None:
             scope.waiting_on = _reading_the_response
             error = scope.make_error()
-        elif timeout is not None and now >= self._read_deadline:
+        else:
             error = ReadTimeout(
-                f"no data from the server within sock_read={timeout}s ({self._url})"
+                f"no data from the server within sock_read={self._read_timeout}s ({self._url})"
             )
-        else:  # fired early: a read came meanwhile and moved the deadline
-            at = self._request_at
-            if timeout is not None and self._read_deadline < at:
-                at = self._read_deadline
-            if at != _INF:
-                self._arm(at)
-            return
         self._waiter = None
         waiter.set_exception(error)
         # A response that stalls mid-way leaves the stream in an unknown state.
         self.close()
+        return _INF
 
     def _disconnected(self, when: str, exc: BaseException | None) -> ConnectionDisconnected:
         error = ConnectionDisconnected(
