@@ -354,7 +354,7 @@ class HTTPClient(HTTPVerbs):
                     )
 
                 response = await send_with_auth(request, scheme, send_one)
-            location = response._raw_header(b"location") if follow else None
+            location = _location(response) if follow else None
             if not (follow and location and is_redirect(response.status_code, location)):
                 response.history = history
                 return response
@@ -363,10 +363,9 @@ class HTTPClient(HTTPVerbs):
                 raise MaxRedirects(
                     f"more than {MAX_REDIRECTS} redirects, last to {location!r} from {response.url}"
                 )
-            # Drain the redirect's body (bounded) so its connection is reused.
-            if response._head.content_length is not None and (
-                response._head.content_length <= PRELOAD_LIMIT
-            ):
+            # Read the redirect's body (bounded) so its connection is reused.
+            length = response.stream.content_length if response.stream is not None else None
+            if length is not None and length <= PRELOAD_LIMIT:
                 await response.content()
             else:
                 await response.aclose()
@@ -453,22 +452,24 @@ class HTTPClient(HTTPVerbs):
             head_at = time.perf_counter()
             # Read now: once released (preloaded), the slot may serve another request.
             reused, connect_timings = conn.reused, conn.connect_timings
-            response = HttpResponse(response_head, url.url, request.method, conn, connector)
             length = response_head.content_length
-            body_done = None
+            body = conn.body_stream(connector, length)
+            raw = body_done = None
             if not response_head.has_body or (
                 not stream and length is not None and length <= PRELOAD_LIMIT
             ):
-                if not response._take_buffered_body():  # not all here yet: wait for it
-                    await response.content()
+                raw = body.read_all_nowait()
+                if raw is None:  # not all here yet: wait for it
+                    raw = await body.read_all()
                 body_done = time.perf_counter()
-            else:
-                if scope is not None:
-                    # Streamed: request_timeout goes on bounding its reads.
-                    conn.limit_reads(scope)
-                response.guard_unread()
+            elif scope is not None:
+                # Streamed: request_timeout goes on bounding its reads.
+                conn.limit_reads(scope)
             # Timings are built only if asked for (see HttpResponse.timings).
-            response.marks = (started, acquired, head_at, body_done, reused, connect_timings)
+            marks = (started, acquired, head_at, body_done, reused, connect_timings)
+            response = HttpResponse(
+                response_head, url.url, request.method, body, connector, raw, marks
+            )
             if self.cookie_jar is not None:
                 self._store_cookies(url, response)
             return response
@@ -573,6 +574,12 @@ def _absolute_form_head(request: Request, proxy: Proxy) -> bytes:
     if credentials is not None and request.header("Proxy-Authorization") is None:
         headers = [*headers, ("Proxy-Authorization", credentials)]
     return build_request_head(request.method, request.url.url, headers)
+
+
+def _location(response: HttpResponse) -> str | None:
+    """Return the Location field of ``response`` (its lines joined), or None."""
+    found = response.headers.getall("location", [])
+    return ", ".join(found) if found else None
 
 
 def _userinfo_auth(url: ParsedURL) -> BasicAuth:

@@ -11,7 +11,8 @@ count).
 
 An HTTP/1.1 request leases the slot itself. An HTTP/2 connection is shared: each
 request leases an :class:`HTTP2Stream` on the slot instead, with the same
-surface the client and the response use (``next_event``, ``close``, timings).
+surface the client uses (``body_stream``, ``limit_reads``, ``close``, timings).
+The body stream a lease hands out gives the lease back when the body ends.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import asyncio
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from aiosonic.drivers.http2 import H2StreamState, HTTP2Driver
-from aiosonic.drivers.http11 import HTTP11Driver, RequestBody
+from aiosonic.drivers.body import LeaseOwner
+from aiosonic.drivers.http2 import H2StreamState, HTTP2Body, HTTP2Driver
+from aiosonic.drivers.http11 import HTTP11Body, HTTP11Driver, RequestBody
 from aiosonic.exceptions import ConnectionDisconnected
 from aiosonic.protocols.h2_headers import check_header_list_size, request_header_list
-from aiosonic.protocols.h11_events import Data, EndOfMessage, InformationalResponse, ResponseHead
+from aiosonic.protocols.h11_events import ResponseHead
 
 if TYPE_CHECKING:
     from aiosonic.request import Request
@@ -165,14 +167,18 @@ class Connection:
         if isinstance(driver, HTTP11Driver):
             driver.limit_reads(scope)
 
-    def next_event(
-        self,
-    ) -> Coroutine[Any, Any, ResponseHead | InformationalResponse | Data | EndOfMessage]:
-        """Return (a coroutine for) the next event of the response in progress."""
+    def body_stream(self, owner: LeaseOwner, content_length: int | None) -> HTTP11Body:
+        """Return the body of the response whose head :meth:`send_request` returned.
+
+        Reading it to the end or closing it gives this slot back to ``owner``.
+
+        Raises:
+            ConnectionDisconnected: The slot has no HTTP/1.1 transport.
+        """
         driver = self.driver
         if not isinstance(driver, HTTP11Driver):
             raise ConnectionDisconnected("connection closed while reading the response")
-        return driver.next_event()
+        return HTTP11Body(driver, self, owner, content_length)
 
 
 class HTTP2Stream:
@@ -227,18 +233,18 @@ class HTTP2Stream:
         )
         return driver.response_head(stream)
 
-    def next_event(
-        self,
-    ) -> Coroutine[Any, Any, ResponseHead | InformationalResponse | Data | EndOfMessage]:
-        """Return (a coroutine for) the next event of this stream's response.
+    def body_stream(self, owner: LeaseOwner, content_length: int | None) -> HTTP2Body:
+        """Return the body of the response whose head :meth:`send` returned.
+
+        Reading it to the end or closing it gives this lease back to ``owner``.
 
         Raises:
-            ConnectionDisconnected: No stream is open on this lease (at the call).
+            ConnectionDisconnected: No stream is open on this lease.
         """
         stream = self._stream
         if stream is None:
             raise ConnectionDisconnected("no HTTP/2 stream open on this lease")
-        return self.driver.next_event(stream)
+        return HTTP2Body(self.driver, stream, self, owner, content_length)
 
     def limit_reads(self, scope: deadline) -> None:
         """Bound every later wait of this stream by ``scope``, the request's deadline.
@@ -249,15 +255,6 @@ class HTTP2Stream:
         stream = self._stream
         if stream is not None and scope.expires_at is not None:
             stream.request_scope = scope
-
-    def take_buffered_body(self) -> bytes | None:
-        """End the exchange with the rest of the body, if all of it has arrived.
-
-        The same as reading ``Data`` and ``EndOfMessage`` events, in one step;
-        None (nothing consumed) when the body is incomplete or has trailers.
-        """
-        stream = self._stream
-        return self.driver.take_buffered_body(stream) if stream is not None else None
 
     def close(self) -> None:
         """Forget the stream, resetting it if the response was not read to its end."""

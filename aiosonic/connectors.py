@@ -375,10 +375,6 @@ class TCPConnector:
         pool = lease.slot.pool if isinstance(lease, HTTP2Stream) else lease.pool
         self._unread[id(lease)] = (pool, url, site)
 
-    def forget_unread(self, lease: Connection | HTTP2Stream) -> None:
-        """The unread response of ``lease`` was read, closed or collected."""
-        self._unread.pop(id(lease), None)
-
     def _pool_acquire(self, pool: Pool, url: ParsedURL, key: PoolKey) -> Awaitable[Connection]:
         return pool.acquire(url.split, key)
 
@@ -451,6 +447,8 @@ class TCPConnector:
 
     def release(self, conn: Connection | HTTP2Stream) -> None:
         """Give back a slot or an HTTP/2 stream lease, closing what must not be reused."""
+        if self._unread:  # a response handed out unread held it (note_unread)
+            self._unread.pop(id(conn), None)
         if isinstance(conn, HTTP2Stream):
             if conn.released:
                 return

@@ -36,6 +36,12 @@ IO = ("asyncio", "socket", "ssl")
 RULES = [
     # Sans-IO: bytes in, events out; the errors are the one thing shared with the rest.
     Rule("aiosonic/protocols", forbid=IO, only=("aiosonic.protocols", "aiosonic.exceptions")),
+    # The response holds metadata and a body stream: HTTP/1.1 and HTTP/2 differ
+    # only inside the stream, so it knows no driver, no connection, no connector.
+    Rule(
+        "aiosonic/response.py",
+        forbid=("aiosonic.drivers", "aiosonic.connection", "aiosonic.connectors"),
+    ),
 ]
 
 
@@ -105,6 +111,7 @@ def test_every_rule_covers_files() -> None:
 
 
 PROTOCOLS = RULES[0]
+RESPONSE = RULES[1]
 
 
 @pytest.mark.parametrize(
@@ -129,3 +136,28 @@ PROTOCOLS = RULES[0]
 )
 def test_checker_finds_each_kind_of_import(source: str, expected: list[str]) -> None:
     assert violations(PROTOCOLS, source, "aiosonic.protocols.example") == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "from aiosonic.drivers.http11 import HTTP11Driver\n",
+            ["line 1: imports aiosonic.drivers.http11.HTTP11Driver"],
+        ),
+        (
+            "from aiosonic.connection import HTTP2Stream\n",
+            ["line 1: imports aiosonic.connection.HTTP2Stream"],
+        ),
+        (
+            "if TYPE_CHECKING:\n    from aiosonic.connectors import TCPConnector\n",
+            ["line 2: imports aiosonic.connectors.TCPConnector"],
+        ),
+        ("from aiosonic.decoders import build_decoder\n", []),
+        ("from aiosonic.protocols.h11_events import ResponseHead\n", []),
+    ],
+)
+def test_response_rule_finds_driver_and_connection_imports(
+    source: str, expected: list[str]
+) -> None:
+    assert violations(RESPONSE, source, "aiosonic.response") == expected
