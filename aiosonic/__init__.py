@@ -5,7 +5,7 @@ The names the published aiosonic (0.14 to 1.3.3) exported from here are kept,
 so ``from aiosonic import HTTPClient, HTTPStatusError, HeadersType`` works.
 """
 
-from aiosonic.auth import AuthBase, AuthType, BasicAuth, DigestAuth
+from aiosonic.auth import Auth, AuthBase, AuthType, BasicAuth, BearerAuth, DigestAuth
 from aiosonic.base_client import AioSonicBaseClient, BaseClient
 from aiosonic.client import HTTPClient
 from aiosonic.connection import Connection
@@ -43,10 +43,12 @@ __version__ = VERSION
 __all__ = [
     "AioSonicBaseClient",
     "AiosonicError",
+    "Auth",
     "AuthBase",
     "AuthType",
     "BaseClient",
     "BasicAuth",
+    "BearerAuth",
     "BodyType",
     "ConnectTimeout",
     "Connection",

@@ -25,10 +25,11 @@ import netrc
 import os
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiosonic.exceptions import AuthenticationError, InvalidRequest
+from aiosonic.headers import HttpHeaders
 from aiosonic.protocols.http_auth import (
     DigestChallenge,
     basic_credentials,
@@ -42,13 +43,18 @@ from aiosonic.urls import Origin
 
 __all__ = [
     "MAX_AUTH_ROUNDS",
+    "Auth",
     "AuthBase",
     "AuthFlow",
     "AuthType",
+    "AuthsType",
     "BasicAuth",
+    "BearerAuth",
     "DigestAuth",
     "NetrcAuth",
     "as_auth",
+    "auth_for_host",
+    "normalize_auths",
     "send_with_auth",
 ]
 
@@ -85,7 +91,33 @@ class AuthBase(ABC):
         raise NotImplementedError
 
 
-class BasicAuth(AuthBase):
+class Auth(AuthBase):
+    """A scheme that sets headers: implement :meth:`apply` (the published 1.x contract).
+
+    Subclasses written for the published ``aiosonic.auth.Auth`` work as they
+    are: :meth:`apply` gets the request's headers, changes them in place, and
+    the request goes with what it left. A scheme that must see the response
+    (a challenge) implements :meth:`AuthBase.auth_flow` instead.
+    """
+
+    def apply(self, headers: HttpHeaders, method: str, url: str) -> None:
+        """Add the credentials to ``headers``, in place.
+
+        Args:
+            headers: The request's headers (case-insensitive, multi-valued).
+            method: The request's method, upper-case.
+            url: The request's URL, without userinfo.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement apply() or auth_flow()")
+
+    async def auth_flow(self, request: Request) -> AuthFlow:
+        """Send the request once, with the headers :meth:`apply` left."""
+        headers = HttpHeaders(request.headers)
+        self.apply(headers, request.method, request.url.url)
+        yield request.with_headers(list(headers.items()))
+
+
+class BasicAuth(Auth):
     """HTTP Basic auth (RFC 7617), user and password encoded as UTF-8.
 
     Args:
@@ -103,8 +135,40 @@ class BasicAuth(AuthBase):
     def __repr__(self) -> str:
         return f"<BasicAuth user={self.username!r}>"
 
+    def apply(self, headers: HttpHeaders, method: str, url: str) -> None:
+        """Set the ``Authorization`` header (the published 1.x interface)."""
+        headers["Authorization"] = self._header
+
     async def auth_flow(self, request: Request) -> AuthFlow:
         """Send the request once, with the Basic credentials."""
+        yield request.with_header("Authorization", self._header)
+
+
+class BearerAuth(Auth):
+    """Bearer token auth (RFC 6750 §2.1): ``Authorization: Bearer <token>``.
+
+    Args:
+        token: The token, sent as it is.
+
+    Raises:
+        InvalidRequest: The token has a control character (it would split the header).
+    """
+
+    def __init__(self, token: str) -> None:
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in token):
+            raise InvalidRequest("a bearer token must not contain control characters (CR, LF...)")
+        self.token = token
+        self._header = f"Bearer {token}"
+
+    def __repr__(self) -> str:
+        return "<BearerAuth>"
+
+    def apply(self, headers: HttpHeaders, method: str, url: str) -> None:
+        """Set the ``Authorization`` header (the published 1.x interface)."""
+        headers["Authorization"] = self._header
+
+    async def auth_flow(self, request: Request) -> AuthFlow:
+        """Send the request once, with the token."""
         yield request.with_header("Authorization", self._header)
 
 
@@ -255,6 +319,38 @@ class NetrcAuth(AuthBase):
 
 #: What ``auth=`` accepts: a scheme, or ``(user, password)`` for Basic.
 AuthType = AuthBase | tuple[str, str] | None
+
+
+#: What ``HTTPClient(auths=...)`` maps: ``"host"`` or ``"host:port"`` to a scheme.
+AuthsType = Mapping[str, AuthBase | tuple[str, str]] | None
+
+
+def normalize_auths(auths: AuthsType) -> dict[str, AuthBase]:
+    """Return ``auths`` keyed for :func:`auth_for_host`: lower-case, IPv6 without brackets.
+
+    Raises:
+        InvalidRequest: A key is not a ``str`` or a value is not a scheme or
+            ``(user, password)``.
+    """
+    table: dict[str, AuthBase] = {}
+    for key, value in (auths or {}).items():
+        if not isinstance(key, str) or not key:
+            raise InvalidRequest(f"auths keys must be 'host' or 'host:port' strings, got {key!r}")
+        scheme = as_auth(value)
+        if scheme is not None:
+            table[key.lower().replace("[", "").replace("]", "")] = scheme
+    return table
+
+
+def auth_for_host(auths: dict[str, AuthBase], host: str, port: int) -> AuthBase | None:
+    """Return the scheme ``auths`` (from :func:`normalize_auths`) has for ``host``.
+
+    ``"host:port"`` is looked up first (``port`` is the URL's, or its scheme's
+    default), then ``"host"``: credentials go only to the hosts named.
+    """
+    host = host.lower()
+    found = auths.get(f"{host}:{port}")
+    return found if found is not None else auths.get(host)
 
 
 def as_auth(value: AuthType) -> AuthBase | None:

@@ -14,28 +14,43 @@ import asyncio
 import json as jsonlib
 import ssl as ssllib
 import time
-from collections.abc import AsyncIterator, Callable
+import warnings
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from inspect import isawaitable
 from types import TracebackType
 from typing import Any
 
-from aiosonic.auth import AuthBase, AuthType, BasicAuth, NetrcAuth, as_auth, send_with_auth
+from aiosonic.auth import (
+    AuthBase,
+    AuthsType,
+    AuthType,
+    BasicAuth,
+    NetrcAuth,
+    as_auth,
+    auth_for_host,
+    normalize_auths,
+    send_with_auth,
+)
 from aiosonic.connection import HTTP2Stream
 from aiosonic.connectors import TCPConnector
 from aiosonic.cookies import CookieJar
-from aiosonic.exceptions import MaxRedirects, NetworkError, RequestTimeout
+from aiosonic.decoders import DecodeLimits
+from aiosonic.exceptions import InvalidRequest, MaxRedirects, NetworkError, RequestTimeout
 from aiosonic.headers import HttpHeaders
+from aiosonic.http2 import Http2Config
 from aiosonic.protocols.h11_request import build_request_head
 from aiosonic.proxy import EnvironmentProxies, Proxy
 from aiosonic.redirects import (
-    MAX_REDIRECTS,
+    DEFAULT_MAX_REDIRECTS,
     crosses_credential_boundary,
     is_redirect,
     next_request,
 )
 from aiosonic.request import BodyType, HeadersType, Request, build_request
-from aiosonic.response import HttpResponse
+from aiosonic.response import DecodingLimits, HttpResponse
 from aiosonic.timeout import Timeouts, deadline
+from aiosonic.tls import CertType, as_client_cert
 from aiosonic.tunnel import uses_absolute_form
 from aiosonic.urls import ParamsType, ParsedURL, PoolKey, parse_url
 from aiosonic.verbs import HTTPVerbs
@@ -55,6 +70,13 @@ URL_CACHE_SIZE = 512
 #: Parsed URLs, shared by every client: parsing is pure and ParsedURL immutable,
 #: so a new client (a cold start) does not parse a known URL again.
 _PARSED_URLS: dict[str, ParsedURL] = {}
+#: The events ``event_hooks`` may name: ``request`` hooks are called as
+#: ``hook(method, url, headers)`` before each request goes (each redirect
+#: and auth step too), ``response`` hooks as ``hook(response)`` on each.
+EVENT_HOOKS = ("request", "response")
+
+#: A hook: a sync or async callable.
+EventHook = Callable[..., Any]
 
 
 class HTTPClient(HTTPVerbs):
@@ -76,8 +98,45 @@ class HTTPClient(HTTPVerbs):
             variable, else ``~/.netrc``) for requests without other auth.
         auth: Auth scheme for every request (see :mod:`aiosonic.auth`);
             ``(user, password)`` means Basic. A request's own ``auth=`` wins.
+        max_redirects: Redirects one request follows (when it follows them)
+            before :class:`~aiosonic.exceptions.MaxRedirects`; a request's own
+            ``max_redirects`` wins.
         http2: Negotiate HTTP/2 for every ``https`` request (as if each
             passed ``http2=True``).
+        http2_config: HTTP/2 windows and limits of the connector this client
+            makes; with a ``connector`` of yours, set it there (it is ignored
+            here, with a warning).
+        max_decompressed_size: Most bytes a response body may decode to; a
+            request's own ``max_decompressed_size`` wins. Default (None): the
+            connector's limit, 100 MiB unless set there.
+        auths: Credentials by host, ``{"host": ..., "host:port": ...}``, each a
+            scheme (:class:`aiosonic.auth.Auth`, ``BasicAuth``, ``BearerAuth``...)
+            or ``(user, password)`` for Basic. Each request, and each redirect
+            hop, gets the entry of its own host (``host:port`` first, with the
+            scheme's default port), so credentials go only to the hosts named.
+        follow: Default of ``follow`` for the requests of this client.
+        event_hooks: ``{"request": [...], "response": [...]}``, sync or async
+            callables. Request hooks are called as ``hook(method, url,
+            headers)`` before each request goes, redirects and auth steps
+            included; a change they make to ``headers`` is sent. Response
+            hooks are called as ``hook(response)`` on each response.
+        trust_env: Read ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and
+            ``NO_PROXY`` (lowercase too) once, here, for requests that have no
+            explicit proxy. Also use ``.netrc`` credentials (the ``NETRC``
+            variable, else ``~/.netrc``) for requests without other auth.
+        auth: Auth scheme for every request, whatever its host (keyword only;
+            see :mod:`aiosonic.auth`); ``(user, password)`` means Basic. A
+            request's own ``auth=`` wins.
+        cert: Client certificate for TLS (keyword only): a PEM file with the
+            certificate and key, ``(certfile, keyfile)`` or ``(certfile,
+            keyfile, password)``. Loaded here, so a bad one fails at once. A
+            request's own ``cert=`` wins; neither goes with ``ssl=`` (load it
+            into your context instead).
+
+    Raises:
+        ValueError: ``max_redirects`` is negative, ``max_decompressed_size``
+            below 1, or ``event_hooks`` names an unknown event.
+        InvalidRequest: ``cert`` cannot be loaded (the message says why).
     """
 
     def __init__(
@@ -86,16 +145,50 @@ class HTTPClient(HTTPVerbs):
         handle_cookies: bool = False,
         verify_ssl: bool = True,
         proxy: Proxy | None = None,
-        trust_env: bool = False,
-        auth: AuthType = None,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
         http2: bool = False,
+        http2_config: Http2Config | None = None,
+        max_decompressed_size: int | None = None,
+        auths: AuthsType = None,
+        follow: bool = False,
+        event_hooks: Mapping[str, Sequence[EventHook]] | None = None,
+        trust_env: bool = False,
+        *,
+        auth: AuthType = None,
+        cert: CertType = None,
     ) -> None:
+        if max_redirects < 0:
+            raise ValueError(f"max_redirects must be 0 or more, got {max_redirects}")
+        if max_decompressed_size is not None and max_decompressed_size < 1:
+            raise ValueError(
+                f"max_decompressed_size must be at least 1, got {max_decompressed_size}"
+            )
+        hooks = dict(event_hooks or {})
+        unknown = sorted(set(hooks) - set(EVENT_HOOKS))
+        if unknown:
+            raise ValueError(f"unknown event hooks {unknown}; the events are {list(EVENT_HOOKS)}")
         self._owns_connector = connector is None
         if connector is None:
-            connector = TCPConnector()
+            connector = TCPConnector(http2=http2, http2_config=http2_config)
             connector.name_owner("HTTPClient")  # the name a ResourceWarning gives
+        elif http2_config is not None:
+            warnings.warn(
+                "HTTPClient(http2_config=...) applies to the connector the client makes; "
+                "with connector= given it is ignored: pass it as TCPConnector(http2_config=...)",
+                UserWarning,
+                stacklevel=2,
+            )
         self.connector = connector
         self.http2 = http2
+        self.max_redirects = max_redirects
+        self.max_decompressed_size = max_decompressed_size
+        self.auths = normalize_auths(auths)
+        self.cert = as_client_cert(cert)
+        self.follow = follow
+        #: ``{"request": [...], "response": [...]}``; lists a caller may append to.
+        self.event_hooks: dict[str, list[EventHook]] = {
+            name: list(hooks.get(name, ())) for name in EVENT_HOOKS
+        }
         self.handle_cookies = handle_cookies
         self.cookie_jar = CookieJar() if handle_cookies else None
         self.verify_ssl = verify_ssl
@@ -178,11 +271,15 @@ class HTTPClient(HTTPVerbs):
         verify: bool = True,
         ssl: ssllib.SSLContext | None = None,
         timeouts: Timeouts | None = None,
-        follow: bool = False,
+        follow: bool | None = None,
         http2: bool = False,
-        proxy: Proxy | None = None,
+        max_redirects: int | None = None,
+        max_decompressed_size: int | None = None,
         auth: AuthType = None,
         stream: bool = False,
+        *,
+        proxy: Proxy | None = None,
+        cert: CertType = None,
     ) -> HttpResponse:
         """Send a request and return its response.
 
@@ -208,20 +305,28 @@ class HTTPClient(HTTPVerbs):
             ssl: A custom SSL context, used as it is and never changed: its
                 own ALPN protocols are offered (set ``h2`` on it for HTTP/2).
             timeouts: Deadlines for this request; default: the connector's.
-            follow: Follow redirects.
+            follow: Follow redirects; default: the client's ``follow``.
             http2: Negotiate HTTP/2 (ALPN h2, else HTTP/1.1) for ``https``;
                 ``http://`` only with ``Http2Config(prior_knowledge=True)``
                 on the connector. With ``ssl=``, the context's own ALPN list
                 decides. ``response.http_version`` tells which ran.
-            proxy: Proxy for this request (and its redirects); default: the
-                client's ``proxy``, then the environment's if ``trust_env``.
+            max_redirects: Redirects followed before MaxRedirects; default:
+                the client's ``max_redirects``.
+            max_decompressed_size: Most bytes the body may decode to;
+                default: the client's, then the connector's.
             auth: Auth scheme for this request (and same-origin redirects);
                 ``(user, password)`` means Basic. Default: the client's, then
-                the URL's userinfo, then ``.netrc`` if ``trust_env``. An
+                the URL's userinfo, then the client's ``auths`` entry for the
+                host of each hop, then ``.netrc`` if ``trust_env``. An
                 ``Authorization`` header in ``headers`` wins over all of them.
             stream: Never read the body inside ``request()``, however small:
                 it is read as the caller reads it, and the response must be
                 read to the end or closed (:meth:`stream` does that).
+            proxy: Proxy for this request (and its redirects), keyword only;
+                default: the client's ``proxy``, then the environment's if
+                ``trust_env``.
+            cert: Client certificate for this request (keyword only), as
+                for the client's ``cert``; default: the client's. Not with ``ssl=``.
 
         Returns:
             The response; small bodies are already read unless ``stream``.
@@ -236,6 +341,22 @@ class HTTPClient(HTTPVerbs):
             aiosonic.exceptions.AiosonicError: See the exception tree.
         """
         timeouts = timeouts or self.connector.timeouts
+        if follow is None:
+            follow = self.follow
+        if max_redirects is None:
+            max_redirects = self.max_redirects
+        if max_decompressed_size is None:
+            max_decompressed_size = self.max_decompressed_size
+        client_cert = self.cert if cert is None else as_client_cert(cert, check=False)
+        if client_cert is not None:
+            if ssl is not None:
+                raise InvalidRequest(
+                    "pass either cert= or an ssl= context (load the certificate into "
+                    "it with load_cert_chain), not both"
+                )
+            ssl = self.connector.context_with_cert(
+                verify and self.verify_ssl, http2 or self.http2, client_cert
+            )
         simple = (
             headers is None
             and data is None
@@ -282,11 +403,19 @@ class HTTPClient(HTTPVerbs):
         )
         try:
             with scope:
-                if not follow and scheme is None and self._netrc_auth is None:
+                if not follow and scheme is None and self._per_hop_auth is None:
                     # No redirect and no auth flow: the one hop _send_following would send.
                     verify, http2 = verify and self.verify_ssl, http2 or self.http2
                     return await self.send(
-                        request, verify, ssl, timeouts, proxy, http2, scope, stream
+                        request,
+                        verify,
+                        ssl,
+                        timeouts,
+                        proxy,
+                        http2,
+                        scope,
+                        stream,
+                        max_decompressed_size,
                     )
                 return await self._send_following(
                     request,
@@ -299,6 +428,8 @@ class HTTPClient(HTTPVerbs):
                     http2 or self.http2,
                     scope,
                     stream,
+                    max_redirects,
+                    max_decompressed_size,
                 )
         finally:
             self._active -= 1
@@ -324,6 +455,8 @@ class HTTPClient(HTTPVerbs):
         http2: bool = False,
         scope: deadline | None = None,
         stream: bool = False,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        max_decompressed_size: int | None = None,
     ) -> HttpResponse:
         history: list[HttpResponse] = []
         # A Cookie header the caller set (rather than the jar) is kept on
@@ -341,7 +474,15 @@ class HTTPClient(HTTPVerbs):
             scheme = self._hop_auth(request, auth if trusted else None)
             if scheme is None:
                 response = await self.send(
-                    request, verify, ssl, timeouts, proxy, http2, scope, stream
+                    request,
+                    verify,
+                    ssl,
+                    timeouts,
+                    proxy,
+                    http2,
+                    scope,
+                    stream,
+                    max_decompressed_size,
                 )
             else:
 
@@ -350,7 +491,15 @@ class HTTPClient(HTTPVerbs):
                         # The challenge may have set a cookie the answer needs.
                         outgoing = self._with_jar_cookie(outgoing)
                     return await self.send(
-                        outgoing, verify, ssl, timeouts, proxy, http2, scope, stream
+                        outgoing,
+                        verify,
+                        ssl,
+                        timeouts,
+                        proxy,
+                        http2,
+                        scope,
+                        stream,
+                        max_decompressed_size,
                     )
 
                 response = await send_with_auth(request, scheme, send_one)
@@ -358,10 +507,11 @@ class HTTPClient(HTTPVerbs):
             if not (follow and location and is_redirect(response.status_code, location)):
                 response.history = history
                 return response
-            if len(history) >= MAX_REDIRECTS:
+            if len(history) >= max_redirects:
                 await response.aclose()
                 raise MaxRedirects(
-                    f"more than {MAX_REDIRECTS} redirects, last to {location!r} from {response.url}"
+                    f"more than max_redirects={max_redirects} redirects, last to "
+                    f"{location!r} from {response.url}"
                 )
             # Read the redirect's body (bounded) so its connection is reused.
             length = response.stream.content_length if response.stream is not None else None
@@ -376,15 +526,27 @@ class HTTPClient(HTTPVerbs):
                 request.headers = [p for p in request.headers if p[0].lower() != "cookie"]
                 request.headers.extend(self._cookie_headers(request.url, None) or [])
 
+    @property
+    def _per_hop_auth(self) -> object | None:
+        """Whether a hop may need a scheme of its own (``auths`` or ``.netrc``): truthy if so."""
+        return self.auths or self._netrc_auth
+
     def _hop_auth(self, request: Request, auth: AuthBase | None) -> AuthBase | None:
-        """Pick the scheme for one hop: a caller's Authorization, then ``auth``, then netrc."""
+        """Pick the scheme for one hop: a caller's Authorization, ``auth``, the host's, netrc."""
         netrc_auth = self._netrc_auth
-        if auth is None and netrc_auth is None:
+        if auth is None and netrc_auth is None and not self.auths:
             return None
         if request.header("Authorization") is not None:
             # An explicit header always wins: no flow at all.
             return None
-        return auth if auth is not None else netrc_auth
+        if auth is not None:
+            return auth
+        if self.auths:
+            url = request.url
+            for_host = auth_for_host(self.auths, url.host, url.port)
+            if for_host is not None:
+                return for_host
+        return netrc_auth
 
     def _with_jar_cookie(self, request: Request) -> Request:
         """Return ``request`` with the jar's current Cookie header for its URL."""
@@ -401,6 +563,7 @@ class HTTPClient(HTTPVerbs):
         http2: bool = False,
         scope: deadline | None = None,
         stream: bool = False,
+        max_decompressed_size: int | None = None,
     ) -> HttpResponse:
         """Send one prepared request (no redirects) and return the response.
 
@@ -413,7 +576,12 @@ class HTTPClient(HTTPVerbs):
         ``scope`` is the request's whole deadline (``request()`` makes it):
         reading the body stays bounded by it after send() returns.
         ``stream`` keeps a body unread even when it is small.
+        ``max_decompressed_size`` overrides the connector's limit for this response.
+        Request hooks run here, once per request sent (not per retry);
+        response hooks once per response returned.
         """
+        if self.event_hooks["request"]:
+            request = await self._run_request_hooks(request)
         timeouts = timeouts or self.connector.timeouts
         url = request.url
         connector = self.connector
@@ -467,13 +635,44 @@ class HTTPClient(HTTPVerbs):
                 conn.limit_reads(scope)
             # Timings are built only if asked for (see HttpResponse.timings).
             marks = (started, acquired, head_at, body_done, reused, connect_timings)
+            limits: DecodingLimits = connector
+            if max_decompressed_size is not None:  # the client's or the request's own
+                limits = DecodeLimits(max_decompressed_size, connector.max_content_encodings)
             response = HttpResponse(
-                response_head, url.url, request.method, body, connector, raw, marks
+                response_head, url.url, request.method, body, limits, raw, marks
             )
             if self.cookie_jar is not None:
                 self._store_cookies(url, response)
+            if self.event_hooks["response"]:
+                await self._run_response_hooks(response)
             return response
         raise AssertionError("unreachable: the retry loop always returns or raises")
+
+    async def _run_request_hooks(self, request: Request) -> Request:
+        """Call the request hooks; return ``request`` with the headers they left.
+
+        Hooks get the URL without userinfo, and the headers as a mutable
+        :class:`HttpHeaders`; a change is sent (checked like any header).
+        """
+        headers = HttpHeaders(request.headers)
+        before = list(headers.items())
+        for hook in self.event_hooks["request"]:
+            result = hook(request.method, request.url.url, headers)
+            if isawaitable(result):
+                await result
+        after = list(headers.items())
+        return request if after == before else request.with_headers(after)
+
+    async def _run_response_hooks(self, response: HttpResponse) -> None:
+        """Call the response hooks; a hook that raises closes the response first."""
+        try:
+            for hook in self.event_hooks["response"]:
+                result = hook(response)
+                if isawaitable(result):
+                    await result
+        except BaseException:
+            await response.aclose()
+            raise
 
     def _store_cookies(self, url: ParsedURL, response: HttpResponse) -> None:
         assert self.cookie_jar is not None

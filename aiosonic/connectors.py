@@ -37,7 +37,7 @@ from aiosonic.dialer import TCPDialer
 from aiosonic.dns_cache import DNSCache
 from aiosonic.drivers.http2 import Http2Config, HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver
-from aiosonic.drivers.negotiate import ALPN_H2_AND_H11, ALPNNegotiator
+from aiosonic.drivers.negotiate import ALPN_H2_AND_H11, ALPN_H11, ALPNNegotiator
 from aiosonic.exceptions import (
     ConnectionPoolAcquireTimeout,
     ConnectorClosed,
@@ -52,7 +52,7 @@ from aiosonic.proxy import Proxy
 from aiosonic.resolver import AbstractResolver, DefaultResolver
 from aiosonic.tcp_helpers import SocketOptions
 from aiosonic.timeout import Timeouts, deadline
-from aiosonic.tls import SHARED_CONTEXTS
+from aiosonic.tls import SHARED_CONTEXTS, ClientCert
 from aiosonic.tunnel import open_via_proxy
 from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
@@ -490,6 +490,15 @@ class TCPConnector:
             self._shared.notify()
 
     # --- opening ------------------------------------------------------------
+
+    def context_with_cert(self, verify: bool, http2: bool, cert: ClientCert) -> ssl.SSLContext:
+        """Return the shared SSL context that presents ``cert`` (one per configuration).
+
+        The client uses it as the request's ``ssl=`` context, so the pool key
+        (which holds the context) keeps connections of different
+        certificates apart, and shares those of the same one.
+        """
+        return self.tls.get(verify, ALPN_H2_AND_H11 if http2 or self.http2 else ALPN_H11, cert)
 
     def ssl_context_for(
         self, url: ParsedURL, verify: bool, ssl_ctx: ssl.SSLContext | None

@@ -44,7 +44,6 @@ from aiosonic.connectors import TCPConnector
 from aiosonic.exceptions import (
     HTTPStatusError,
     InvalidRequest,
-    MaxRedirects,
     ResponseNotRead,
     StreamConsumed,
 )
@@ -72,8 +71,7 @@ __all__ = [
 
 #: Seconds, as httpx's default ``Timeout(5.0)``.
 DEFAULT_TIMEOUT = 5.0
-#: As httpx's default. The redirect loop of :class:`HTTPClient` stops at
-#: :data:`aiosonic.redirects.MAX_REDIRECTS` (30) whatever is asked here.
+#: As httpx's default.
 DEFAULT_MAX_REDIRECTS = 20
 
 #: A number of seconds (see :func:`to_timeouts`), ``None`` for no limits, or Timeouts.
@@ -507,8 +505,7 @@ class AsyncClient(BaseClient):
         http2: Negotiate HTTP/2 for ``https``.
         timeout: Seconds (see :func:`to_timeouts`), ``None`` for no limit, or Timeouts.
         follow_redirects: Follow redirects.
-        max_redirects: Redirects followed before :class:`MaxRedirects` is
-            raised; at most :data:`aiosonic.redirects.MAX_REDIRECTS` (30).
+        max_redirects: Redirects followed before :class:`MaxRedirects` is raised.
         event_hooks: ``{"request": [...], "response": [...]}``: sync or async
             callables, given the :class:`Request` before it is sent (they may
             change its headers) and the :class:`Response` before its body is read.
@@ -712,13 +709,8 @@ class AsyncClient(BaseClient):
             http2=self.http2,
             proxy=self.proxy,
             auth=self.auth if auth is USE_CLIENT_DEFAULT else auth,
+            max_redirects=self.max_redirects,
         )
-        if len(raw.history) > self.max_redirects:
-            await raw.aclose()
-            raise MaxRedirects(
-                f"more than max_redirects={self.max_redirects} redirects from {full_url} "
-                f"(stopped at {raw.url})"
-            )
         response = Response(raw, request, started)
         try:
             await _run_hooks(self.event_hooks["response"], response)

@@ -16,6 +16,7 @@ from aiosonic.request import Request
 from aiosonic.urls import ParsedURL, parse_url
 
 __all__ = [
+    "DEFAULT_MAX_REDIRECTS",
     "MAX_REDIRECTS",
     "REDIRECT_STATUSES",
     "crosses_credential_boundary",
@@ -23,8 +24,13 @@ __all__ = [
     "next_request",
 ]
 
-#: Hops followed before MaxRedirects; browsers stop around 20, curl at 50.
-MAX_REDIRECTS = 30
+#: Hops a request follows before MaxRedirects unless ``max_redirects`` says
+#: otherwise: the published 1.x default (0.14 to 0.24 followed 30; browsers
+#: stop around 20, curl at 50). A redirect chain longer than 5 is rare and
+#: is more often a loop than a route.
+DEFAULT_MAX_REDIRECTS = 5
+#: The same default, under its earlier name.
+MAX_REDIRECTS = DEFAULT_MAX_REDIRECTS
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _FOLLOWED_SCHEMES = frozenset({"http", "https"})
 # Dropped when the origin changes or TLS is lost: they authenticate the caller.

@@ -99,6 +99,17 @@ class Request:
                 return value
         return None
 
+    def with_headers(self, headers: list[tuple[str, str]]) -> Request:
+        """Return a copy with ``headers`` as its header pairs (hooks and ``Auth.apply`` use it)."""
+        return replace(
+            self,
+            headers=headers,
+            extensions=dict(self.extensions),
+            serialized=None,
+            h2_headers=None,
+            route=None,
+        )
+
     def with_header(self, name: str, value: str) -> Request:
         """Return a copy with header ``name`` set to ``value``, replacing any.
 
@@ -108,14 +119,7 @@ class Request:
         lname = name.lower()
         headers = [pair for pair in self.headers if pair[0].lower() != lname]
         headers.append((name, value))
-        return replace(
-            self,
-            headers=headers,
-            extensions=dict(self.extensions),
-            serialized=None,
-            h2_headers=None,
-            route=None,
-        )
+        return self.with_headers(headers)
 
 
 async def body_pieces(body: StreamedBody) -> AsyncIterator[bytes]:

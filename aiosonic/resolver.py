@@ -20,6 +20,7 @@ straight to ``loop.create_connection()`` without a second lookup.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import ipaddress
 import socket
 from abc import ABC, abstractmethod
@@ -28,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 import aiodns
+import pycares
 
 from aiosonic.exceptions import ResolveError
 
@@ -46,6 +48,9 @@ ANSWER_FLAGS = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
 
 #: getnameinfo() flags that format a socket address without any lookup.
 _NUMERIC_NAMEINFO = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+#: pycares 5 takes ``"ip:port"`` nameservers itself; pycares 4 (under the
+#: oldest aiodns we allow, 3.2) takes bare addresses and one port for all.
+_PYCARES_TAKES_PORTS = int(pycares.__version__.split(".")[0]) >= 5
 
 
 def get_loop() -> asyncio.AbstractEventLoop:
@@ -289,8 +294,11 @@ class AsyncResolver(AbstractResolver):
             kwargs = dict(self._kwargs)
             if not self._args:
                 kwargs.setdefault("loop", asyncio.get_running_loop())
+            nameservers = self._nameservers
             try:
-                self._dns = aiodns.DNSResolver(self._nameservers, *self._args, **kwargs)
+                if nameservers and not _PYCARES_TAKES_PORTS:
+                    nameservers = _with_one_port(nameservers, kwargs)
+                self._dns = aiodns.DNSResolver(nameservers, *self._args, **kwargs)
             except (aiodns.error.DNSError, ValueError, TypeError) as exc:
                 raise ResolveError(
                     f"cannot resolve {host}:{port}: c-ares refused its "
@@ -345,8 +353,54 @@ class AsyncResolver(AbstractResolver):
         """
         self._closed = True
         dns, self._dns = self._dns, None
-        if dns is not None:
-            await dns.close()
+        if dns is None:
+            return
+        close = getattr(dns, "close", None)
+        if close is None:
+            # aiodns before 3.3 has no close(): cancel what is in flight and
+            # let the channel go with the object.
+            dns.cancel()
+            return
+        result = close()
+        if inspect.isawaitable(result):
+            await result
+
+
+def _with_one_port(nameservers: list[str], kwargs: dict[str, Any]) -> list[str]:
+    """Return ``nameservers`` without ports, setting pycares 4's one port in ``kwargs``.
+
+    Raises:
+        ValueError: The nameservers name different ports (pycares 4 has one
+            port for all; pycares 5 takes each its own).
+    """
+    hosts: list[str] = []
+    ports: set[int] = set()
+    for server in nameservers:
+        host, port = _split_nameserver(server)
+        hosts.append(host)
+        if port is not None:
+            ports.add(port)
+    if len(ports) > 1:
+        raise ValueError(
+            f"pycares {pycares.__version__} takes one port for all nameservers, "
+            f"not {sorted(ports)}; install pycares>=5 for a port each"
+        )
+    if ports:
+        port = ports.pop()
+        kwargs.setdefault("udp_port", port)
+        kwargs.setdefault("tcp_port", port)
+    return hosts
+
+
+def _split_nameserver(server: str) -> tuple[str, int | None]:
+    """Split ``"ip"``, ``"ip:port"`` or ``"[ipv6]:port"`` into address and port."""
+    if server.startswith("["):
+        host, _, rest = server[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else None
+    if server.count(":") == 1:
+        host, _, port = server.partition(":")
+        return host, int(port)
+    return server, None
 
 
 #: The resolver a connector uses when given none.

@@ -144,6 +144,9 @@ class HttpResponse:
     _initial: dict[str, Any] | None = None
     #: ``chunked`` as a caller set it; None while the head says.
     _chunked: bool | None = None
+    #: Most bytes the body may decode to; None: the connector's limit
+    #: (the client sets it from its own or the request's ``max_decompressed_size``).
+    max_decompressed_size: int | None = None
     #: The three-digit status (a plain attribute: the hot path reads it).
     status_code: int
     #: ``"1.1"``, ``"1.0"`` or ``"2"``.
@@ -427,10 +430,14 @@ class HttpResponse:
         return None if coding is None else self._decoder_for(coding)
 
     def _decoder_for(self, coding: str) -> ContentDecoder | None:
-        limits = self._limits
+        limits, limit = self._limits, self.max_decompressed_size
         if limits is None:
-            return build_decoder(coding)
-        return build_decoder(coding, limits.max_decompressed_size, limits.max_content_encodings)
+            return build_decoder(coding) if limit is None else build_decoder(coding, limit)
+        return build_decoder(
+            coding,
+            limits.max_decompressed_size if limit is None else limit,
+            limits.max_content_encodings,
+        )
 
     async def read_chunks(self) -> AsyncIterator[bytes]:
         """Stream the decoded body in pieces, whatever its framing.

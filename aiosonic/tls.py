@@ -11,23 +11,99 @@ from __future__ import annotations
 
 import os
 import ssl
+from typing import NamedTuple
 
 import certifi
 
-__all__ = ["SHARED_CONTEXTS", "TLSContextCache", "create_default_context"]
+from aiosonic.exceptions import InvalidRequest
+
+__all__ = [
+    "SHARED_CONTEXTS",
+    "CertType",
+    "ClientCert",
+    "TLSContextCache",
+    "as_client_cert",
+    "create_default_context",
+]
 
 #: Configurations kept at once; a cache of contexts, not a record of them.
 MAX_CONTEXTS = 32
 
 
+class ClientCert(NamedTuple):
+    """A client certificate for TLS: PEM files, and the key's password if it is encrypted.
+
+    Hashable, so a cached context (and through it the pool key) tells one
+    certificate from another. Its ``repr`` never shows the password.
+    """
+
+    certfile: str
+    keyfile: str | None = None
+    password: str | bytes | None = None
+
+    def __repr__(self) -> str:
+        secret = ", password=***" if self.password is not None else ""
+        return f"ClientCert(certfile={self.certfile!r}, keyfile={self.keyfile!r}{secret})"
+
+    def load_into(self, context: ssl.SSLContext) -> None:
+        """Load the certificate chain into ``context``.
+
+        Raises:
+            InvalidRequest: A file is missing or unreadable, the key does not
+                match, or the password is wrong.
+        """
+        try:
+            context.load_cert_chain(self.certfile, self.keyfile, self.password)
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidRequest(f"cannot load the client certificate {self!r}: {exc}") from exc
+
+
+#: What ``cert=`` accepts: a PEM file holding certificate and key, or
+#: ``(certfile, keyfile)``, or ``(certfile, keyfile, password)``.
+CertType = (
+    str
+    | os.PathLike[str]
+    | tuple[str, str | None]
+    | tuple[str, str | None, str | bytes | None]
+    | ClientCert
+    | None
+)
+
+
+def as_client_cert(value: CertType, check: bool = True) -> ClientCert | None:
+    """Return ``value`` as a :class:`ClientCert`, checked by loading it once if ``check``.
+
+    Unchecked, a certificate that cannot be loaded fails when the first
+    context is built with it, with the same error.
+
+    Raises:
+        InvalidRequest: ``value`` is not a ``cert=`` shape, or cannot be loaded.
+    """
+    if value is None or isinstance(value, ClientCert):
+        cert = value
+    elif isinstance(value, (str, os.PathLike)):
+        cert = ClientCert(os.fspath(value))
+    elif isinstance(value, tuple) and len(value) in (2, 3) and isinstance(value[0], str):
+        cert = ClientCert(*value)
+    else:
+        raise InvalidRequest(
+            "cert must be a PEM path, (certfile, keyfile) or (certfile, keyfile, password), "
+            f"got {type(value).__name__}"
+        )
+    if cert is not None and check:
+        cert.load_into(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))  # fail here, not per connection
+    return cert
+
+
 def create_default_context(
-    verify: bool = True, alpn: tuple[str, ...] = ("http/1.1",)
+    verify: bool = True, alpn: tuple[str, ...] = ("http/1.1",), cert: ClientCert | None = None
 ) -> ssl.SSLContext:
     """Build a client SSL context.
 
     Args:
         verify: Verify the peer certificate and host name (SNI is always sent).
         alpn: Protocols to offer with ALPN.
+        cert: A client certificate to present when the server asks for one.
 
     Returns:
         A new context.
@@ -46,6 +122,8 @@ def create_default_context(
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if alpn:
         context.set_alpn_protocols(list(alpn))
+    if cert is not None:
+        cert.load_into(context)
     return context
 
 
@@ -62,14 +140,21 @@ class TLSContextCache:
     def __repr__(self) -> str:
         return f"<TLSContextCache [{len(self._contexts)} contexts]>"
 
-    def get(self, verify: bool, alpn: tuple[str, ...] = ("http/1.1",)) -> ssl.SSLContext:
-        """Return the cached context for ``verify`` and ``alpn``, building it once."""
-        key = (verify, alpn, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    def get(
+        self, verify: bool, alpn: tuple[str, ...] = ("http/1.1",), cert: ClientCert | None = None
+    ) -> ssl.SSLContext:
+        """Return the cached context for ``verify``, ``alpn`` and ``cert``, building it once.
+
+        The same arguments give the same context object, so connections made
+        with it share a pool key; another certificate gets another context.
+        """
+        env = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        key = (verify, alpn, *env) if cert is None else (verify, alpn, *env, cert)
         context = self._contexts.get(key)
         if context is None:
-            if len(self._contexts) >= MAX_CONTEXTS:  # only a changing environment gets here
+            if len(self._contexts) >= MAX_CONTEXTS:  # a changing environment, or many certs
                 self._contexts.clear()
-            context = self._contexts[key] = create_default_context(verify, alpn)
+            context = self._contexts[key] = create_default_context(verify, alpn, cert)
         return context
 
     def clear(self) -> None:

@@ -40,10 +40,14 @@ class HTTPVerbs:
         verify: bool = True,
         ssl: ssllib.SSLContext | None = None,
         timeouts: Timeouts | None = None,
-        follow: bool = False,
+        follow: bool | None = None,
         http2: bool = False,
-        proxy: Proxy | None = None,
+        max_redirects: int | None = None,
+        max_decompressed_size: int | None = None,
         auth: AuthType = None,
+        stream: bool = False,
+        *,
+        proxy: Proxy | None = None,
     ) -> HttpResponse:
         """Send a request; implemented by ``HTTPClient``."""
         raise NotImplementedError
@@ -56,10 +60,11 @@ class HTTPVerbs:
         verify: bool = True,
         ssl: ssllib.SSLContext | None = None,
         timeouts: Timeouts | None = None,
-        follow: bool = False,
+        follow: bool | None = None,
         http2: bool = False,
-        proxy: Proxy | None = None,
         auth: AuthType = None,
+        *,
+        proxy: Proxy | None = None,
     ) -> HttpResponse:
         """Send a GET request."""
         return await self.request(
@@ -84,10 +89,11 @@ class HTTPVerbs:
         verify: bool = True,
         ssl: ssllib.SSLContext | None = None,
         timeouts: Timeouts | None = None,
-        follow: bool = False,
+        follow: bool | None = None,
         http2: bool = False,
-        proxy: Proxy | None = None,
         auth: AuthType = None,
+        *,
+        proxy: Proxy | None = None,
     ) -> HttpResponse:
         """Send a HEAD request."""
         return await self.request(
@@ -112,10 +118,11 @@ class HTTPVerbs:
         verify: bool = True,
         ssl: ssllib.SSLContext | None = None,
         timeouts: Timeouts | None = None,
-        follow: bool = False,
+        follow: bool | None = None,
         http2: bool = False,
-        proxy: Proxy | None = None,
         auth: AuthType = None,
+        *,
+        proxy: Proxy | None = None,
     ) -> HttpResponse:
         """Send an OPTIONS request."""
         return await self.request(
@@ -145,10 +152,11 @@ class HTTPVerbs:
         verify: bool,
         ssl: ssllib.SSLContext | None,
         timeouts: Timeouts | None,
-        follow: bool,
+        follow: bool | None,
         http2: bool,
-        proxy: Proxy | None = None,
         auth: AuthType = None,
+        *,
+        proxy: Proxy | None = None,
     ) -> HttpResponse:
         return await self.request(
             url,
@@ -164,8 +172,8 @@ class HTTPVerbs:
             timeouts,
             follow,
             http2,
-            proxy,
-            auth,
+            auth=auth,
+            proxy=proxy,
         )
 
     async def post(
@@ -180,10 +188,11 @@ class HTTPVerbs:
         verify: bool = True,
         ssl: ssllib.SSLContext | None = None,
         timeouts: Timeouts | None = None,
-        follow: bool = False,
+        follow: bool | None = None,
         http2: bool = False,
-        proxy: Proxy | None = None,
         auth: AuthType = None,
+        *,
+        proxy: Proxy | None = None,
     ) -> HttpResponse:
         """Send a POST request."""
         return await self._with_body(
@@ -200,8 +209,8 @@ class HTTPVerbs:
             timeouts,
             follow,
             http2,
-            proxy,
-            auth,
+            auth=auth,
+            proxy=proxy,
         )
 
     async def put(
@@ -216,10 +225,11 @@ class HTTPVerbs:
         verify: bool = True,
         ssl: ssllib.SSLContext | None = None,
         timeouts: Timeouts | None = None,
-        follow: bool = False,
+        follow: bool | None = None,
         http2: bool = False,
-        proxy: Proxy | None = None,
         auth: AuthType = None,
+        *,
+        proxy: Proxy | None = None,
     ) -> HttpResponse:
         """Send a PUT request."""
         return await self._with_body(
@@ -236,8 +246,8 @@ class HTTPVerbs:
             timeouts,
             follow,
             http2,
-            proxy,
-            auth,
+            auth=auth,
+            proxy=proxy,
         )
 
     async def patch(
@@ -252,10 +262,11 @@ class HTTPVerbs:
         verify: bool = True,
         ssl: ssllib.SSLContext | None = None,
         timeouts: Timeouts | None = None,
-        follow: bool = False,
+        follow: bool | None = None,
         http2: bool = False,
-        proxy: Proxy | None = None,
         auth: AuthType = None,
+        *,
+        proxy: Proxy | None = None,
     ) -> HttpResponse:
         """Send a PATCH request."""
         return await self._with_body(
@@ -272,8 +283,8 @@ class HTTPVerbs:
             timeouts,
             follow,
             http2,
-            proxy,
-            auth,
+            auth=auth,
+            proxy=proxy,
         )
 
     async def delete(
@@ -288,10 +299,11 @@ class HTTPVerbs:
         verify: bool = True,
         ssl: ssllib.SSLContext | None = None,
         timeouts: Timeouts | None = None,
-        follow: bool = False,
+        follow: bool | None = None,
         http2: bool = False,
-        proxy: Proxy | None = None,
         auth: AuthType = None,
+        *,
+        proxy: Proxy | None = None,
     ) -> HttpResponse:
         """Send a DELETE request."""
         return await self._with_body(
@@ -308,6 +320,6 @@ class HTTPVerbs:
             timeouts,
             follow,
             http2,
-            proxy,
-            auth,
+            auth=auth,
+            proxy=proxy,
         )

@@ -332,8 +332,12 @@ def test_request_signature() -> None:
             ("verify", True),
             ("ssl", None),
             ("timeouts", None),
-            ("follow", False),
+            ("follow", None),  # 1.3.3: None is the client's follow (False by default)
             ("http2", False),
+            ("max_redirects", None),
+            ("max_decompressed_size", None),
+            ("auth", None),
+            ("stream", False),
         ],
     )
 
@@ -349,7 +353,7 @@ def test_bodyless_verb_signature(verb: str) -> None:
             ("verify", True),
             ("ssl", None),
             ("timeouts", None),
-            ("follow", False),
+            ("follow", None),  # 1.3.3: None is the client's follow (False by default)
             ("http2", False),
         ],
     )
@@ -378,7 +382,7 @@ def test_body_verb_signature(verb: str, data_default: Any) -> None:
             ("verify", True),
             ("ssl", None),
             ("timeouts", None),
-            ("follow", False),
+            ("follow", None),  # 1.3.3: None is the client's follow (False by default)
             ("http2", False),
         ],
     )

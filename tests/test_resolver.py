@@ -24,6 +24,7 @@ from aiosonic.resolver import (
     AsyncResolver,
     DefaultResolver,
     ThreadedResolver,
+    _with_one_port,
     ip_literal_answer,
 )
 
@@ -405,3 +406,13 @@ async def test_async_close_without_use() -> None:
     await resolver.close()
     with pytest.raises(ResolveError, match="closed"):
         await resolver.resolve("www.example.test", 80)
+
+
+def test_pycares_4_nameservers_share_one_port() -> None:
+    # pycares 4 (under aiodns 3.2) takes bare addresses and one port for all.
+    kwargs: dict[str, object] = {}
+    hosts = _with_one_port(["127.0.0.1:5353", "[::1]:5353", "10.0.0.1"], kwargs)
+    assert hosts == ["127.0.0.1", "::1", "10.0.0.1"]
+    assert kwargs == {"udp_port": 5353, "tcp_port": 5353}
+    with pytest.raises(ValueError, match=r"one port for all nameservers, not \[53, 54\]"):
+        _with_one_port(["127.0.0.1:53", "127.0.0.2:54"], {})

@@ -17,10 +17,11 @@ from typing import cast
 from aiosonic.drivers.http2 import HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver
 
-__all__ = ["ALPNNegotiator", "ALPN_H2_AND_H11"]
+__all__ = ["ALPNNegotiator", "ALPN_H11", "ALPN_H2_AND_H11"]
 
 #: What a connection with HTTP/2 enabled offers, most preferred first.
 ALPN_H2_AND_H11 = ("h2", "http/1.1")
+ALPN_H11 = ("http/1.1",)
 
 
 class ALPNNegotiator(asyncio.Protocol):
