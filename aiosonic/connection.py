@@ -26,7 +26,7 @@ import asyncio
 import enum
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from aiosonic.drivers.body import LeaseOwner
 from aiosonic.drivers.http2 import H2StreamState, HTTP2Body, HTTP2Driver
@@ -173,7 +173,8 @@ class Connection:
             keep: The owner's rules allow keeping it (not shutting down, under
                 the request limit).
         """
-        if keep and self.is_reusable():
+        driver = self.driver
+        if keep and driver is not None and driver.is_reusable():  # is_reusable(), inline
             self.state = IDLE
             return False
         self.state = CLOSED
@@ -234,7 +235,8 @@ class HTTP11Lease:
 
     def __init__(self, slot: Connection, reused: bool) -> None:
         self.slot = slot
-        self.driver = cast("HTTP11Driver", slot.driver)  # the connector checked
+        # The connector checked (no typing.cast: it is a call per request).
+        self.driver: HTTP11Driver = slot.driver  # type: ignore[assignment]
         self.reused = reused
         self.connect_timings = slot.connect_timings
         self.released = False

@@ -138,6 +138,9 @@ class HttpResponse:
     _headers: HttpHeaders | None = None
     _cookies: SimpleCookie | None = None
     _timings: Timings | None = None
+    #: The redirect history, made on first access: most responses have none,
+    #: and a list per response is one more object for the collector to track.
+    _history: list[HttpResponse] | None = None
     #: Set once read_chunks() takes from the stream: the body is no longer whole.
     _streamed = False
     #: The published ``response_initial`` dict; None while the head is the source.
@@ -190,14 +193,16 @@ class HttpResponse:
             self.raw_headers = head.headers
         self.url = url
         self.request_method = method
-        self.history: list[HttpResponse] = []
         self._head = head
         self._stream = stream
         self._limits = limits
         if marks is not None:
             self.marks = marks
         if raw_body is not None:
-            self._content: bytes | None = self._decode_all(raw_body)
+            # _decode_all()'s common case (no coding) inline: no call per response.
+            self._content: bytes | None = (
+                raw_body if head.content_coding == b"" else self._decode_all(raw_body)
+            )
         else:
             self._content = None
             if stream is not None:
@@ -212,6 +217,18 @@ class HttpResponse:
         return f"<HttpResponse [{status}, {self.url}, body {state}]>"
 
     # --- metadata -----------------------------------------------------------
+
+    @property
+    def history(self) -> list[HttpResponse]:
+        """Responses of the redirects that led here, oldest first."""
+        history = self._history
+        if history is None:
+            history = self._history = []
+        return history
+
+    @history.setter
+    def history(self, value: list[HttpResponse]) -> None:
+        self._history = value
 
     @property
     def timings(self) -> Timings:
