@@ -617,30 +617,26 @@ class HTTPClient(HTTPVerbs):
                 conn.close()
                 connector.release(conn)
                 raise
-            head_at = time.perf_counter()
-            # Read now: once released (preloaded), the slot may serve another request.
-            reused, connect_timings = conn.reused, conn.connect_timings
+            # The request's timing facts go on its lease (no tuple per request).
+            conn.started, conn.acquired, conn.head_at = started, acquired, time.perf_counter()
             length = response_head.content_length
             body = conn.body_stream(connector, length)
-            raw = body_done = None
+            raw = conn.body_done = None
             if not response_head.has_body or (
                 not stream and length is not None and length <= PRELOAD_LIMIT
             ):
                 raw = body.read_all_nowait()
                 if raw is None:  # not all here yet: wait for it
                     raw = await body.read_all()
-                body_done = time.perf_counter()
+                conn.body_done = time.perf_counter()
             elif scope is not None:
                 # Streamed: request_timeout goes on bounding its reads.
                 conn.limit_reads(scope)
-            # Timings are built only if asked for (see HttpResponse.timings).
-            marks = (started, acquired, head_at, body_done, reused, connect_timings)
+            # Timings are built from the lease only if asked for (HttpResponse.timings).
             limits: DecodingLimits = connector
             if max_decompressed_size is not None:  # the client's or the request's own
                 limits = DecodeLimits(max_decompressed_size, connector.max_content_encodings)
-            response = HttpResponse(
-                response_head, url.url, request.method, body, limits, raw, marks
-            )
+            response = HttpResponse(response_head, url.url, request.method, body, limits, raw, conn)
             if self.cookie_jar is not None:
                 self._store_cookies(url, response)
             if self.event_hooks["response"]:

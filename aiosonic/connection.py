@@ -229,9 +229,27 @@ class HTTP11Lease:
         reused: The transport carried requests before this one.
         connect_timings: ``(dns, connect)`` seconds of opening the transport.
         released: The connector took the lease back.
+        started, acquired, head_at, body_done: The request's
+            ``time.perf_counter()`` marks, set by the client as it goes
+            (see ``aiosonic.response.Marks``).
     """
 
-    __slots__ = ("connect_timings", "driver", "released", "reused", "slot")
+    __slots__ = (
+        "acquired",
+        "body_done",
+        "connect_timings",
+        "driver",
+        "head_at",
+        "released",
+        "reused",
+        "slot",
+        "started",
+    )
+    #: Set by the client (the slots stay unset until then: no store per lease here).
+    started: float
+    acquired: float
+    head_at: float
+    body_done: float | None
 
     def __init__(self, slot: Connection, reused: bool) -> None:
         self.slot = slot
@@ -290,8 +308,15 @@ class HTTP2Stream:
         reused: The connection carried requests before this one.
 
     Closing a lease resets only its stream (RST_STREAM CANCEL when still open);
-    the connection goes on serving the others.
+    the connection goes on serving the others. The request's timing marks
+    (``started``, ``acquired``, ``head_at``, ``body_done``) are set by the
+    client, as on :class:`HTTP11Lease`.
     """
+
+    started: float
+    acquired: float
+    head_at: float
+    body_done: float | None
 
     def __init__(self, slot: Connection, reused: bool) -> None:
         driver = slot.http2

@@ -6,9 +6,11 @@ is, opens a transport: DNS (through :class:`~aiosonic.dns_cache.DNSCache`), TCP,
 TLS with SNI and ALPN. DNS + TCP + TLS together are bounded by ``sock_connect``.
 Through a proxy, :mod:`aiosonic.tunnel` does the proxy's part (CONNECT, SOCKS5,
 TLS inside the tunnel) with this connector's DNS and TCP, under the same deadline.
-It also decides at release whether a connection is kept, and tracks leases so
+It also decides at release whether a connection is kept (synchronously:
+``Connection.check_in`` says whether to close it), and tracks leases so
 ``wait_requests()`` can wait on an event instead of polling.
 
+An HTTP/1.1 request leases a whole slot (:class:`~aiosonic.connection.HTTP11Lease`).
 HTTP/2 connections sit in the same pools. A request leases a *stream*
 (:class:`~aiosonic.connection.HTTP2Stream`) on a connection that has room for
 one; the connection's slot stays leased from its pool while any stream is

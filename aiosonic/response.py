@@ -93,9 +93,36 @@ class DecodingLimits(Protocol):
         """Most codings one ``Content-Encoding`` may chain."""
 
 
-#: ``(started, acquired, head_at, body_done, reused, (dns, connect))``:
-#: ``time.perf_counter()`` marks that :attr:`HttpResponse.timings` is built from.
-Marks = tuple[float, float, float, float | None, bool, tuple[float, float]]
+class Marks(Protocol):
+    """One request's timing facts, as its lease keeps them (``time.perf_counter()`` marks).
+
+    :attr:`HttpResponse.timings` and :attr:`HttpResponse.elapsed` are built
+    from them, only when asked for.
+    """
+
+    @property
+    def started(self) -> float:
+        """When the request began waiting for a connection."""
+
+    @property
+    def acquired(self) -> float:
+        """When it had one (opened, if it had to be)."""
+
+    @property
+    def head_at(self) -> float:
+        """When the response head was read."""
+
+    @property
+    def body_done(self) -> float | None:
+        """When the body was read inside ``request()``; None when streamed."""
+
+    @property
+    def reused(self) -> bool:
+        """Whether the request ran on a transport that carried one before."""
+
+    @property
+    def connect_timings(self) -> tuple[float, float]:
+        """``(dns, connect)`` seconds of opening the transport."""
 
 
 @dataclass(slots=True)
@@ -132,7 +159,7 @@ class HttpResponse:
         request_method: The method that produced this response.
     """
 
-    #: Timing marks from the client (see :data:`Marks`); ``timings`` is built from them.
+    #: Timing marks from the client (see :class:`Marks`); ``timings`` is built from them.
     marks: Marks | None = None
     # Filled on first use; class-level defaults cost no store per response.
     _headers: HttpHeaders | None = None
@@ -177,7 +204,7 @@ class HttpResponse:
                 is released): it is decoded now. None: the body is still in
                 ``stream``, read on demand; a response dropped unread then
                 warns and frees its connection.
-            marks: Timing marks (see :data:`Marks`).
+            marks: Timing marks (see :class:`Marks`).
         """
         if head is None:
             # Built by hand (as the published aiosonic's tests did): the
@@ -335,8 +362,10 @@ class HttpResponse:
         marks = self.marks
         if marks is None:
             return timedelta(0)
-        started, _, head_at, body_done = marks[:4]
-        return timedelta(seconds=(head_at if body_done is None else body_done) - started)
+        body_done = marks.body_done
+        return timedelta(
+            seconds=(marks.head_at if body_done is None else body_done) - marks.started
+        )
 
     @property
     def links(self) -> dict[str, dict[str, str]]:
@@ -677,7 +706,14 @@ class _InitialSourcedResponse(HttpResponse):
 def _timings_from(marks: Marks | None) -> Timings:
     if marks is None:
         return Timings()
-    started, acquired, head_at, body_done, reused, (dns, connect) = marks
+    started, acquired, head_at, body_done = (
+        marks.started,
+        marks.acquired,
+        marks.head_at,
+        marks.body_done,
+    )
+    reused = marks.reused
+    dns, connect = marks.connect_timings
     if reused:
         dns = connect = 0.0
     return Timings(
