@@ -6,6 +6,12 @@ so ``from aiosonic import HTTPClient, HTTPStatusError, HeadersType`` works.
 """
 
 from aiosonic.auth import Auth, AuthBase, AuthType, BasicAuth, BearerAuth, DigestAuth
+from aiosonic.backends import (
+    NetworkBackend,
+    NetworkBackendInterface,
+    NetworkStream,
+    NetworkStreamInterface,
+)
 from aiosonic.base_client import AioSonicBaseClient, BaseClient
 from aiosonic.client import HTTPClient
 from aiosonic.connection import Connection
@@ -68,6 +74,10 @@ __all__ = [
     "MissingWriterException",
     "MultipartFile",
     "MultipartForm",
+    "NetworkBackend",
+    "NetworkBackendInterface",
+    "NetworkStream",
+    "NetworkStreamInterface",
     "ParamsType",
     "ParsedBodyType",
     "PoolConfig",

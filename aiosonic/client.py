@@ -587,7 +587,7 @@ class HTTPClient(HTTPVerbs):
         connector = self.connector
         if proxy is None:  # the client's, then the environment's
             proxy = self.proxy
-            if proxy is None and self._env_proxies is not None:
+            if proxy is None and self._env_proxies is not None and not connector.uds:
                 proxy = self._env_proxies.proxy_for(url.scheme, url.host, url.port)
         settings = (connector, verify, ssl, proxy, http2)
         route = request.route

@@ -313,6 +313,18 @@ class HTTP2Stream:
     client, as on :class:`HTTP11Lease`.
     """
 
+    __slots__ = (
+        "_stream",
+        "acquired",
+        "body_done",
+        "connect_timings",
+        "driver",
+        "head_at",
+        "released",
+        "reused",
+        "slot",
+        "started",
+    )
     started: float
     acquired: float
     head_at: float

@@ -33,6 +33,7 @@ from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from aiosonic.backends import NetworkBackend, NetworkBackendInterface
 from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease
 from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE
 from aiosonic.dialer import TCPDialer
@@ -40,10 +41,13 @@ from aiosonic.dns_cache import DNSCache
 from aiosonic.drivers.http2 import Http2Config, HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver
 from aiosonic.drivers.negotiate import ALPN_H2_AND_H11, ALPN_H11, ALPNNegotiator
+from aiosonic.drivers.stream_transport import StreamTransport
 from aiosonic.exceptions import (
     ConnectionPoolAcquireTimeout,
     ConnectorClosed,
     ConnectTimeout,
+    InvalidRequest,
+    TLSError,
 )
 from aiosonic.h2_sharing import SharedConnections
 from aiosonic.happy_eyeballs import DEFAULT_DELAY, check_delay
@@ -103,6 +107,19 @@ class TCPConnector:
             to a host's addresses (RFC 8305); ``None`` tries them one at a time.
         socket_options: TCP options of every new connection (keepalive,
             ``TCP_NODELAY``, interface, local address).
+        uds: Path of a UNIX domain socket every connection goes to, instead
+            of the URL's host and port (as in the published 1.x). The URL
+            still gives the ``Host`` header, the pools, and for ``https`` the
+            TLS server name. Not with proxies; the environment's proxies
+            (``trust_env``) are not used.
+        network_backend: Where connections come from: a
+            :class:`aiosonic.backends.NetworkBackendInterface` whose
+            ``connect(host, port)`` returns streams (recording, routing to
+            UNIX sockets, serving from memory). The connector does TLS on the
+            stream (``start_tls``) and drives HTTP/1.1 or HTTP/2 over it. The
+            default (None, or a plain :class:`~aiosonic.backends.NetworkBackend`)
+            is the connector's own fast path: its DNS cache, Happy Eyeballs,
+            socket options and asyncio transports. Not with ``uds`` or proxies.
 
     Raises:
         ValueError: ``max_decompressed_size`` or ``max_content_encodings`` is
@@ -127,6 +144,8 @@ class TCPConnector:
         http2_config: Http2Config | None = None,
         happy_eyeballs_delay: float | None = DEFAULT_DELAY,
         socket_options: SocketOptions | None = None,
+        uds: str | None = None,
+        network_backend: NetworkBackendInterface | None = None,
     ) -> None:
         if max_decompressed_size < 1 or max_content_encodings < 1:
             raise ValueError(
@@ -149,6 +168,15 @@ class TCPConnector:
         self.http2_config = http2_config or Http2Config()
         self.happy_eyeballs_delay = check_delay(happy_eyeballs_delay)
         self.socket_options = socket_options
+        self.uds = uds
+        if type(network_backend) is NetworkBackend:
+            network_backend = None  # the default: the connector's own fast path
+        if network_backend is not None and uds is not None:
+            raise ValueError(
+                "pass uds= or network_backend= (aiosonic.backends.UnixSocketBackend "
+                "maps origins to sockets), not both"
+            )
+        self.network_backend = network_backend
         self._shared = SharedConnections()
         configs = dict(pool_configs or {})
         configs.setdefault(
@@ -538,7 +566,20 @@ class TCPConnector:
         direct TLS connection picks its driver from the ALPN result; h2c
         (HTTP/2 over plain TCP) is used only with prior knowledge.
         """
-        dialer = TCPDialer(self.dns, self.socket_options, self.happy_eyeballs_delay)
+        backend = self.network_backend
+        if backend is not None:
+            if proxy is not None:
+                raise InvalidRequest(
+                    f"a connector with network_backend={backend!r} cannot go through "
+                    f"{proxy!r} (proxies need the default backend)"
+                )
+            return await self._open_stream(backend, url, key)
+        if proxy is not None and self.uds is not None:
+            raise InvalidRequest(
+                f"a connector with uds={self.uds!r} connects to that socket only; "
+                f"it cannot go through {proxy!r}"
+            )
+        dialer = TCPDialer(self.dns, self.socket_options, self.happy_eyeballs_delay, self.uds)
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
         limits = self.limits
         h2_config = self.http2_config
@@ -584,6 +625,35 @@ class TCPConnector:
                 url.host if ssl_ctx is not None else None,
             )
         return transport, driver, dialer.dns_seconds
+
+    async def _open_stream(
+        self, backend: NetworkBackendInterface, url: ParsedURL, key: PoolKey
+    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, float]:
+        """Open a connection through a custom backend's stream (TLS on it for ``https``)."""
+        ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
+        if ssl_ctx is not None and key.http2 and key.ssl is None:
+            ssl_ctx = self.tls.get(key.verify, ALPN_H2_AND_H11)
+        stream = await backend.connect(url.host, url.port)
+        try:
+            h2 = False
+            if ssl_ctx is not None:
+                try:
+                    await stream.start_tls(ssl_ctx, url.host)
+                except ssl.SSLError as exc:
+                    raise TLSError.from_handshake(f"{url.host}:{url.port}", exc) from exc
+                ssl_object = stream.get_extra_info("ssl_object")
+                h2 = ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
+            else:
+                h2 = key.http2 and self.http2_config.prior_knowledge
+            driver: HTTP11Driver | HTTP2Driver = (
+                HTTP2Driver(self.http2_config) if h2 else HTTP11Driver(self.limits)
+            )
+            transport = StreamTransport(stream, driver)
+            transport.start()
+        except BaseException:
+            await asyncio.shield(stream.close())
+            raise
+        return transport, driver, 0.0
 
     # --- shutdown -----------------------------------------------------------
 

@@ -77,19 +77,24 @@ class TCPDialer:
         happy_eyeballs_delay: Seconds between the starts of connection
             attempts to a host's addresses (RFC 8305 §5); ``None`` tries them
             one after another, each only after the one before failed.
+        uds: Path of a UNIX domain socket to connect to instead of any host's
+            address: no DNS, no race, no socket options. The host still names
+            the TLS server (SNI, certificate check).
     """
 
-    __slots__ = ("_delay", "_dns", "_options", "dns_seconds")
+    __slots__ = ("_delay", "_dns", "_options", "_uds", "dns_seconds")
 
     def __init__(
         self,
         dns: DNSCache,
         socket_options: SocketOptions | None = None,
         happy_eyeballs_delay: float | None = DEFAULT_DELAY,
+        uds: str | None = None,
     ) -> None:
         self._dns = dns
         self._options = socket_options
         self._delay = happy_eyeballs_delay
+        self._uds = uds
         self.dns_seconds = 0.0
 
     async def _lookup(self, host: str, port: int) -> list[_Answer]:
@@ -127,6 +132,8 @@ class TCPDialer:
             TLSError: The TLS handshake or certificate check failed at every
                 address that took the TCP connection.
         """
+        if self._uds is not None:
+            return await self._open_unix(self._uds, host, port, factory, ssl_ctx, server_hostname)
         options = self._options
         local_family = options.local_family if options is not None else None
         candidates = _order(await self._lookup(host, port), local_family)
@@ -156,6 +163,34 @@ class TCPDialer:
                 errors.append(error)
             failure, cause = _failure(host, port, candidates, errors)
             raise failure from cause
+
+    async def _open_unix(
+        self,
+        path: str,
+        host: str,
+        port: int,
+        factory: Callable[[], _P],
+        ssl_ctx: ssl.SSLContext | None,
+        server_hostname: str | None,
+    ) -> tuple[asyncio.Transport, _P]:
+        """Connect to the UNIX socket at ``path`` (and do TLS as ``server_hostname``)."""
+        loop = asyncio.get_running_loop()
+        try:
+            transport, protocol = await loop.create_unix_connection(
+                factory,
+                path,
+                ssl=ssl_ctx,
+                server_hostname=server_hostname,
+                ssl_handshake_timeout=None,
+            )
+        except ssl.SSLError as exc:
+            raise TLSError.from_handshake(f"{host}:{port} (UNIX socket {path!r})", exc) from exc
+        except OSError as exc:
+            raise ConnectError(
+                f"cannot connect to {host}:{port} through the UNIX socket {path!r}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+        return transport, protocol
 
     async def _attempt(
         self,

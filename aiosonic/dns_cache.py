@@ -41,8 +41,9 @@ class DNSCache:
     Args:
         resolver: The resolver asked on a miss; the cache owns it and closes
             it in :meth:`close`.
-        ttl_ms: How long an answer is kept, in milliseconds; ``None`` keeps
-            answers until evicted or invalidated.
+        ttl_ms: How long an answer is kept at most, in milliseconds; an
+            answer with its own DNS TTL (a ``"ttl"`` key) is kept no longer
+            than that. ``None``: only the DNS TTL, if any, limits it.
         enabled: ``False`` sends every lookup to the resolver (IP literals
             still never reach it).
         max_entries: How many (host, port, family) answers are kept at most;
@@ -185,10 +186,19 @@ class DNSCache:
         return answers
 
     def _store(self, key: _Key, answers: _Answers) -> None:
-        """Cache ``answers`` and drop the oldest entries past the bound."""
+        """Cache ``answers`` and drop the oldest entries past the bound.
+
+        An answer that carries its DNS TTL (``"ttl"``, seconds, from
+        :class:`~aiosonic.resolver.AsyncResolver`) is kept no longer than the
+        shortest of them, and never longer than ``ttl_ms``.
+        """
         if self._ttl_ms == 0:
             return
-        expires_at = None if self._ttl_ms is None else self._clock() + self._ttl_ms / 1000
+        ttls = [answer["ttl"] for answer in answers if answer.get("ttl")]
+        keep = self._ttl_ms / 1000 if self._ttl_ms is not None else None
+        if ttls:
+            keep = min(ttls) if keep is None else min(keep, min(ttls))
+        expires_at = None if keep is None else self._clock() + keep
         self._entries[key] = (expires_at, _copy(answers))
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:

@@ -220,7 +220,9 @@ class TLSError(ConnectError, ssl.SSLError):
             )
         else:
             # An OpenSSL reason code (WRONG_VERSION_NUMBER) read as words.
-            reason = (exc.reason or exc.strerror or str(exc)).replace("_", " ").lower()
+            reason = (
+                (getattr(exc, "reason", None) or exc.strerror or str(exc)).replace("_", " ").lower()
+            )
             hint = ""
         return cls(f"TLS handshake with {peer} failed: {reason.rstrip('.')}.{hint}")
 

@@ -70,9 +70,15 @@ def _family_name(family: int) -> str:
         return str(family)
 
 
-def _answer(hostname: str, host: str, port: int, family: int, proto: int) -> dict[str, Any]:
-    """Build one answer dict with the keys every resolver promises."""
-    return {
+def _answer(
+    hostname: str, host: str, port: int, family: int, proto: int, ttl: int = 0
+) -> dict[str, Any]:
+    """Build one answer dict with the keys every resolver promises.
+
+    ``ttl`` (seconds) is added as a ``"ttl"`` key when the resolver knows it
+    (a DNS answer's, above 0); the DNS cache keeps the answer no longer.
+    """
+    answer = {
         "hostname": hostname,
         "host": host,
         "port": port,
@@ -80,6 +86,9 @@ def _answer(hostname: str, host: str, port: int, family: int, proto: int) -> dic
         "proto": proto,
         "flags": ANSWER_FLAGS,
     }
+    if ttl > 0:
+        answer["ttl"] = ttl
+    return answer
 
 
 def ip_literal_answer(host: str, port: int) -> list[dict[str, Any]] | None:
@@ -338,6 +347,8 @@ class AsyncResolver(AbstractResolver):
                 int(node.addr[1]),
                 int(node.family),
                 node.protocol,
+                # c-ares gives 0 for an /etc/hosts answer: no TTL, the cache's own applies.
+                int(node.ttl),
             )
             for node in result.nodes
         )

@@ -27,6 +27,9 @@ import pytest
 import trustme
 from aiohttp import web
 
+# The mock transport's fixture (aiosonic_mock), loaded as users load it.
+pytest_plugins = ["aiosonic.testing"]
+
 #: Which event loop the suite runs on: "asyncio" (default) or "uvloop".
 TEST_LOOP = os.environ.get("AIOSONIC_TEST_LOOP", "asyncio")
 

@@ -18,6 +18,7 @@ import aiodns
 import pytest
 
 import aiosonic.resolver as resolver_module
+from aiosonic.dns_cache import DNSCache
 from aiosonic.exceptions import ConnectError, ResolveError
 from aiosonic.resolver import (
     AbstractResolver,
@@ -59,7 +60,8 @@ def hosts_of(answers: list[dict[str, Any]]) -> list[str]:
 def check_shape(answers: list[dict[str, Any]], hostname: str, port: int) -> None:
     assert answers, "a resolver must never return an empty list"
     for answer in answers:
-        assert set(answer) == ANSWER_KEYS
+        # "ttl" (seconds) is there when the resolver knows the DNS TTL.
+        assert set(answer) - {"ttl"} == ANSWER_KEYS
         assert answer["hostname"] == hostname
         assert isinstance(answer["host"], str)
         assert answer["port"] == port
@@ -88,7 +90,12 @@ def parse_question(packet: bytes) -> tuple[int, int, str, int, bytes]:
 
 
 def build_response(
-    query_id: int, query_flags: int, question: bytes, rcode: int, rdatas: list[tuple[int, bytes]]
+    query_id: int,
+    query_flags: int,
+    question: bytes,
+    rcode: int,
+    rdatas: list[tuple[int, bytes]],
+    ttl: int = 60,
 ) -> bytes:
     """Build a response echoing ``question`` with one answer per rdata."""
     # QR=1, AA=1, RD copied from the query, RA=1 (RFC 1035 §4.1.1).
@@ -96,7 +103,7 @@ def build_response(
     out = struct.pack("!HHHHHH", query_id, flags, 1, len(rdatas), 0, 0) + question
     for qtype, rdata in rdatas:
         # 0xC00C: a compression pointer to the question name at offset 12.
-        out += struct.pack("!HHHIH", 0xC00C, qtype, CLASS_IN, 60, len(rdata)) + rdata
+        out += struct.pack("!HHHIH", 0xC00C, qtype, CLASS_IN, ttl, len(rdata)) + rdata
     return out
 
 
@@ -110,6 +117,8 @@ class LocalDNSServer(asyncio.DatagramProtocol):
         self.zone = zone
         self.silent = silent
         self.questions: list[tuple[str, int]] = []
+        #: The TTL of every answer, in seconds.
+        self.ttl = 60
         self.silent_question = asyncio.Event()
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -130,7 +139,7 @@ class LocalDNSServer(asyncio.DatagramProtocol):
         else:
             family = socket.AF_INET if qtype == QTYPE_A else socket.AF_INET6
             rdatas = [(qtype, socket.inet_pton(family, ip)) for ip in records.get(qtype, [])]
-            reply = build_response(query_id, flags, question, RCODE_NOERROR, rdatas)
+            reply = build_response(query_id, flags, question, RCODE_NOERROR, rdatas, self.ttl)
         assert self.transport is not None
         self.transport.sendto(reply, addr)
 
@@ -416,3 +425,46 @@ def test_pycares_4_nameservers_share_one_port() -> None:
     assert kwargs == {"udp_port": 5353, "tcp_port": 5353}
     with pytest.raises(ValueError, match=r"one port for all nameservers, not \[53, 54\]"):
         _with_one_port(["127.0.0.1:53", "127.0.0.2:54"], {})
+
+
+class CountingAsyncResolver(AsyncResolver):
+    """An AsyncResolver that counts the lookups that reach it (past the DNS cache)."""
+
+    calls = 0
+
+    async def resolve(
+        self, host: str, port: int = 0, family: int = socket.AF_INET
+    ) -> list[dict[str, Any]]:
+        self.calls += 1
+        return await super().resolve(host, port, family)
+
+
+async def test_async_answers_carry_the_dns_ttl_and_the_cache_honours_it(
+    dns_server: tuple[LocalDNSServer, str],
+) -> None:
+    server, nameserver = dns_server
+    server.ttl = 7
+    clock = [1000.0]
+    resolver = CountingAsyncResolver([nameserver], timeout=5.0, tries=1)
+    # (c-ares keeps its own cache by the same TTL, in real time: counting the
+    # lookups that reach the resolver shows what our cache does.)
+    async with DNSCache(resolver, ttl_ms=30_000, clock=lambda: clock[0]) as cache:
+        first = await cache.lookup("v4only.example.test", 80, socket.AF_INET)
+        assert [a["ttl"] for a in first] == [7]
+        clock[0] += 6.9  # within the DNS TTL: cached
+        await cache.lookup("v4only.example.test", 80, socket.AF_INET)
+        assert resolver.calls == 1
+        clock[0] += 0.2  # past the DNS TTL, long before the cache's own 30 s
+        await cache.lookup("v4only.example.test", 80, socket.AF_INET)
+        assert resolver.calls == 2
+
+    server.ttl = 3600  # longer than ttl_dns_cache: capped by it
+    resolver = CountingAsyncResolver([nameserver], timeout=5.0, tries=1)
+    async with DNSCache(resolver, ttl_ms=2000, clock=lambda: clock[0]) as cache:
+        await cache.lookup("www.example.test", 80, socket.AF_INET)
+        clock[0] += 1.9
+        await cache.lookup("www.example.test", 80, socket.AF_INET)
+        assert resolver.calls == 1
+        clock[0] += 0.2
+        await cache.lookup("www.example.test", 80, socket.AF_INET)
+        assert resolver.calls == 2
