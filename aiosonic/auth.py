@@ -412,7 +412,8 @@ async def send_with_auth(
                 raise
             # Answered: read the challenge's body so its connection can carry
             # the next request (or drop a big one with its connection).
-            await response._drain(MAX_DISCARDED_BODY)
+            if response.stream is not None:
+                await response.stream.discard(MAX_DISCARDED_BODY)
         raise AuthenticationError(
             f"{name} sent {MAX_AUTH_ROUNDS} requests for {request.url.url} without finishing"
         )

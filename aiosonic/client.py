@@ -35,6 +35,7 @@ from aiosonic.auth import (
 from aiosonic.connection import HTTP2Stream
 from aiosonic.connectors import TCPConnector
 from aiosonic.cookies import CookieJar
+from aiosonic.decoders import DecodeLimits
 from aiosonic.exceptions import InvalidRequest, MaxRedirects, NetworkError, RequestTimeout
 from aiosonic.headers import HttpHeaders
 from aiosonic.http2 import Http2Config
@@ -47,7 +48,7 @@ from aiosonic.redirects import (
     next_request,
 )
 from aiosonic.request import BodyType, HeadersType, Request, build_request
-from aiosonic.response import HttpResponse
+from aiosonic.response import DecodingLimits, HttpResponse
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import CertType, as_client_cert
 from aiosonic.tunnel import uses_absolute_form
@@ -502,7 +503,7 @@ class HTTPClient(HTTPVerbs):
                     )
 
                 response = await send_with_auth(request, scheme, send_one)
-            location = response._raw_header(b"location") if follow else None
+            location = _location(response) if follow else None
             if not (follow and location and is_redirect(response.status_code, location)):
                 response.history = history
                 return response
@@ -512,10 +513,9 @@ class HTTPClient(HTTPVerbs):
                     f"more than max_redirects={max_redirects} redirects, last to "
                     f"{location!r} from {response.url}"
                 )
-            # Drain the redirect's body (bounded) so its connection is reused.
-            if response._head.content_length is not None and (
-                response._head.content_length <= PRELOAD_LIMIT
-            ):
+            # Read the redirect's body (bounded) so its connection is reused.
+            length = response.stream.content_length if response.stream is not None else None
+            if length is not None and length <= PRELOAD_LIMIT:
                 await response.content()
             else:
                 await response.aclose()
@@ -617,27 +617,26 @@ class HTTPClient(HTTPVerbs):
                 conn.close()
                 connector.release(conn)
                 raise
-            head_at = time.perf_counter()
-            # Read now: once released (preloaded), the slot may serve another request.
-            reused, connect_timings = conn.reused, conn.connect_timings
-            response = HttpResponse(response_head, url.url, request.method, conn, connector)
-            if max_decompressed_size is not None:
-                response.max_decompressed_size = max_decompressed_size
+            # The request's timing facts go on its lease (no tuple per request).
+            conn.started, conn.acquired, conn.head_at = started, acquired, time.perf_counter()
             length = response_head.content_length
-            body_done = None
+            body = conn.body_stream(connector, length)
+            raw = conn.body_done = None
             if not response_head.has_body or (
                 not stream and length is not None and length <= PRELOAD_LIMIT
             ):
-                if not response._take_buffered_body():  # not all here yet: wait for it
-                    await response.content()
-                body_done = time.perf_counter()
-            else:
-                if scope is not None:
-                    # Streamed: request_timeout goes on bounding its reads.
-                    conn.limit_reads(scope)
-                response.guard_unread()
-            # Timings are built only if asked for (see HttpResponse.timings).
-            response.marks = (started, acquired, head_at, body_done, reused, connect_timings)
+                raw = body.read_all_nowait()
+                if raw is None:  # not all here yet: wait for it
+                    raw = await body.read_all()
+                conn.body_done = time.perf_counter()
+            elif scope is not None:
+                # Streamed: request_timeout goes on bounding its reads.
+                conn.limit_reads(scope)
+            # Timings are built from the lease only if asked for (HttpResponse.timings).
+            limits: DecodingLimits = connector
+            if max_decompressed_size is not None:  # the client's or the request's own
+                limits = DecodeLimits(max_decompressed_size, connector.max_content_encodings)
+            response = HttpResponse(response_head, url.url, request.method, body, limits, raw, conn)
             if self.cookie_jar is not None:
                 self._store_cookies(url, response)
             if self.event_hooks["response"]:
@@ -770,6 +769,12 @@ def _absolute_form_head(request: Request, proxy: Proxy) -> bytes:
     if credentials is not None and request.header("Proxy-Authorization") is None:
         headers = [*headers, ("Proxy-Authorization", credentials)]
     return build_request_head(request.method, request.url.url, headers)
+
+
+def _location(response: HttpResponse) -> str | None:
+    """Return the Location field of ``response`` (its lines joined), or None."""
+    found = response.headers.getall("location", [])
+    return ", ".join(found) if found else None
 
 
 def _userinfo_auth(url: ParsedURL) -> BasicAuth:

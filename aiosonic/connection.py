@@ -1,39 +1,68 @@
-"""A pool slot (:class:`Connection`) and an HTTP/2 stream lease (:class:`HTTP2Stream`).
+"""Pool slots (:class:`Connection`) and the leases of one request on them.
 
-A ``Connection`` holds at most one live transport and its driver.
+A ``Connection`` holds at most one live transport and its driver, and one
+explicit :class:`ConnectionState`: NEW (no transport yet), ACTIVE (leased),
+IDLE (back in its pool, its transport kept) or CLOSED (back in its pool, its
+transport closed; the next lease opens another). Its predicates
+(:meth:`~Connection.is_available`, :meth:`~Connection.has_expired`,
+:meth:`~Connection.is_idle`) derive from that state and from the driver, as
+httpcore's connections do. The pool hands out slots; the connector opens a
+transport for one when it cannot carry the request as it is (:meth:`attach`),
+and decides at release whether to keep it.
 
-The pool hands out ``Connection`` objects; the connector opens a transport for
-a slot when it cannot carry the request as it is (:meth:`attach`), and decides
-at release whether to keep it. The protocol itself runs in a driver
-(``aiosonic.drivers.http11`` or ``.http2``); this class only routes calls to it
-and keeps the slot's identity (its pool key) and bookkeeping (idle time, request
-count).
-
-An HTTP/1.1 request leases the slot itself. An HTTP/2 connection is shared: each
-request leases an :class:`HTTP2Stream` on the slot instead, with the same
-surface the client and the response use (``next_event``, ``close``, timings).
+What belongs to one request lives on its lease, never on the slot that many
+requests share: whether the transport was reused, the connect timings, the
+HTTP/2 stream. An HTTP/1.1 request holds an :class:`HTTP11Lease` of the whole
+slot; an HTTP/2 connection is shared, and each request holds an
+:class:`HTTP2Stream` lease of one stream on it. Both offer the surface the
+client uses (``body_stream``, ``limit_reads``, ``close``, ``reused``,
+``connect_timings``); the body stream a lease hands out gives the lease back
+to the connector when the body ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from aiosonic.drivers.http2 import H2StreamState, HTTP2Driver
-from aiosonic.drivers.http11 import HTTP11Driver, RequestBody
+from aiosonic.drivers.body import LeaseOwner
+from aiosonic.drivers.http2 import H2StreamState, HTTP2Body, HTTP2Driver
+from aiosonic.drivers.http11 import HTTP11Body, HTTP11Driver, RequestBody
 from aiosonic.exceptions import ConnectionDisconnected
 from aiosonic.protocols.h2_headers import check_header_list_size, request_header_list
-from aiosonic.protocols.h11_events import Data, EndOfMessage, InformationalResponse, ResponseHead
+from aiosonic.protocols.h11_events import ResponseHead
 
 if TYPE_CHECKING:
     from aiosonic.request import Request
     from aiosonic.timeout import deadline
     from aiosonic.urls import Origin, PoolKey
 
-__all__ = ["Connection", "HTTP2Stream"]
+__all__ = ["Connection", "ConnectionState", "HTTP2Stream", "HTTP11Lease"]
 
 Driver = HTTP11Driver | HTTP2Driver
+
+
+class ConnectionState(enum.Enum):
+    """Where a pool slot is in its life (the one record of "leased" and "idle")."""
+
+    #: Never leased yet, no transport.
+    NEW = "NEW"
+    #: Leased: carrying an HTTP/1.1 request, or streams of a shared HTTP/2 connection.
+    ACTIVE = "ACTIVE"
+    #: Back in its pool with its transport kept for another request.
+    IDLE = "IDLE"
+    #: Back in its pool with its transport closed; the next lease opens another.
+    CLOSED = "CLOSED"
+
+
+# Module constants: a global lookup on the hot path, not an attribute of the class.
+NEW = ConnectionState.NEW
+ACTIVE = ConnectionState.ACTIVE
+IDLE = ConnectionState.IDLE
+CLOSED = ConnectionState.CLOSED
 
 
 class Connection:
@@ -46,9 +75,9 @@ class Connection:
         key: What the live transport is bound to (scheme, host, port, TLS
             settings, proxy), or ``None`` when there is no transport.
         origin: ``(scheme, host, port)`` of ``key``; pools group by it.
+        state: Where the slot is in its life (see :class:`ConnectionState`).
+        pool: The pool the slot was leased from (set by the connector).
         last_released_time: ``time.monotonic()`` of the last release.
-        reused: Whether the current request runs on a transport that already
-            carried one.
     """
 
     def __init__(self, connector: Any = None) -> None:
@@ -56,19 +85,18 @@ class Connection:
         self.key: PoolKey | None = None
         self.origin: Origin | None = None
         self.driver: Driver | None = None
+        self.state = NEW
         self.last_released_time: float | None = None
-        self.reused = False
         self.pool: Any = None
         #: (dns, connect incl. TLS) seconds of the last transport opened.
         self.connect_timings: tuple[float, float] = (0.0, 0.0)
 
     def __repr__(self) -> str:
         if self.driver is None or self.key is None:
-            return "<Connection [UNCONNECTED]>"
-        state = "CLOSED" if self.driver.is_closed else "OPEN"
+            return f"<Connection [{self.state.value}]>"
         scheme, host, port = self.key.scheme, self.key.host, self.key.port
         return (
-            f"<Connection ['{scheme}://{host}:{port}', {state}, "
+            f"<Connection ['{scheme}://{host}:{port}', {self.state.value}, "
             f"Request Count: {self.driver.requests_count}]>"
         )
 
@@ -84,20 +112,73 @@ class Connection:
         """Requests sent on the current transport."""
         return self.driver.requests_count if self.driver is not None else 0
 
-    def is_reusable_for(self, key: PoolKey) -> bool:
-        """Return whether the live transport can carry a request for ``key`` now.
+    @property
+    def reused(self) -> bool:
+        """Whether the transport carried a request before its latest one (the published attribute).
 
-        An idle HTTP/1.1 connection is also asked whether the server has
-        spoken since (closed it, most often): see ``HTTP11Driver.is_peer_silent``.
+        Derived, not recorded: whether a given request was reused is a fact
+        of its lease (``HTTP11Lease.reused``, ``HTTP2Stream.reused``).
+        """
+        return self.requests_count > 1
+
+    def is_idle(self) -> bool:
+        """Whether the slot is back in its pool with its transport kept."""
+        return self.state is IDLE
+
+    def is_available(self) -> bool:
+        """Whether this idle slot's transport may carry another request (expiry aside).
+
+        The last exchange ended cleanly (HTTP/1.1), or the connection may
+        open another stream (HTTP/2); see :meth:`has_expired` for time and
+        for what the server did meanwhile.
         """
         driver = self.driver
-        if driver is None or self.key != key or not driver.is_reusable():
-            return False
-        return type(driver) is not HTTP11Driver or driver.is_peer_silent()
+        return self.state is IDLE and driver is not None and driver.is_reusable()
+
+    def has_expired(self, max_idle_ms: float | None) -> bool:
+        """Whether an idle transport must not be reused: too old, or the server spoke.
+
+        Args:
+            max_idle_ms: How long, in milliseconds, a transport may sit idle;
+                None: no limit.
+
+        An idle HTTP/1.1 connection with anything to read (EOF, most often) is
+        expired too: see ``HTTP11Driver.is_peer_silent``.
+        """
+        released = self.last_released_time
+        if (
+            max_idle_ms is not None
+            and released is not None
+            and (time.monotonic() - released) * 1000 > max_idle_ms
+        ):
+            return True
+        driver = self.driver
+        return type(driver) is HTTP11Driver and not driver.is_peer_silent()
+
+    def is_reusable_for(self, key: PoolKey) -> bool:
+        """Return whether this idle slot can carry a request for ``key`` now (no idle limit)."""
+        return self.key == key and self.is_available() and not self.has_expired(None)
 
     def is_reusable(self) -> bool:
         """Return whether the last exchange left the transport fit for another."""
         return self.driver is not None and self.driver.is_reusable()
+
+    def check_in(self, keep: bool) -> bool:
+        """Mark the slot back in its pool: IDLE if ``keep`` and fit, else CLOSED.
+
+        Synchronous bookkeeping, no I/O: it returns whether the caller must
+        close the transport (kept, or already closed: False).
+
+        Args:
+            keep: The owner's rules allow keeping it (not shutting down, under
+                the request limit).
+        """
+        driver = self.driver
+        if keep and driver is not None and driver.is_reusable():  # is_reusable(), inline
+            self.state = IDLE
+            return False
+        self.state = CLOSED
+        return self.is_connected
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """Return transport information (``peername``, ``ssl_object``...)."""
@@ -122,18 +203,68 @@ class Connection:
         driver.transport = transport
 
     def close(self) -> None:
-        """Close the transport, if any; idempotent."""
+        """Close the transport, if any; idempotent.
+
+        A slot in its pool becomes CLOSED; a leased one stays ACTIVE until
+        it is given back.
+        """
         driver = self.driver
         if driver is not None:
             driver.close()
         self.driver = None
         self.key = None
         self.origin = None
+        if self.state is not ACTIVE and self.state is not NEW:
+            self.state = CLOSED
 
-    # --- exchange -----------------------------------------------------------
+
+class HTTP11Lease:
+    """One HTTP/1.1 request's lease of a whole pool slot, and that request's facts.
+
+    Args:
+        slot: The leased slot, its transport speaking HTTP/1.1.
+        reused: The transport carried requests before this one.
+
+    Attributes:
+        reused: The transport carried requests before this one.
+        connect_timings: ``(dns, connect)`` seconds of opening the transport.
+        released: The connector took the lease back.
+        started, acquired, head_at, body_done: The request's
+            ``time.perf_counter()`` marks, set by the client as it goes
+            (see ``aiosonic.response.Marks``).
+    """
+
+    __slots__ = (
+        "acquired",
+        "body_done",
+        "connect_timings",
+        "driver",
+        "head_at",
+        "released",
+        "reused",
+        "slot",
+        "started",
+    )
+    #: Set by the client (the slots stay unset until then: no store per lease here).
+    started: float
+    acquired: float
+    head_at: float
+    body_done: float | None
+
+    def __init__(self, slot: Connection, reused: bool) -> None:
+        self.slot = slot
+        # The connector checked (no typing.cast: it is a call per request).
+        self.driver: HTTP11Driver = slot.driver  # type: ignore[assignment]
+        self.reused = reused
+        self.connect_timings = slot.connect_timings
+        self.released = False
+
+    def __repr__(self) -> str:
+        state = "RELEASED" if self.released else "HELD"
+        return f"<HTTP11Lease [{state}, reused={self.reused}, {self.slot!r}]>"
 
     # Plain methods returning the driver's coroutine: awaiting them costs no
-    # coroutine frame of their own (once per request, or per body piece).
+    # coroutine frame of their own.
 
     def send_request(
         self,
@@ -144,15 +275,9 @@ class Connection:
         read_timeout: float | None,
         chunked: bool = False,
     ) -> Coroutine[Any, Any, ResponseHead]:
-        """Send one request on the live transport; await the result for the response head.
-
-        Raises:
-            ConnectionDisconnected: The slot has no HTTP/1.1 transport (at the call).
-        """
+        """Send one request on the leased transport; await the result for the response head."""
         driver = self.driver
-        if not isinstance(driver, HTTP11Driver):
-            raise ConnectionDisconnected(f"connection slot has no HTTP/1.1 transport ({url})")
-        driver.reused = self.reused
+        driver.reused = self.reused  # told in the driver's errors (one exchange at a time)
         return driver.send_request(head, body, method, url, read_timeout, chunked)
 
     def limit_reads(self, scope: deadline) -> None:
@@ -161,18 +286,18 @@ class Connection:
         Called when a response is handed out with its body unread: the
         ``request_timeout`` goes on bounding the body, however it is read.
         """
-        driver = self.driver
-        if isinstance(driver, HTTP11Driver):
-            driver.limit_reads(scope)
+        self.driver.limit_reads(scope)
 
-    def next_event(
-        self,
-    ) -> Coroutine[Any, Any, ResponseHead | InformationalResponse | Data | EndOfMessage]:
-        """Return (a coroutine for) the next event of the response in progress."""
-        driver = self.driver
-        if not isinstance(driver, HTTP11Driver):
-            raise ConnectionDisconnected("connection closed while reading the response")
-        return driver.next_event()
+    def body_stream(self, owner: LeaseOwner, content_length: int | None) -> HTTP11Body:
+        """Return the body of the response whose head :meth:`send_request` returned.
+
+        Reading it to the end or closing it gives this lease back to ``owner``.
+        """
+        return HTTP11Body(self.driver, self, owner, content_length)
+
+    def close(self) -> None:
+        """Close the slot's transport (a half-read exchange must not be reused)."""
+        self.slot.close()
 
 
 class HTTP2Stream:
@@ -183,8 +308,27 @@ class HTTP2Stream:
         reused: The connection carried requests before this one.
 
     Closing a lease resets only its stream (RST_STREAM CANCEL when still open);
-    the connection goes on serving the others.
+    the connection goes on serving the others. The request's timing marks
+    (``started``, ``acquired``, ``head_at``, ``body_done``) are set by the
+    client, as on :class:`HTTP11Lease`.
     """
+
+    __slots__ = (
+        "_stream",
+        "acquired",
+        "body_done",
+        "connect_timings",
+        "driver",
+        "head_at",
+        "released",
+        "reused",
+        "slot",
+        "started",
+    )
+    started: float
+    acquired: float
+    head_at: float
+    body_done: float | None
 
     def __init__(self, slot: Connection, reused: bool) -> None:
         driver = slot.http2
@@ -227,18 +371,18 @@ class HTTP2Stream:
         )
         return driver.response_head(stream)
 
-    def next_event(
-        self,
-    ) -> Coroutine[Any, Any, ResponseHead | InformationalResponse | Data | EndOfMessage]:
-        """Return (a coroutine for) the next event of this stream's response.
+    def body_stream(self, owner: LeaseOwner, content_length: int | None) -> HTTP2Body:
+        """Return the body of the response whose head :meth:`send` returned.
+
+        Reading it to the end or closing it gives this lease back to ``owner``.
 
         Raises:
-            ConnectionDisconnected: No stream is open on this lease (at the call).
+            ConnectionDisconnected: No stream is open on this lease.
         """
         stream = self._stream
         if stream is None:
             raise ConnectionDisconnected("no HTTP/2 stream open on this lease")
-        return self.driver.next_event(stream)
+        return HTTP2Body(self.driver, stream, self, owner, content_length)
 
     def limit_reads(self, scope: deadline) -> None:
         """Bound every later wait of this stream by ``scope``, the request's deadline.
@@ -249,15 +393,6 @@ class HTTP2Stream:
         stream = self._stream
         if stream is not None and scope.expires_at is not None:
             stream.request_scope = scope
-
-    def take_buffered_body(self) -> bytes | None:
-        """End the exchange with the rest of the body, if all of it has arrived.
-
-        The same as reading ``Data`` and ``EndOfMessage`` events, in one step;
-        None (nothing consumed) when the body is incomplete or has trailers.
-        """
-        stream = self._stream
-        return self.driver.take_buffered_body(stream) if stream is not None else None
 
     def close(self) -> None:
         """Forget the stream, resetting it if the response was not read to its end."""

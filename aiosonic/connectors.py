@@ -6,9 +6,11 @@ is, opens a transport: DNS (through :class:`~aiosonic.dns_cache.DNSCache`), TCP,
 TLS with SNI and ALPN. DNS + TCP + TLS together are bounded by ``sock_connect``.
 Through a proxy, :mod:`aiosonic.tunnel` does the proxy's part (CONNECT, SOCKS5,
 TLS inside the tunnel) with this connector's DNS and TCP, under the same deadline.
-It also decides at release whether a connection is kept, and tracks leases so
+It also decides at release whether a connection is kept (synchronously:
+``Connection.check_in`` says whether to close it), and tracks leases so
 ``wait_requests()`` can wait on an event instead of polling.
 
+An HTTP/1.1 request leases a whole slot (:class:`~aiosonic.connection.HTTP11Lease`).
 HTTP/2 connections sit in the same pools. A request leases a *stream*
 (:class:`~aiosonic.connection.HTTP2Stream`) on a connection that has room for
 one; the connection's slot stays leased from its pool while any stream is
@@ -32,7 +34,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from aiosonic.backends import NetworkBackend, NetworkBackendInterface
-from aiosonic.connection import Connection, HTTP2Stream
+from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease
 from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE
 from aiosonic.dialer import TCPDialer
 from aiosonic.dns_cache import DNSCache
@@ -255,8 +257,8 @@ class TCPConnector:
         timeouts: Timeouts,
         proxy: Proxy | None = None,
         scope: deadline | None = None,
-    ) -> Connection | HTTP2Stream:
-        """Return what can carry a request to ``key`` now: a slot, or an HTTP/2 stream.
+    ) -> HTTP11Lease | HTTP2Stream:
+        """Return a lease that can carry a request to ``key`` now: a slot's, or an HTTP/2 stream's.
 
         Args:
             url: The request URL.
@@ -298,13 +300,14 @@ class TCPConnector:
             self._all_free.clear()  # _lease_count(+1), inline
         conn.pool = pool
         try:
-            idle_ms, released = config.max_conn_idle_ms, conn.last_released_time  # idle for long?
-            if conn.is_reusable_for(key) and (
-                idle_ms is None
-                or released is None
-                or (time.monotonic() - released) * 1000 <= idle_ms
-            ):
-                conn.reused = True
+            reused = (
+                conn.key == key
+                and conn.is_available()
+                and not conn.has_expired(config.max_conn_idle_ms)
+            )
+            conn.state = ACTIVE
+            if reused:
+                pass
             elif shared:
                 opening = self._shared.begin_open(key)
                 error: BaseException | None = None
@@ -318,12 +321,14 @@ class TCPConnector:
             else:
                 await self._connect(conn, url, key, timeouts, proxy)
             if conn.http2 is None:
-                return conn
+                return HTTP11Lease(conn, reused)
             self._shared.add(key, conn)
-            return HTTP2Stream(conn, reused=conn.reused)
+            return HTTP2Stream(conn, reused)
         except BaseException:
+            conn.state = ACTIVE  # whatever failed, the slot is leased until given back
             conn.close()
-            self.release(conn)
+            self._lease_count(-1)
+            self._return_slot(conn)
             raise
 
     async def _wait_for_slot(
@@ -398,14 +403,9 @@ class TCPConnector:
             f"({shown}{more}); read or close them (async with) to free their slots"
         )
 
-    def note_unread(self, lease: Connection | HTTP2Stream, url: str, site: str) -> None:
+    def note_unread(self, lease: HTTP11Lease | HTTP2Stream, url: str, site: str) -> None:
         """Record that a response handed out unread holds ``lease`` (for :meth:`describe_pool`)."""
-        pool = lease.slot.pool if isinstance(lease, HTTP2Stream) else lease.pool
-        self._unread[id(lease)] = (pool, url, site)
-
-    def forget_unread(self, lease: Connection | HTTP2Stream) -> None:
-        """The unread response of ``lease`` was read, closed or collected."""
-        self._unread.pop(id(lease), None)
+        self._unread[id(lease)] = (lease.slot.pool, url, site)
 
     def _pool_acquire(self, pool: Pool, url: ParsedURL, key: PoolKey) -> Awaitable[Connection]:
         return pool.acquire(url.split, key)
@@ -445,7 +445,6 @@ class TCPConnector:
     ) -> None:
         """Open a transport for slot ``conn`` (closing any it had) under ``sock_connect``."""
         conn.close()  # another key, dead, or idle too long; no-op when unconnected
-        conn.reused = False
         # Plain asyncio.timeout: once per new connection, so its loop timer
         # costs nothing measurable (the per-request scopes are deadline's).
         scope = asyncio.timeout(timeouts.sock_connect)
@@ -482,42 +481,61 @@ class TCPConnector:
         elif leased == delta:  # was 0: the event is set only then
             self._all_free.clear()
 
-    def release(self, conn: Connection | HTTP2Stream) -> None:
-        """Give back a slot or an HTTP/2 stream lease, closing what must not be reused."""
-        if isinstance(conn, HTTP2Stream):
+    def release(self, conn: HTTP11Lease | HTTP2Stream | Connection) -> None:
+        """Take back a lease (once; idempotent), closing what must not be reused.
+
+        An HTTP/1.1 lease gives its slot back to the pool. An HTTP/2 lease
+        resets its stream unless it ended; the slot goes back when its last
+        stream does. A leased slot itself is taken too, as the published
+        connector took it.
+        """
+        if isinstance(conn, HTTP11Lease):
             if conn.released:
                 return
             conn.released = True
-            conn.close()  # resets the stream unless it ended
-            self._lease_count(-1)
-            slot, driver = conn.slot, conn.driver
-            driver.reserved -= 1
-            if driver.reserved <= 0:
-                self._shared.remove(slot)
-                self._return_slot(slot)
-            self._shared.notify()
+            slot = conn.slot
+        elif isinstance(conn, HTTP2Stream):
+            self._release_stream(conn)
             return
-        if conn.pool is None:
+        elif conn.state is ACTIVE:
+            slot = conn
+        else:
             return
+        if self._unread:  # a response handed out unread held it (note_unread)
+            self._unread.pop(id(conn), None)
         self._lease_count(-1)
-        self._return_slot(conn)
+        self._return_slot(slot)
+
+    def _release_stream(self, lease: HTTP2Stream) -> None:
+        if lease.released:
+            return
+        lease.released = True
+        if self._unread:
+            self._unread.pop(id(lease), None)
+        lease.close()  # resets the stream unless it ended
+        self._lease_count(-1)
+        slot = lease.slot
+        if self._shared.end_stream(slot, lease.driver):
+            self._return_slot(slot)
+        self._shared.notify()
 
     def _return_slot(self, conn: Connection) -> None:
-        """Hand a slot back to its pool, closing its transport if it must not be reused."""
-        pool = conn.pool
-        if pool is None:
+        """Hand a leased slot back to its pool, closing its transport if it must not be reused.
+
+        Whether to keep it is decided synchronously (:meth:`Connection.check_in`);
+        only then is the transport closed.
+        """
+        if conn.state is not ACTIVE:
             return
-        conn.pool = None
+        pool = conn.pool
         config = self._configs_by_pool.get(id(pool))
         max_requests = config.max_conn_requests if config else self.conn_max_requests
         # max_conn_requests recycles HTTP/1.1 connections; an HTTP/2 server
-        # that wants to recycle one says so with GOAWAY. (Reusable implies connected.)
-        if not conn.is_reusable() or self._closed:
-            if conn.is_connected:
-                conn.close()
-        elif (
-            max_requests is not None and conn.requests_count >= max_requests and conn.http2 is None
-        ):
+        # that wants to recycle one says so with GOAWAY.
+        keep = not self._closed and (
+            max_requests is None or conn.requests_count < max_requests or conn.http2 is not None
+        )
+        if conn.check_in(keep):
             conn.close()
         conn.last_released_time = time.monotonic()
         pool.release(conn)

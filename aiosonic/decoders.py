@@ -21,6 +21,7 @@ from __future__ import annotations
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import brotli
@@ -34,6 +35,7 @@ __all__ = [
     "SUPPORTED_ENCODINGS",
     "BrotliDecoder",
     "ContentDecoder",
+    "DecodeLimits",
     "DeflateDecoder",
     "GzipDecoder",
     "IdentityDecoder",
@@ -63,6 +65,23 @@ DECODE_STEP_SIZE = 64 * 1024
 
 #: Codings we decode, in the order we advertise them.
 SUPPORTED_ENCODINGS: tuple[str, ...] = ("gzip", "deflate", "br")
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeLimits:
+    """The bounds one response's decoders run under.
+
+    The connector has the same two attributes; this value replaces it when a
+    client or a request sets its own ``max_decompressed_size``.
+
+    Attributes:
+        max_decompressed_size: Most bytes one body may decode to.
+        max_content_encodings: Most codings one ``Content-Encoding`` may chain.
+    """
+
+    max_decompressed_size: int = MAX_DECOMPRESSED_SIZE
+    max_content_encodings: int = MAX_CONTENT_ENCODINGS
+
 
 # RFC 1952 §2.3.1: every gzip member starts with ID1 ID2 = 0x1f 0x8b.
 _GZIP_WBITS = 16 + zlib.MAX_WBITS

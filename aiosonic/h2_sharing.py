@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aiosonic.connection import Connection
+    from aiosonic.drivers.http2 import HTTP2Driver
     from aiosonic.urls import PoolKey
 
 __all__ = ["SharedConnections"]
@@ -79,6 +80,19 @@ class SharedConnections:
         driver.on_capacity = self.notify
         driver.reserved += 1
         self.shared.setdefault(key, []).append(conn)
+
+    def end_stream(self, conn: Connection, driver: HTTP2Driver) -> bool:
+        """Count one stream of ``conn`` ended; return whether it was the last one.
+
+        The last one stops the sharing: the slot goes back to its pool. (The
+        reservation counter lives on the driver, which reads it in
+        ``can_take_stream``; only this class writes it.)
+        """
+        driver.reserved -= 1
+        if driver.reserved > 0:
+            return False
+        self.remove(conn)
+        return True
 
     def remove(self, conn: Connection) -> None:
         """Stop sharing ``conn`` (its last stream ended; it goes back to its pool)."""

@@ -2,9 +2,9 @@
 
 A pool holds at most ``pool_size`` connection objects ("slots"); each slot may
 or may not have a live transport. Pools know nothing of HTTP: the connector
-asks a slot whether it can carry the request (``is_reusable_for``) and opens a
-transport when it cannot. The ``pool_acquire`` deadline is applied by the
-connector around :meth:`Pool.acquire`, so user-written pools get it too.
+asks a slot whether it can carry the request (its key, ``is_available()``,
+``has_expired()``) and opens a transport when it cannot. The ``pool_acquire``
+deadline is applied by the connector around :meth:`Pool.acquire`, so user-written pools get it too.
 
 The contract the connector drives is :class:`Pool`, a ``typing.Protocol``;
 :class:`SmartPool` and :class:`CyclicQueuePool` implement it, and a subclass of

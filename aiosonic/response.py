@@ -1,9 +1,11 @@
-"""HttpResponse: status, headers and a body read from the connection on demand.
+"""HttpResponse: status, headers and a body stream read on demand.
 
-A response owns its connection until the body is read to the end, the
-response is closed (``aclose()`` / ``async with``), or an error ends it. Every
-one of those paths gives the connection back to the connector exactly once;
-the connector keeps it only if the exchange ended cleanly.
+A response holds metadata (the head, the URL, the method, timing marks) and
+its body as a :class:`BodyStream`: the object the connection's driver handed
+out for it, which yields raw pieces and gives the connection back when the
+body ends or is closed (``aclose()`` / ``async with``), exactly once. This
+module knows no driver and no connection: HTTP/1.1 and HTTP/2 differ only
+inside the stream.
 
 Decompression runs here (``aiosonic.decoders``); framing ran in the driver.
 """
@@ -16,33 +18,22 @@ import logging
 import re
 import warnings
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from aiosonic.connection import HTTP2Stream
 from aiosonic.decoders import ContentDecoder, build_decoder
-from aiosonic.drivers.http11 import HTTP11Driver
-from aiosonic.exceptions import (
-    HttpParsingError,
-    HTTPStatusError,
-    ResponseJSONError,
-    StreamConsumed,
-)
+from aiosonic.exceptions import HTTPStatusError, ResponseJSONError, StreamConsumed
 from aiosonic.headers import HeadersInput, HttpHeaders
 from aiosonic.leaks import caller_site
-from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
+from aiosonic.protocols.h11_events import ResponseHead
 from aiosonic.protocols.links import parse_link_header
 
-if TYPE_CHECKING:
-    from aiosonic.connection import Connection
-    from aiosonic.connectors import TCPConnector
-
-__all__ = ["HttpResponse", "ResponseJSONError", "Timings"]
+__all__ = ["BodyStream", "DecodingLimits", "HttpResponse", "ResponseJSONError", "Timings"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +41,88 @@ _CHARSET_RE = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
 #: The head of a response built by hand (``HttpResponse()``): no body on the
 #: wire, no coding; status, reason and version come from ``response_initial``.
 _NO_HEAD = ResponseHead(0, b"", "", [], False, None, False, False, b"")
+
+
+class BodyStream(Protocol):
+    """A response body as its driver frames it: what a response reads it through.
+
+    The drivers' body objects (:mod:`aiosonic.drivers.body`) are ones.
+    Reading to the end, or closing, gives the connection back, once.
+    """
+
+    @property
+    def is_released(self) -> bool:
+        """Whether the body ended or was closed (the connection went back)."""
+
+    @property
+    def trailers(self) -> list[tuple[bytes, bytes]] | tuple[()]:
+        """Trailer fields, once the body ended."""
+
+    @property
+    def content_length(self) -> int | None:
+        """The length the head declared, or None."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """Yield the raw (transfer-decoded, still content-coded) pieces."""
+
+    async def read_all(self) -> bytes:
+        """Read the rest of the body in one piece (``b""`` once released)."""
+
+    async def discard(self, limit: int) -> None:
+        """Read and drop the rest to keep the connection, or close past ``limit`` bytes."""
+
+    async def aclose(self) -> None:
+        """Stop reading and release, closing the connection if the body did not end."""
+
+    def close(self) -> None:
+        """:meth:`aclose` without a coroutine; idempotent."""
+
+    def note_unread(self, url: str, site: str) -> None:
+        """Say that a response handed out unread at ``site`` holds the connection."""
+
+
+class DecodingLimits(Protocol):
+    """Bounds on decompression (the connector has them)."""
+
+    @property
+    def max_decompressed_size(self) -> int:
+        """Most bytes one body may decode to."""
+
+    @property
+    def max_content_encodings(self) -> int:
+        """Most codings one ``Content-Encoding`` may chain."""
+
+
+class Marks(Protocol):
+    """One request's timing facts, as its lease keeps them (``time.perf_counter()`` marks).
+
+    :attr:`HttpResponse.timings` and :attr:`HttpResponse.elapsed` are built
+    from them, only when asked for.
+    """
+
+    @property
+    def started(self) -> float:
+        """When the request began waiting for a connection."""
+
+    @property
+    def acquired(self) -> float:
+        """When it had one (opened, if it had to be)."""
+
+    @property
+    def head_at(self) -> float:
+        """When the response head was read."""
+
+    @property
+    def body_done(self) -> float | None:
+        """When the body was read inside ``request()``; None when streamed."""
+
+    @property
+    def reused(self) -> bool:
+        """Whether the request ran on a transport that carried one before."""
+
+    @property
+    def connect_timings(self) -> tuple[float, float]:
+        """``(dns, connect)`` seconds of opening the transport."""
 
 
 @dataclass(slots=True)
@@ -86,16 +159,16 @@ class HttpResponse:
         request_method: The method that produced this response.
     """
 
-    #: Set by guard_unread(): frees the connection if the response is dropped unread.
-    _dropped: weakref.finalize[Any, Any] | None = None
-    #: Set by the client: ``(started, acquired, head_at, body_done, reused,
-    #: (dns, connect))``, ``time.perf_counter()`` marks that ``timings`` is built from.
-    marks: tuple[float, float, float, float | None, bool, tuple[float, float]] | None = None
+    #: Timing marks from the client (see :class:`Marks`); ``timings`` is built from them.
+    marks: Marks | None = None
     # Filled on first use; class-level defaults cost no store per response.
     _headers: HttpHeaders | None = None
     _cookies: SimpleCookie | None = None
-    _trailers: list[tuple[bytes, bytes]] | tuple[()] = ()
-    #: Set once read_chunks() takes from the connection: the body is no longer whole.
+    _timings: Timings | None = None
+    #: The redirect history, made on first access: most responses have none,
+    #: and a list per response is one more object for the collector to track.
+    _history: list[HttpResponse] | None = None
+    #: Set once read_chunks() takes from the stream: the body is no longer whole.
     _streamed = False
     #: The published ``response_initial`` dict; None while the head is the source.
     _initial: dict[str, Any] | None = None
@@ -114,10 +187,25 @@ class HttpResponse:
         head: ResponseHead | None = None,
         url: str = "",
         method: str = "",
-        conn: Connection | HTTP2Stream | None = None,
-        connector: TCPConnector | None = None,
-        timings: Timings | None = None,
+        stream: BodyStream | None = None,
+        limits: DecodingLimits | None = None,
+        raw_body: bytes | None = None,
+        marks: Marks | None = None,
     ) -> None:
+        """Make a response (the client does; a test may, with no arguments).
+
+        Args:
+            head: The response head; None for one built by hand.
+            url: The URL that produced it.
+            method: The request method.
+            stream: The body; None: no body to read (built by hand).
+            limits: Decompression bounds; None: the defaults.
+            raw_body: The whole body, already read from ``stream`` (which
+                is released): it is decoded now. None: the body is still in
+                ``stream``, read on demand; a response dropped unread then
+                warns and frees its connection.
+            marks: Timing marks (see :class:`Marks`).
+        """
         if head is None:
             # Built by hand (as the published aiosonic's tests did): the
             # caller fills in response_initial, body and headers.
@@ -132,16 +220,23 @@ class HttpResponse:
             self.raw_headers = head.headers
         self.url = url
         self.request_method = method
-        self.history: list[HttpResponse] = []
         self._head = head
-        self._content: bytes | None = None
-        self._conn = conn
-        self._connector = connector
-        self._consumed = False
-        self._timings = timings
+        self._stream = stream
+        self._limits = limits
+        if marks is not None:
+            self.marks = marks
+        if raw_body is not None:
+            # _decode_all()'s common case (no coding) inline: no call per response.
+            self._content: bytes | None = (
+                raw_body if head.content_coding == b"" else self._decode_all(raw_body)
+            )
+        else:
+            self._content = None
+            if stream is not None:
+                self._guard_unread(stream)
 
     def __repr__(self) -> str:
-        state = "read" if self._consumed or self._content is not None else "unread"
+        state = "read" if self.is_consumed or self._content is not None else "unread"
         try:
             status = f"{self.status_code} {self.reason}"
         except (KeyError, ValueError, TypeError):  # built by hand, no valid code set yet
@@ -149,6 +244,18 @@ class HttpResponse:
         return f"<HttpResponse [{status}, {self.url}, body {state}]>"
 
     # --- metadata -----------------------------------------------------------
+
+    @property
+    def history(self) -> list[HttpResponse]:
+        """Responses of the redirects that led here, oldest first."""
+        history = self._history
+        if history is None:
+            history = self._history = []
+        return history
+
+    @history.setter
+    def history(self, value: list[HttpResponse]) -> None:
+        self._history = value
 
     @property
     def timings(self) -> Timings:
@@ -255,8 +362,10 @@ class HttpResponse:
         marks = self.marks
         if marks is None:
             return timedelta(0)
-        started, _, head_at, body_done = marks[:4]
-        return timedelta(seconds=(head_at if body_done is None else body_done) - started)
+        body_done = marks.body_done
+        return timedelta(
+            seconds=(marks.head_at if body_done is None else body_done) - marks.started
+        )
 
     @property
     def links(self) -> dict[str, dict[str, str]]:
@@ -288,7 +397,20 @@ class HttpResponse:
     @property
     def trailers(self) -> HttpHeaders:
         """Trailer fields of a chunked body; empty until the body is read."""
-        return HttpHeaders([(n.decode("latin-1"), v.decode("latin-1")) for n, v in self._trailers])
+        stream = self._stream
+        pairs = stream.trailers if stream is not None else ()
+        return HttpHeaders([(n.decode("latin-1"), v.decode("latin-1")) for n, v in pairs])
+
+    @property
+    def stream(self) -> BodyStream | None:
+        """The raw body stream (content coding kept); None for a response built by hand.
+
+        For what this class does not offer: ``async for piece in
+        response.stream`` reads the body undecoded, and ``stream.discard(limit)``
+        drops it (keeping the connection when it is short). Either releases
+        the connection as reading the response does.
+        """
+        return self._stream
 
     @property
     def cookies(self) -> SimpleCookie:
@@ -311,7 +433,8 @@ class HttpResponse:
     @property
     def is_consumed(self) -> bool:
         """Whether the body was read to the end or the response closed."""
-        return self._consumed
+        stream = self._stream
+        return stream is not None and stream.is_released
 
     def raise_for_status(self) -> HttpResponse:
         """Return ``self``, or raise for a 4xx/5xx status.
@@ -353,61 +476,14 @@ class HttpResponse:
         return None if coding is None else self._decoder_for(coding)
 
     def _decoder_for(self, coding: str) -> ContentDecoder | None:
-        connector, limit = self._connector, self.max_decompressed_size
-        if connector is None:
+        limits, limit = self._limits, self.max_decompressed_size
+        if limits is None:
             return build_decoder(coding) if limit is None else build_decoder(coding, limit)
         return build_decoder(
             coding,
-            connector.max_decompressed_size if limit is None else limit,
-            connector.max_content_encodings,
+            limits.max_decompressed_size if limit is None else limit,
+            limits.max_content_encodings,
         )
-
-    async def _next_chunk(self) -> bytes | None:
-        """Return the next transfer-decoded piece of the body, or None at its end.
-
-        The end releases the connection; an error or a cancellation closes it
-        first, so a half-read response never goes back to the pool.
-        """
-        conn = self._conn
-        if conn is None or self._consumed:
-            return None
-        try:
-            event = await conn.next_event()
-        except BaseException:
-            self._abort()
-            raise
-        if type(event) is Data:
-            return event.data
-        if type(event) is EndOfMessage:
-            self._trailers = event.trailers
-            self._finish()
-            return None
-        self._abort()
-        raise HttpParsingError(f"unexpected {type(event).__name__} in body ({self.url})")
-
-    async def _raw_chunks(self) -> AsyncGenerator[bytes, None]:
-        """Yield transfer-decoded body bytes; stopping early closes the connection."""
-        try:
-            while (chunk := await self._next_chunk()) is not None:
-                yield chunk
-        finally:
-            self._abort()  # nothing left to do once the body ended
-
-    def _abort(self) -> None:
-        """Close the connection of an unfinished body and give its slot back."""
-        if self._conn is not None and not self._consumed:
-            self._conn.close()
-            self._finish()
-
-    def _finish(self) -> None:
-        self._consumed = True
-        conn, self._conn = self._conn, None
-        if self._dropped is not None:
-            self._dropped.detach()
-            if conn is not None and self._connector is not None:
-                self._connector.forget_unread(conn)
-        if conn is not None and self._connector is not None:
-            self._connector.release(conn)
 
     async def read_chunks(self) -> AsyncIterator[bytes]:
         """Stream the decoded body in pieces, whatever its framing.
@@ -425,8 +501,11 @@ class HttpResponse:
         if self._streamed:
             raise StreamConsumed(f"the body of {self.url} was already read with read_chunks()")
         self._streamed = True
+        stream = self._stream
+        if stream is None:
+            return
         decoder = self._decoder()
-        chunks = self._raw_chunks()
+        chunks = aiter(stream)
         try:
             async for chunk in chunks:
                 out = decoder.decode(chunk) if decoder is not None else chunk
@@ -437,7 +516,7 @@ class HttpResponse:
                 if tail:
                     yield tail
         finally:
-            await chunks.aclose()
+            await chunks.aclose()  # type: ignore[attr-defined]  # stopping early closes
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         """Stream the decoded body in pieces (the published 1.x name of :meth:`read_chunks`).
@@ -499,7 +578,9 @@ class HttpResponse:
                     f"the body of {self.url} was already read with read_chunks(); "
                     "content() can only return the whole body"
                 )
-            self._content = self._decode_all(await self._read_raw_body())
+            stream = self._stream
+            raw = await stream.read_all() if stream is not None else b""
+            self._content = self._decode_all(raw)
         return self._content
 
     def _decode_all(self, raw: bytes) -> bytes:
@@ -510,25 +591,6 @@ class HttpResponse:
             return raw
         decoder = self._decoder_for(coding)
         return raw if decoder is None else decoder.decode(raw) + decoder.flush()
-
-    async def _read_raw_body(self) -> bytes:
-        """Read the rest of the body in one coroutine (no generator layers)."""
-        conn = self._conn
-        driver = conn.driver if conn is not None and not self._consumed else None
-        if isinstance(driver, HTTP11Driver):
-            # A Content-Length body is read whole by the driver, with no event per piece.
-            try:
-                raw = await driver.read_length_body()
-            except BaseException:
-                self._abort()
-                raise
-            if raw is not None:
-                self._finish()
-                return raw
-        parts: list[bytes] = []
-        while (chunk := await self._next_chunk()) is not None:
-            parts.append(chunk)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _encoding(self, body: bytes) -> str:
         content_type = self._raw_header(b"content-type") or ""
@@ -582,48 +644,11 @@ class HttpResponse:
 
     # --- lifetime -----------------------------------------------------------
 
-    async def _drain(self, limit: int) -> None:
-        """Read and drop the rest of the body so the connection can be reused.
-
-        A body longer than ``limit`` bytes is cheaper to drop with its
-        connection, so reading stops there and the connection is closed.
-        """
-        if self._conn is None or self._consumed:
-            return
-        length = self._head.content_length
-        if length is not None and length > limit:
-            await self.aclose()
-            return
-        received = 0
-        chunks = self._raw_chunks()
-        try:
-            async for chunk in chunks:
-                received += len(chunk)
-                if received > limit:
-                    break
-        finally:
-            # Stopping early closes the connection in _raw_chunks.
-            await chunks.aclose()
-
-    def _take_buffered_body(self) -> bool:
-        """Read the body now if it is all here already (the common small response); say if so."""
-        conn = self._conn
-        if conn is not None and not self._consumed and self._content is None:
-            driver = conn.driver
-            raw = None
-            if isinstance(driver, HTTP11Driver):
-                raw = driver.take_buffered_body()
-            elif isinstance(conn, HTTP2Stream):
-                raw = conn.take_buffered_body()
-            if raw is not None:
-                self._finish()
-                self._content = self._decode_all(raw)
-                return True
-        return False
-
     async def aclose(self) -> None:
         """Stop reading and free the connection (closing it if the body was unread)."""
-        self._abort()
+        stream = self._stream
+        if stream is not None:
+            stream.close()
 
     async def __aenter__(self) -> HttpResponse:
         return self
@@ -636,20 +661,17 @@ class HttpResponse:
     ) -> None:
         await self.aclose()
 
-    def guard_unread(self) -> None:
+    def _guard_unread(self, stream: BodyStream) -> None:
         """Free the connection if this response is dropped with its body unread.
 
-        Called as the response is handed out unread (most are read by then):
+        Set up as the response is handed out unread (most are read by then):
         a finalizer, not ``__del__``, so a read response costs nothing at
-        collection.
+        collection. The stream is told where the response was made, so a
+        request waiting for the pool can say who holds it.
         """
-        conn = self._conn
-        if conn is not None and not self._consumed and self._dropped is None:
-            self._dropped = weakref.finalize(self, _dropped_unread, conn, self._connector, self.url)
-            self._dropped.atexit = False
-            if self._connector is not None:
-                # So a request waiting for the pool can say who holds it, and where.
-                self._connector.note_unread(conn, self.url, caller_site())
+        dropped = weakref.finalize(self, _dropped_unread, stream, self.url)
+        dropped.atexit = False
+        stream.note_unread(self.url, caller_site())
 
 
 class _InitialSourcedResponse(HttpResponse):
@@ -681,12 +703,17 @@ class _InitialSourcedResponse(HttpResponse):
         self._initial["version"] = value
 
 
-def _timings_from(
-    marks: tuple[float, float, float, float | None, bool, tuple[float, float]] | None,
-) -> Timings:
+def _timings_from(marks: Marks | None) -> Timings:
     if marks is None:
         return Timings()
-    started, acquired, head_at, body_done, reused, (dns, connect) = marks
+    started, acquired, head_at, body_done = (
+        marks.started,
+        marks.acquired,
+        marks.head_at,
+        marks.body_done,
+    )
+    reused = marks.reused
+    dns, connect = marks.connect_timings
     if reused:
         dns = connect = 0.0
     return Timings(
@@ -699,17 +726,14 @@ def _timings_from(
     )
 
 
-def _dropped_unread(
-    conn: Connection | HTTP2Stream, connector: TCPConnector | None, url: str
-) -> None:
-    """Warn, then close and give back the connection of a response collected unread."""
+def _dropped_unread(stream: BodyStream, url: str) -> None:
+    """Warn, then close the stream of a response collected unread (freeing its slot)."""
+    if stream.is_released:
+        return  # read or closed after all
     warnings.warn(
         f"unread response body for {url} was garbage collected; read it or use 'async with'",
         ResourceWarning,
         stacklevel=1,
     )
     # Free the pool slot: an unreleased slot would starve the pool.
-    conn.close()
-    if connector is not None:
-        connector.forget_unread(conn)
-        connector.release(conn)
+    stream.close()

@@ -176,11 +176,11 @@ async def test_repr_of_connection_pool_and_connector_show_state(raw_server: Any)
     assert await get_body(client, server.url + "/2") == b"/2"
     [conn] = created
     origin = f"http://127.0.0.1:{server.port}"
-    assert repr(conn) == f"<Connection ['{origin}', OPEN, Request Count: 2]>"
+    assert repr(conn) == f"<Connection ['{origin}', IDLE, Request Count: 2]>"
     assert repr(connector.pool) == "<SmartPool [size=3, free=3, connections=1]>"
 
     streamed = await client.get(server.url + "/stream")
-    assert repr(conn) == f"<Connection ['{origin}', OPEN, Request Count: 3]>"
+    assert repr(conn) == f"<Connection ['{origin}', ACTIVE, Request Count: 3]>"
     assert repr(connector) == "<TCPConnector [pools=1, leased=1, closed=False]>"
     assert repr(connector.pool) == "<SmartPool [size=3, free=2, connections=1]>"
     assert re.fullmatch(r"<HTTPClient \[active=0, connector=<TCPConnector .*>\]>", repr(client))
@@ -191,12 +191,12 @@ async def test_repr_of_connection_pool_and_connector_show_state(raw_server: Any)
     await client.close()  # the connector was passed in: the caller closes it
     assert repr(connector) == "<TCPConnector [pools=1, leased=0, closed=False]>"
     await connector.cleanup()
-    assert repr(conn) == "<Connection [UNCONNECTED]>"
+    assert repr(conn) == "<Connection [CLOSED]>"
     assert repr(connector) == "<TCPConnector [pools=1, leased=0, closed=True]>"
 
 
 async def test_repr_of_an_unconnected_slot() -> None:
-    assert repr(Connection()) == "<Connection [UNCONNECTED]>"
+    assert repr(Connection()) == "<Connection [NEW]>"
 
 
 # --- wait_requests and cleanup ----------------------------------------------------

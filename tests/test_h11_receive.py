@@ -189,7 +189,7 @@ async def test_a_large_body_read_in_place_arrives_whole_and_keeps_the_connection
     async with aiosonic.HTTPClient() as client:
         for _ in range(2):
             response = await client.get(server.url + "/big")
-            driver = response._conn.driver  # type: ignore[union-attr]
+            driver = response.stream._driver  # type: ignore[union-attr]
             assert isinstance(driver, HTTP11Driver)
             assert await response.content() == BIG
             assert driver.transport is not None
@@ -270,7 +270,7 @@ async def test_a_slow_reader_pauses_the_transport_and_resumes_it(raw_server: Any
     server: RawServer = await raw_server(flood)
     async with aiosonic.HTTPClient() as client:
         response = await client.get(server.url + "/flood")
-        driver = response._conn.driver  # type: ignore[union-attr]
+        driver = response.stream._driver  # type: ignore[union-attr]
         assert isinstance(driver, HTTP11Driver)
         # Nobody reads the body: the driver must stop the transport.
         for _ in range(10_000):
@@ -295,7 +295,7 @@ async def test_a_response_dropped_unread_warns_and_frees_its_connection(raw_serv
     async with aiosonic.HTTPClient() as client:
         response = await client.get(server.url + "/big")
         assert not response.is_consumed  # larger than PRELOAD_LIMIT: handed out unread
-        driver = response._conn.driver  # type: ignore[union-attr]
+        driver = response.stream._driver  # type: ignore[union-attr]
         assert isinstance(driver, HTTP11Driver)
         assert not client.connector.is_all_free()
         with pytest.warns(ResourceWarning, match="unread response body"):

@@ -3,7 +3,7 @@
 The waits of all streams share one timer (``h2_stream.ReadDeadlines``): a
 shorter deadline after a longer one must still fire on time, and a deadline
 must still fire after the wait the timer was armed for has ended. A body that
-has fully arrived can be taken in one step (``HTTP2Stream.take_buffered_body``)
+has fully arrived can be taken in one step (``HTTP2Body.read_all_nowait``)
 with the same effect as reading its events. Scripted server, prior knowledge.
 """
 
@@ -17,7 +17,7 @@ from h2_servers import H2ScriptConn
 
 import aiosonic
 from aiosonic import HTTPClient, TCPConnector, Timeouts
-from aiosonic.connection import HTTP2Stream
+from aiosonic.drivers.http2 import HTTP2Body
 from aiosonic.exceptions import ReadTimeout
 
 pytest_plugins = ["h2_servers"]
@@ -73,7 +73,7 @@ async def test_deadline_fires_after_the_wait_the_timer_was_armed_for_ended(h2_se
         assert client.connector.is_all_free()
 
 
-async def test_take_buffered_body_ends_the_stream_like_reading_it(h2_server) -> None:
+async def test_read_all_nowait_ends_the_stream_like_reading_it(h2_server) -> None:
     size = MIB + 1  # above the client's preload limit: the response keeps its lease
     body = bytes(range(256)) * (size // 256) + b"!"
 
@@ -84,14 +84,14 @@ async def test_take_buffered_body_ends_the_stream_like_reading_it(h2_server) -> 
     server = await h2_server(script)
     async with pk_client() as client:
         response = await client.get(f"{server.url}/big")
-        lease = response._conn
-        assert isinstance(lease, HTTP2Stream)
-        stream = lease._stream
-        assert stream is not None
-        while (taken := lease.take_buffered_body()) is None:
+        body_stream = response.stream
+        assert isinstance(body_stream, HTTP2Body)
+        stream = body_stream._stream
+        while (taken := body_stream.read_all_nowait()) is None:
             await stream.wait_data()  # more of the body to come
         assert taken == body
-        assert not lease.driver._streams  # the stream ended, without RST_STREAM
+        assert not body_stream._driver._streams  # the stream ended, without RST_STREAM
+        assert response.is_consumed and client.connector.is_all_free()
         await response.aclose()
         again = await client.get(f"{server.url}/big")
         assert await again.content() == body

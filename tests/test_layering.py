@@ -38,6 +38,12 @@ RULES = [
     Rule("aiosonic/protocols", forbid=IO, only=("aiosonic.protocols", "aiosonic.exceptions")),
     # The lazy timer: its clock is injected (tests/test_timer.py uses a fake one).
     Rule("aiosonic/timer.py", forbid=IO, only=()),
+    # The response holds metadata and a body stream: HTTP/1.1 and HTTP/2 differ
+    # only inside the stream, so it knows no driver, no connection, no connector.
+    Rule(
+        "aiosonic/response.py",
+        forbid=("aiosonic.drivers", "aiosonic.connection", "aiosonic.connectors"),
+    ),
 ]
 
 
@@ -107,6 +113,7 @@ def test_every_rule_covers_files() -> None:
 
 
 PROTOCOLS = RULES[0]
+RESPONSE = next(rule for rule in RULES if rule.where == "aiosonic/response.py")
 
 
 @pytest.mark.parametrize(
@@ -131,3 +138,28 @@ PROTOCOLS = RULES[0]
 )
 def test_checker_finds_each_kind_of_import(source: str, expected: list[str]) -> None:
     assert violations(PROTOCOLS, source, "aiosonic.protocols.example") == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "from aiosonic.drivers.http11 import HTTP11Driver\n",
+            ["line 1: imports aiosonic.drivers.http11.HTTP11Driver"],
+        ),
+        (
+            "from aiosonic.connection import HTTP2Stream\n",
+            ["line 1: imports aiosonic.connection.HTTP2Stream"],
+        ),
+        (
+            "if TYPE_CHECKING:\n    from aiosonic.connectors import TCPConnector\n",
+            ["line 2: imports aiosonic.connectors.TCPConnector"],
+        ),
+        ("from aiosonic.decoders import build_decoder\n", []),
+        ("from aiosonic.protocols.h11_events import ResponseHead\n", []),
+    ],
+)
+def test_response_rule_finds_driver_and_connection_imports(
+    source: str, expected: list[str]
+) -> None:
+    assert violations(RESPONSE, source, "aiosonic.response") == expected

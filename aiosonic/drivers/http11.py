@@ -25,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import select
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
+from aiosonic.drivers.body import BaseBodyStream, BodyEvent, Lease, LeaseOwner
 from aiosonic.drivers.closing import close_transport
 from aiosonic.drivers.h11_receive import BodySink, ReadBuffer
 from aiosonic.exceptions import (
@@ -52,7 +54,7 @@ from aiosonic.timer import LazyTimer
 if TYPE_CHECKING:
     from aiosonic.timeout import deadline
 
-__all__ = ["HTTP11Driver", "RequestBody"]
+__all__ = ["HTTP11Body", "HTTP11Driver", "RequestBody"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +111,7 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         self._timer = LazyTimer(self._loop, self._on_timer)
         # Asks the socket, before reuse, whether the server spoke (see is_peer_silent).
         self._poller: select.poll | None = None
-        # Where reads land: the read buffer, or the sink of read_length_body().
+        # Where reads land: the read buffer, or the sink of _read_length_body().
         self._read_buffer = ReadBuffer()
         self._sink: BodySink | None = None
 
@@ -328,7 +330,7 @@ class HTTP11Driver(asyncio.BufferedProtocol):
                 self._resume_reading()
             await self._readable()
 
-    def take_buffered_body(self) -> bytes | None:
+    def _take_length_body(self) -> bytes | None:
         """End the exchange with the rest of a Content-Length body, if all of it is here.
 
         The same as reading ``Data`` and ``EndOfMessage`` events, in one step;
@@ -341,7 +343,7 @@ class HTTP11Driver(asyncio.BufferedProtocol):
             self._end_of_message(parser)
         return body
 
-    async def read_length_body(self) -> bytes | None:
+    async def _read_length_body(self) -> bytes | None:
         """Read the rest of a Content-Length body in one piece; None for other framings.
 
         The same as reading ``Data`` events to ``EndOfMessage``, but the
@@ -349,7 +351,7 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         an event or a wake-up per read. ``sock_read`` still bounds the time
         between two reads, and errors are those of next_event().
         """
-        body = self.take_buffered_body()
+        body = self._take_length_body()
         if body is not None:
             return body
         parser = self._parser
@@ -537,3 +539,75 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         if self.transport is None:
             return default
         return self.transport.get_extra_info(name, default)
+
+
+class HTTP11Body(BaseBodyStream):
+    """The body of the response in progress on an :class:`HTTP11Driver`, as a stream.
+
+    Closing it early closes the connection: the rest of the body would
+    stand between us and the next response. Its fast paths take a
+    Content-Length body in one piece: all of it from the buffer
+    (:meth:`read_all_nowait`), or read straight into one buffer
+    (:meth:`read_all`), with no event per piece.
+
+    Args:
+        driver: The connection's driver, its response head read.
+        lease: The pool slot the connection is in.
+        owner: Takes the slot back, once.
+        content_length: The length the head declared, or None.
+    """
+
+    __slots__ = ("_driver",)
+
+    def __init__(
+        self, driver: HTTP11Driver, lease: Lease, owner: LeaseOwner, content_length: int | None
+    ) -> None:
+        # BaseBodyStream.__init__, inline: one call less per response.
+        self._lease = lease
+        self._owner = owner
+        self.content_length = content_length
+        self.is_released = False
+        self.trailers = ()
+        self._driver = driver
+
+    @property
+    def url(self) -> str:
+        """The request URL, for error messages."""
+        return self._driver._url
+
+    def _next_event(self) -> Coroutine[Any, Any, BodyEvent]:
+        return self._driver.next_event()
+
+    def read_all_nowait(self) -> bytes | None:
+        """Return the rest of a Content-Length body that is all buffered, and release.
+
+        None (nothing consumed) for other framings, or while some of the body
+        is still to come.
+        """
+        if self.is_released:
+            return None
+        driver = self._driver
+        parser = driver._parser
+        body = parser.take_length_body()  # driver._take_length_body(), inline: the hot path
+        if body is not None:
+            driver._end_of_message(parser)
+            self.is_released = True  # _release(), inline
+            self._owner.release(self._lease)
+        return body
+
+    async def read_all(self) -> bytes:
+        """Read the rest of the body in one piece (``b""`` once released).
+
+        A Content-Length body is read into one buffer as it arrives; other
+        framings are read piece by piece (:meth:`BaseBodyStream.read_all`).
+        """
+        if not self.is_released:
+            try:
+                body = await self._driver._read_length_body()
+            except BaseException:
+                self.close()
+                raise
+            if body is not None:
+                self._release()
+                return body
+        return await BaseBodyStream.read_all(self)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 import h2.events
@@ -38,6 +38,7 @@ from h2.errors import ErrorCodes
 from h2.events import DataReceived, ResponseReceived, StreamEnded
 from h2.settings import SettingCodes
 
+from aiosonic.drivers.body import BaseBodyStream, BodyEvent, Lease, LeaseOwner
 from aiosonic.drivers.closing import close_transport
 from aiosonic.drivers.h2_overrides import new_h2_connection
 from aiosonic.drivers.h2_stream import H2StreamState, ReadDeadlines, StreamEvent
@@ -58,7 +59,7 @@ from aiosonic.protocols.h2_headers import BlockChecker, head_from_block
 from aiosonic.protocols.h11_events import Data, EndOfMessage, ResponseHead
 from aiosonic.request import RequestBody
 
-__all__ = ["H2StreamState", "HTTP2Driver", "Http2Config"]
+__all__ = ["H2StreamState", "HTTP2Body", "HTTP2Driver", "Http2Config"]
 
 logger = logging.getLogger(__name__)
 
@@ -330,7 +331,7 @@ class HTTP2Driver(asyncio.Protocol):
             self.abandon(stream)  # resets only if our upload had not ended
         return event
 
-    def take_buffered_body(self, stream: H2StreamState) -> bytes | None:
+    def _take_body(self, stream: H2StreamState) -> bytes | None:
         """End the stream with the rest of its body, if all of it has arrived.
 
         The same as reading its ``Data`` events to ``EndOfMessage``, in one
@@ -519,6 +520,63 @@ class HTTP2Driver(asyncio.Protocol):
         callback = self.on_capacity
         if callback is not None:
             callback()
+
+
+class HTTP2Body(BaseBodyStream):
+    """The body of one stream's response on an :class:`HTTP2Driver`, as a stream.
+
+    Closing it early resets only its stream (RST_STREAM CANCEL); the
+    connection goes on serving the others. Its fast path takes a body that
+    has all arrived in one step (:meth:`read_all_nowait`).
+
+    Args:
+        driver: The connection's driver.
+        stream: The stream whose response head was read.
+        lease: The stream's lease.
+        owner: Takes the lease back, once.
+        content_length: The length the head declared, or None.
+    """
+
+    __slots__ = ("_driver", "_stream")
+
+    def __init__(
+        self,
+        driver: HTTP2Driver,
+        stream: H2StreamState,
+        lease: Lease,
+        owner: LeaseOwner,
+        content_length: int | None,
+    ) -> None:
+        # BaseBodyStream.__init__, inline: one call less per response.
+        self._lease = lease
+        self._owner = owner
+        self.content_length = content_length
+        self.is_released = False
+        self.trailers = ()
+        self._driver = driver
+        self._stream = stream
+
+    @property
+    def url(self) -> str:
+        """The request URL, for error messages."""
+        return self._stream.url
+
+    def _next_event(self) -> Coroutine[Any, Any, BodyEvent]:
+        return self._driver.next_event(self._stream)
+
+    def read_all_nowait(self) -> bytes | None:
+        """Return the rest of the body if all of it has arrived, and release.
+
+        None (nothing consumed) while some is still to come, and when
+        trailers came with it (they are read as the last event).
+        """
+        if self.is_released:
+            return None
+        body = self._driver._take_body(self._stream)
+        if body is not None:
+            self.is_released = True  # _release(), inline: the hot path
+            self._owner.release(self._lease)
+        return body
 
 
 # --- what a failed stream is called ---------------------------------------------
