@@ -27,7 +27,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -636,6 +636,36 @@ class TCPConnector:
             await asyncio.shield(stream.close())
             raise
         return transport, driver, 0.0
+
+    async def open_websocket_transport(
+        self, url: ParsedURL, ssl_ctx: ssl.SSLContext | None, factory: Callable[[], _P]
+    ) -> tuple[asyncio.Transport, _P]:
+        """Open a socket for a WebSocket with this connector's DNS cache, dialer and TLS.
+
+        The connection is the caller's for good: it is never in a pool, so it
+        is never reused for HTTP. The caller bounds the call (``sock_connect``).
+
+        Args:
+            url: The ``ws://``/``wss://`` URL; its host and port are dialled.
+            ssl_ctx: TLS settings, or None for plaintext.
+            factory: Builds the protocol of the new transport.
+
+        Raises:
+            ConnectorClosed: The connector was closed.
+            InvalidRequest: The connector has a custom ``network_backend``.
+            ConnectError: The host did not resolve or refused the connection.
+            TLSError: The TLS handshake or certificate check failed.
+        """
+        if self._closed:
+            raise ConnectorClosed(f"the client was closed; not connecting to {url.url}")
+        if self.network_backend is not None:
+            raise InvalidRequest(
+                f"a connector with network_backend={self.network_backend!r} cannot open "
+                f"WebSockets yet ({url.url})"
+            )
+        dialer = TCPDialer(self.dns, self.socket_options, self.happy_eyeballs_delay, self.uds)
+        server_hostname = url.host if ssl_ctx is not None else None
+        return await dialer.open_transport(url.host, url.port, factory, ssl_ctx, server_hostname)
 
     # --- shutdown -----------------------------------------------------------
 
