@@ -40,7 +40,12 @@ from aiosonic.exceptions import (
     WebSocketMessageTooBig,
 )
 from aiosonic.pools import WsPool
-from aiosonic.protocols.websocket import Message, MessageType, WebSocketConfig
+from aiosonic.protocols.websocket import (
+    DEFAULT_QUEUE_MAXSIZE,
+    Message,
+    MessageType,
+    WebSocketConfig,
+)
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.urls import parse_url
 
@@ -141,12 +146,17 @@ class WebSocketConnection:
         text_queue_maxsize: int | None = None,
         binary_queue_maxsize: int | None = None,
     ) -> None:
-        if text_queue_maxsize is not None or binary_queue_maxsize is not None:
-            queue_maxsize = max(text_queue_maxsize or 0, binary_queue_maxsize or 0)
-        if queue_maxsize < 1:
-            raise ValueError(f"queue_maxsize={queue_maxsize} must be at least 1")
         self.conn = conn
-        conn.set_queue(queue_maxsize, drop_frames)
+        conn.set_queue(
+            *_queue_bounds(
+                {
+                    "queue_maxsize": queue_maxsize,
+                    "drop_frames": drop_frames,
+                    "text_queue_maxsize": text_queue_maxsize,
+                    "binary_queue_maxsize": binary_queue_maxsize,
+                }
+            )
+        )
         self.protocol_handler = protocol_handler
         self.subprotocol: str | None = conn.subprotocol
         self._max_msg_size = max_msg_size
@@ -446,7 +456,8 @@ class WebSocketClient:
         request = core.connect()
         if headers:
             for name, value in headers.items():
-                del request.headers[name]
+                if name in request.headers:
+                    del request.headers[name]  # the user's replaces ours
                 request.headers[name] = value
         timeout = self.connector.timeouts.sock_connect
         driver: WebSocketDriver | None = None
@@ -458,7 +469,7 @@ class WebSocketClient:
                 ),
             ):
                 _, driver = await self.connector.open_websocket_transport(
-                    parsed, ssl_ctx, lambda: WebSocketDriver(core, request, config, parsed.url)
+                    parsed, ssl_ctx, lambda: _driver_for(core, request, config, parsed.url, opts)
                 )
                 await driver.opened
         except BaseException:
@@ -493,6 +504,33 @@ class WebSocketClient:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _driver_for(
+    core: ClientProtocol,
+    request: Any,
+    config: WebSocketConfig,
+    url: str,
+    opts: dict[str, Any],
+) -> WebSocketDriver:
+    """Build the driver with the queue bounds of ``opts`` set before any byte arrives.
+
+    The server may send its first messages with its answer to the upgrade.
+    """
+    driver = WebSocketDriver(core, request, config, url)
+    driver.set_queue(*_queue_bounds(opts))
+    return driver
+
+
+def _queue_bounds(opts: dict[str, Any]) -> tuple[int, bool]:
+    """Return ``(queue_maxsize, drop_frames)`` from connection options (1.x and 0.23 keywords)."""
+    size = opts.get("queue_maxsize", DEFAULT_QUEUE_MAXSIZE)
+    text, binary = opts.get("text_queue_maxsize"), opts.get("binary_queue_maxsize")
+    if text is not None or binary is not None:
+        size = max(text or 0, binary or 0)
+    if size < 1:
+        raise ValueError(f"queue_maxsize={size} must be at least 1")
+    return size, bool(opts.get("drop_frames", False))
 
 
 def _build_config(

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from typing import cast
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidState, InvalidStatus, PayloadTooBig
@@ -170,8 +171,8 @@ class WebSocketDriver(asyncio.BufferedProtocol):
     # --- asyncio.BufferedProtocol ----------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # (uvloop's transports do not subclass asyncio's.)
+        self.transport = transport = cast(asyncio.Transport, transport)
         high = self._config.write_buffer_size
         transport.set_write_buffer_limits(high=high, low=high // 4)
         self._core.send_request(self._request)
@@ -391,7 +392,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         try:
             if timeout is None:
                 return await waiter
-            with deadline(timeout, lambda: ReadTimeout(self._timed_out("a message", timeout))):
+            with deadline(timeout, lambda: ReadTimeout(self._timed_out("message", timeout))):
                 return await waiter
         except BaseException:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
@@ -414,7 +415,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         waiter: asyncio.Future[bytes] = self._loop.create_future()
         self._pong_waiters.append(waiter)
         try:
-            with deadline(timeout, lambda: ReadTimeout(self._timed_out("a pong", timeout))):
+            with deadline(timeout, lambda: ReadTimeout(self._timed_out("pong", timeout))):
                 return await waiter
         except BaseException:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
@@ -523,9 +524,11 @@ class WebSocketDriver(asyncio.BufferedProtocol):
                 await asyncio.shield(self.lost)
         except ReadTimeout:
             logger.debug("%s: no close handshake within close_timeout; dropping it", self.where)
-        finally:
-            if self.transport is not None:
-                self.transport.abort()
+            transport.abort()
+            await asyncio.shield(self.lost)  # connection_lost runs on the next loop turn
+        except BaseException:
+            transport.abort()
+            raise
         if self.error is None:
             self.error = self._closed_error()
             self._wake_all()
