@@ -149,7 +149,9 @@ async def test_wrong_kind_raises_value_error_as_published(ws_echo: str) -> None:
 async def test_receive_timeout_is_read_timeout(ws_echo: str) -> None:
     async with WebSocketClient() as client:
         conn = await client.connect(ws_echo)
-        with pytest.raises(ReadTimeout, match=r"no message within 0\.05s on the WebSocket connection to ws://"):
+        with pytest.raises(
+            ReadTimeout, match=r"no message within 0\.05s on the WebSocket connection to ws://"
+        ):
             await conn.receive_text(timeout=0.05)
         await conn.send_text("still fine")  # a timeout does not end the connection
         assert await conn.receive_text(timeout=5) == "still fine"
