@@ -46,6 +46,7 @@ from aiosonic.protocols.websocket import (
     MessageType,
     WebSocketConfig,
 )
+from aiosonic.proxy import Proxy
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.urls import parse_url
 
@@ -397,6 +398,7 @@ class WebSocketClient:
         conn_opts: dict[str, Any] | None = None,
         max_msg_size: int | None = _FROM_CONFIG,
         *,
+        proxy: Proxy | None = None,
         config: WebSocketConfig | None = None,
         **settings: Any,
     ) -> WebSocketConnection:
@@ -419,6 +421,8 @@ class WebSocketClient:
             max_msg_size: The published limit, on one received frame; sets
                 ``max_frame_size`` (None: no frame limit). By default the
                 limits of ``config`` hold.
+            proxy: A SOCKS5 proxy (``ws://`` and ``wss://``), or an HTTP(S)
+                proxy for ``wss://`` (CONNECT, then TLS inside the tunnel).
             config: Limits and compression (:class:`WebSocketConfig`).
             **settings: Any :class:`WebSocketConfig` field, over ``config``:
                 ``max_message_size``, ``max_frame_size``, ``read_buffer_size``,
@@ -439,6 +443,7 @@ class WebSocketClient:
                 ``sock_connect``.
             ConnectError: The host did not resolve or refused the connection.
             TLSError: The TLS handshake failed.
+            ProxyError: The proxy refused the tunnel.
             InvalidURL: Not a ``ws://``/``wss://`` URL.
         """
         opts = dict(conn_opts or {})
@@ -469,7 +474,10 @@ class WebSocketClient:
                 ),
             ):
                 _, driver = await self.connector.open_websocket_transport(
-                    parsed, ssl_ctx, lambda: _driver_for(core, request, config, parsed.url, opts)
+                    parsed,
+                    ssl_ctx,
+                    lambda: _driver_for(core, request, config, parsed.url, opts),
+                    proxy,
                 )
                 await driver.opened
         except BaseException:

@@ -41,8 +41,10 @@ from aiosonic.exceptions import (
     WebSocketHandshakeError,
     WebSocketProtocolError,
 )
+from aiosonic.proxy import Proxy
 from aiosonic.timeout import Timeouts
 from tests.conftest import RawServer
+from tests.test_proxy import TunnelRelay, _start_socks
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -655,6 +657,16 @@ async def test_refused_upgrade_carries_the_status(raw_server: Any) -> None:
     assert isinstance(info.value, ConnectionError)  # the published client raised ConnectionError
 
 
+async def test_server_closing_during_the_handshake(raw_server: Any) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # then the fixture closes the socket
+
+    server = await raw_server(handler)
+    async with WebSocketClient() as client:
+        with pytest.raises(WebSocketHandshakeError, match="closed the connection before"):
+            await client.connect(_ws(server))
+
+
 async def test_extension_not_offered_fails_the_handshake(raw_server: Any) -> None:
     server = await raw_server(scripted(b"", b"Sec-WebSocket-Extensions: permessage-deflate\r\n"))
     async with WebSocketClient() as client:
@@ -760,3 +772,55 @@ async def _wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool
     from tests.conftest import wait_until
 
     return await wait_until(predicate, timeout)
+
+
+# --- proxies ----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def socks_port() -> AsyncIterator[int]:
+    """A pproxy SOCKS5 server (as tests/test_proxy.py starts it); yields its port."""
+    listener, port = await _start_socks(None)
+    yield port
+    listener.close()
+    await listener.wait_closed()
+
+
+@pytest.fixture
+async def tunnel_relay(raw_server: Any) -> tuple[TunnelRelay, RawServer]:
+    """An HTTP proxy that answers CONNECT and relays bytes (tests/test_proxy.py's)."""
+    tunnel = TunnelRelay()
+    return tunnel, await raw_server(tunnel.handle)
+
+
+async def test_ws_through_a_socks5_proxy(ws_echo: str, socks_port: int) -> None:
+    async with WebSocketClient() as client:
+        conn = await client.connect(ws_echo, proxy=Proxy(f"socks5://127.0.0.1:{socks_port}"))
+        await conn.send_text("via socks")
+        assert await conn.receive_text(timeout=5) == "via socks"
+
+
+async def test_wss_through_an_http_proxy_tunnel(
+    tunnel_relay: tuple[TunnelRelay, RawServer],
+    tls_server_context: ssl.SSLContext,
+    tls_client_context: ssl.SSLContext,
+) -> None:
+    tunnel, proxy_server = tunnel_relay
+    async with ws_server.serve(_echo, "127.0.0.1", 0, ssl=tls_server_context) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with WebSocketClient() as client:
+            conn = await client.connect(
+                f"wss://127.0.0.1:{port}/",
+                ssl=tls_client_context,
+                proxy=Proxy(f"http://127.0.0.1:{proxy_server.port}"),
+            )
+            await conn.send_text("via CONNECT")
+            assert await conn.receive_text(timeout=5) == "via CONNECT"
+    assert tunnel.heads[0].startswith(f"CONNECT 127.0.0.1:{port} HTTP/1.1".encode())
+    assert b"via CONNECT" not in bytes(tunnel.client_bytes[0])  # TLS inside the tunnel
+
+
+async def test_plain_ws_through_an_http_proxy_is_refused(ws_echo: str) -> None:
+    async with WebSocketClient() as client:
+        with pytest.raises(ValueError, match="through a SOCKS proxy only"):
+            await client.connect(ws_echo, proxy=Proxy("http://127.0.0.1:9"))

@@ -225,6 +225,14 @@ class WebSocketDriver(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        if not self.opened.done():
+            detail = f": {exc}" if exc is not None else ""
+            error = WebSocketHandshakeError(
+                f"WebSocket upgrade failed ({self.where}): the server closed the connection "
+                f"before it answered{detail}"
+            )
+            self.opened.set_exception(error)
+            self.error = error
         if self.error is None:
             if self._close_received.done() or self._core.close_sent is not None:
                 self.error = self._closed_error()
