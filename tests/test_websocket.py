@@ -38,6 +38,7 @@ from aiosonic.exceptions import (
     ConnectionDisconnected,
     ConnectTimeout,
     ReadTimeout,
+    WebSocketError,
     WebSocketHandshakeError,
     WebSocketProtocolError,
 )
@@ -443,13 +444,10 @@ async def _fails_with(
         conn = await client.connect(_ws(server), **settings)
         with pytest.raises(error, match=match) as info:
             await conn.receive_bytes(timeout=10)
-        assert getattr(info.value, "close_code", code) == code
+        assert isinstance(info.value, WebSocketError) and info.value.close_code == code
         assert not conn.connected
         await conn.conn.lost  # the client closed TCP: the server's read ended
-    for _ in range(100):
-        if record:
-            break
-        await asyncio.sleep(0.01)
+    assert await _wait_for(lambda: bool(record))
     assert close_code_of(client_frames(record[0])) == code
     return conn
 
@@ -736,12 +734,13 @@ async def test_keepalive_closes_when_no_pong(raw_server: Any) -> None:
 
 async def test_keepalive_pongs_are_not_shown_to_receive_pong(ws_echo: str) -> None:
     async with WebSocketClient() as client:
-        conn = await client.connect(ws_echo, keepalive_interval=0.01)
-        assert await _wait_for(lambda: conn._keep_alive_task is not None)
-        await asyncio.sleep(0.05)  # several keep-alive rounds
-        await conn.ping(b"mine")
-        assert await conn.receive_pong(timeout=5) == b"mine"
+        conn = await client.connect(ws_echo, keepalive_interval=0.005)
+        for round_ in range(20):  # keep-alive pings interleave with ours
+            await conn.ping(b"mine %d" % round_)
+            assert await conn.receive_pong(timeout=5) == b"mine %d" % round_
+        assert conn._keep_alive_task is not None and conn.connected
         conn.stop_keep_alive()
+        assert conn._keep_alive_task is None
 
 
 async def test_lost_connection_without_close(raw_server: Any) -> None:
