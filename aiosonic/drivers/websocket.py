@@ -171,6 +171,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
     # --- asyncio.BufferedProtocol ----------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the upgrade request on the new transport."""
         # (uvloop's transports do not subclass asyncio's.)
         self.transport = transport = cast(asyncio.Transport, transport)
         high = self._config.write_buffer_size
@@ -179,9 +180,11 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         self._flush()
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        """Return the read buffer (``read_buffer_size`` bytes), reused for every read."""
         return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
+        """Take the ``nbytes`` just read into the buffer."""
         self.data_received(self._buffer[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
@@ -217,6 +220,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
             self._fail(self._error_from(core.parser_exc))
 
     def eof_received(self) -> bool | None:
+        """Tell the core the server ended its side; the transport then closes."""
         self._core.receive_eof()
         self._flush()
         if self._core.parser_exc is not None and self.error is None:
@@ -224,6 +228,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         return None  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Record why the connection ended and wake every waiter with it."""
         self.transport = None
         if not self.opened.done():
             detail = f": {exc}" if exc is not None else ""
@@ -252,9 +257,11 @@ class WebSocketDriver(asyncio.BufferedProtocol):
             self.lost.set_result(None)
 
     def pause_writing(self) -> None:
+        """Make sends wait: over ``write_buffer_size`` bytes are unsent."""
         self._writing_paused = True
 
     def resume_writing(self) -> None:
+        """Let waiting sends go on."""
         self._writing_paused = False
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
