@@ -823,3 +823,52 @@ async def test_plain_ws_through_an_http_proxy_is_refused(ws_echo: str) -> None:
     async with WebSocketClient() as client:
         with pytest.raises(ValueError, match="through a SOCKS proxy only"):
             await client.connect(ws_echo, proxy=Proxy("http://127.0.0.1:9"))
+
+
+# --- buffer limits ----------------------------------------------------------------
+
+
+async def test_tiny_read_buffer_splits_frames_across_reads(ws_echo: str) -> None:
+    """read_buffer_size=7: every frame arrives over several reads and is still whole."""
+    async with WebSocketClient() as client:
+        conn = await client.connect(ws_echo, read_buffer_size=7)
+        assert len(conn.conn.get_buffer(-1)) == 7
+        for text in ("a", "é" * 70, "z" * 70_000):
+            await conn.send_text(text)
+            assert await conn.receive_text(timeout=5) == text
+
+
+async def test_send_waits_while_the_server_does_not_read(raw_server: Any) -> None:
+    reading = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _accept(reader, writer)
+        await reading.wait()  # reads nothing until told
+        await reader.read()
+
+    server = await raw_server(handler)
+    async with WebSocketClient() as client:
+        conn = await client.connect(_ws(server), write_buffer_size=64 * 1024, start_keepalive=False)
+        send = asyncio.create_task(conn.send_bytes(b"x" * (16 * 1024 * 1024)))
+        assert await _wait_for(lambda: "writing=paused" in repr(conn.conn))
+        assert not send.done()  # backpressure: the send waits for the socket
+        reading.set()
+        await asyncio.wait_for(send, 10)
+        assert "writing=on" in repr(conn.conn)
+
+
+async def test_message_over_max_write_buffer_size_is_refused(ws_echo: str) -> None:
+    async with WebSocketClient() as client:
+        conn = await client.connect(ws_echo, max_write_buffer_size=1000)
+        with pytest.raises(
+            ValueError, match="1001 bytes is bigger than max_write_buffer_size=1000"
+        ):
+            await conn.send_bytes(b"x" * 1001)
+        await conn.send_bytes(b"x" * 1000)
+        assert await conn.receive_bytes(timeout=5) == b"x" * 1000
+
+
+async def test_unknown_setting_is_a_type_error(ws_echo: str) -> None:
+    async with WebSocketClient() as client:
+        with pytest.raises(TypeError, match="unknown WebSocket setting"):
+            await client.connect(ws_echo, max_mesage_size=10)

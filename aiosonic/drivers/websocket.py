@@ -117,7 +117,8 @@ class WebSocketDriver(asyncio.BufferedProtocol):
             state = f"{state}, {type(self.error).__name__}"
         return (
             f"<WebSocketDriver [{self.where}, {state}, queued={len(self._messages)}, "
-            f"reading={'paused' if self._reading_paused else 'on'}]>"
+            f"reading={'paused' if self._reading_paused else 'on'}, "
+            f"writing={'paused' if self._writing_paused else 'on'}]>"
         )
 
     # --- facts ----------------------------------------------------------------
