@@ -30,10 +30,11 @@ from aiosonic.exceptions import (
     RequestTimeout,
     SSEConnectionError,
     SSEParsingError,
+    WebSocketMessageTooBig,
 )
 from aiosonic.headers import HttpHeaders
 from aiosonic.multipart import MultipartFile, MultipartForm
-from aiosonic.pools import CyclicQueuePool, PoolConfig, SmartPool
+from aiosonic.pools import CyclicQueuePool, PoolConfig, SmartPool, WsPool
 from aiosonic.protocols.sse import SSEEvent
 from aiosonic.proxy import Proxy
 from aiosonic.resolver import get_loop
@@ -43,6 +44,17 @@ from aiosonic.sse_config import RequestConfig
 from aiosonic.timeout import Timeouts
 from aiosonic.types import BodyType, DataType, HeadersType, ParamsType, ParsedBodyType
 from aiosonic.version import VERSION
+from aiosonic.web_socket_client import (
+    CRLF,
+    DEFAULT_MAX_MSG_SIZE,
+    WEBSOCKET_GUID,
+    Message,
+    MessageType,
+    ProtocolHandler,
+    WebSocketClient,
+    WebSocketConfig,
+    WebSocketConnection,
+)
 
 __version__ = VERSION
 
@@ -52,6 +64,8 @@ __all__ = [
     "Auth",
     "AuthBase",
     "AuthType",
+    "CRLF",
+    "DEFAULT_MAX_MSG_SIZE",
     "BaseClient",
     "BasicAuth",
     "BearerAuth",
@@ -71,6 +85,8 @@ __all__ = [
     "HttpParsingError",
     "HttpResponse",
     "MaxRedirects",
+    "Message",
+    "MessageType",
     "MissingWriterException",
     "MultipartFile",
     "MultipartForm",
@@ -80,6 +96,7 @@ __all__ = [
     "NetworkStreamInterface",
     "ParamsType",
     "ParsedBodyType",
+    "ProtocolHandler",
     "PoolConfig",
     "Proxy",
     "ReadTimeout",
@@ -94,6 +111,12 @@ __all__ = [
     "TCPConnector",
     "Timeouts",
     "VERSION",
+    "WEBSOCKET_GUID",
+    "WebSocketClient",
+    "WebSocketConfig",
+    "WebSocketConnection",
+    "WebSocketMessageTooBig",
+    "WsPool",
     "__version__",
     "get_loop",
 ]

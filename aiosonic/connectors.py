@@ -29,9 +29,9 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aiosonic.backends import NetworkBackend, NetworkBackendInterface
 from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease
@@ -659,6 +659,58 @@ class TCPConnector:
             await asyncio.shield(stream.close())
             raise
         return transport, driver, 0.0
+
+    async def open_websocket_transport(
+        self,
+        url: ParsedURL,
+        ssl_ctx: ssl.SSLContext | None,
+        factory: Callable[[], _P],
+        proxy: Proxy | None = None,
+    ) -> tuple[asyncio.Transport, _P]:
+        """Open a socket for a WebSocket with this connector's DNS cache, dialer and TLS.
+
+        The connection is the caller's for good: it is never in a pool, so it
+        is never reused for HTTP. The caller bounds the call (``sock_connect``).
+
+        Args:
+            url: The ``ws://``/``wss://`` URL; its host and port are dialled.
+            ssl_ctx: TLS settings, or None for plaintext.
+            factory: Builds the protocol of the new transport.
+            proxy: A SOCKS5 proxy, or an HTTP(S) proxy for ``wss://`` (a
+                CONNECT tunnel, then TLS to the origin inside it).
+
+        Raises:
+            ConnectorClosed: The connector was closed.
+            InvalidRequest: The connector has a custom ``network_backend`` or
+                ``uds``, or ``ws://`` through an HTTP proxy (not supported yet).
+            ConnectError: The host did not resolve or refused the connection.
+            TLSError: The TLS handshake or certificate check failed.
+            ProxyError: The proxy refused the tunnel.
+        """
+        if self._closed:
+            raise ConnectorClosed(f"the client was closed; not connecting to {url.url}")
+        if self.network_backend is not None:
+            raise InvalidRequest(
+                f"a connector with network_backend={self.network_backend!r} cannot open "
+                f"WebSockets yet ({url.url})"
+            )
+        dialer = TCPDialer(self.dns, self.socket_options, self.happy_eyeballs_delay, self.uds)
+        if proxy is not None:
+            if self.uds is not None or (ssl_ctx is None and not proxy.is_socks):
+                raise InvalidRequest(
+                    f"cannot open {url.url} through {proxy!r}: a plaintext WebSocket goes "
+                    f"through a SOCKS proxy only (and no proxy with uds=)"
+                )
+            proxy_ssl = self.tls.get(True) if proxy.scheme == "https" else None
+            # The tunnel builds the protocol it is given; it is typed for HTTP/1.1 drivers.
+            return cast(
+                "tuple[asyncio.Transport, _P]",
+                await open_via_proxy(
+                    proxy, url, dialer, cast(Any, factory), ssl_ctx, proxy_ssl, self.limits
+                ),
+            )
+        server_hostname = url.host if ssl_ctx is not None else None
+        return await dialer.open_transport(url.host, url.port, factory, ssl_ctx, server_hostname)
 
     # --- shutdown -----------------------------------------------------------
 

@@ -13,10 +13,14 @@ working::
     ├── NetworkError (ConnectionError)          the transport failed
     │   ├── ConnectError                        no connection; nothing was sent
     │   │   ├── ResolveError                    the host name did not resolve
-    │   │   └── TLSError (ssl.SSLError)         handshake or certificate failure
+    │   │   ├── TLSError (ssl.SSLError)         handshake or certificate failure
+    │   │   └── WebSocketHandshakeError         the server refused the WebSocket upgrade
     │   ├── ConnectionDisconnected              the peer closed or reset mid-exchange
     │   │   ├── ResponseIncomplete              the body ended before its length
-    │   │   └── ConnectionTerminated            HTTP/2 GOAWAY ended the stream
+    │   │   ├── ConnectionTerminated            HTTP/2 GOAWAY ended the stream
+    │   │   └── WebSocketError                  a WebSocket failed (with its close code)
+    │   │       ├── WebSocketProtocolError      the server broke RFC 6455 (1002, 1007)
+    │   │       └── WebSocketMessageTooBig      a frame or message over its limit (1009)
     │   └── StreamReset                         HTTP/2 RST_STREAM ended the stream
     ├── HttpParsingError                        the response breaks RFC 9112
     │   ├── LimitExceeded                       a size/count limit was passed
@@ -93,6 +97,10 @@ __all__ = [
     "StreamReset",
     "TLSError",
     "TimeoutException",
+    "WebSocketError",
+    "WebSocketHandshakeError",
+    "WebSocketMessageTooBig",
+    "WebSocketProtocolError",
 ]
 
 #: Alias kept from the published package: the builtin every timeout refines.
@@ -229,6 +237,46 @@ class TLSError(ConnectError, ssl.SSLError):
 
 class ConnectionDisconnected(NetworkError):
     """The peer closed or reset the connection during the exchange."""
+
+
+class WebSocketError(ConnectionDisconnected):
+    """A WebSocket connection failed; it is closed.
+
+    Attributes:
+        close_code: The close code sent to the server (RFC 6455 §7.4.1), or
+            the server's own when it closed with an error, or None when the
+            connection ended without a close frame.
+    """
+
+    def __init__(self, message: str, *, close_code: int | None = None) -> None:
+        super().__init__(message, request_sent=True)
+        self.close_code = close_code
+
+
+class WebSocketProtocolError(WebSocketError):
+    """The server broke RFC 6455: bad framing (close code 1002) or text not UTF-8 (1007)."""
+
+
+class WebSocketMessageTooBig(WebSocketError):
+    """A received frame or message is bigger than its limit; closed with code 1009.
+
+    Raised for a frame over ``max_frame_size`` (checked on its header, before
+    the payload is read) and a message over ``max_message_size`` (its
+    fragments together, or what it inflates to, counted while inflating). A
+    control frame over 125 bytes breaks the protocol instead (1002).
+    """
+
+
+class WebSocketHandshakeError(ConnectError):
+    """The server did not accept the WebSocket upgrade (RFC 6455 §4.1).
+
+    Attributes:
+        status_code: The HTTP status of the server's answer, if it gave one.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class ResponseIncomplete(ConnectionDisconnected):

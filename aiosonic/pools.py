@@ -34,6 +34,7 @@ __all__ = [
     "PublishedPool",
     "PublishedPoolAdapter",
     "SmartPool",
+    "WsPool",
     "as_pool",
 ]
 
@@ -478,3 +479,31 @@ class CyclicQueuePool(BasePool):
             conn = queue.get_nowait()
             conn.close()
             queue.put_nowait(conn)
+
+
+class WsPool(BasePool):
+    """A pool that pools nothing: each acquire gets a new slot (the published ``WsPool``).
+
+    The published WebSocket client built its connector with it, so that no
+    WebSocket connection was ever handed to an HTTP request. aiosonic's
+    WebSocket client no longer needs it (a WebSocket never enters a pool);
+    it is kept for code that builds ``TCPConnector(pool_cls=WsPool)``. A
+    released slot is closed, never reused.
+    """
+
+    def _init_slots(self) -> None:
+        self._leased = 0
+
+    async def acquire(self, urlparsed: URLParts | None = None, key: Any = None) -> Any:
+        """Return a new slot."""
+        self._leased += 1
+        return self.connection_cls(self.connector)
+
+    def release(self, conn: Any) -> None:
+        """Close ``conn``: it is not kept."""
+        self._leased = max(self._leased - 1, 0)
+        conn.close()
+
+    def free_conns(self) -> int:
+        """Return the slots not in use (a new one is always free)."""
+        return max(self.pool_size - self._leased, 0)

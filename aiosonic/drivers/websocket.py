@@ -1,0 +1,555 @@
+"""The WebSocket driver: an asyncio protocol around websockets' sans-I/O ClientProtocol.
+
+One :class:`WebSocketDriver` is the protocol of one socket, from the upgrade
+request to the end of TCP. Bytes from the socket go straight into the core
+(``ClientProtocol.receive_data``); the frames it yields become messages
+(:class:`~aiosonic.protocols.websocket.MessageAssembler`) handed to the
+coroutine that waits for one through a future. There is no reader task and
+no StreamReader: everything runs in the loop's read callback.
+
+Bounds, each in one place:
+
+* the core checks ``max_frame_size``/``max_message_size`` on each frame header
+  and while inflating, and answers pings and the server's close frame itself;
+* :meth:`WebSocketDriver.receive` hands out queued messages; when
+  ``queue_maxsize`` wait unread, the transport stops reading (backpressure);
+* sends wait while more than ``write_buffer_size`` bytes are unsent;
+* :meth:`WebSocketDriver.close` waits at most ``close_timeout`` for the close
+  handshake, then drops the connection.
+
+A protocol error fails the connection: the core queues the close frame with
+its code (1002, 1007, 1009), we send it, close the transport, and every
+waiter gets the :class:`~aiosonic.exceptions.WebSocketError` that says why.
+
+What does not live here: opening the socket (the connector), the published
+API and keep-alive (:mod:`aiosonic.web_socket_client`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import cast
+
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidState, InvalidStatus, PayloadTooBig
+from websockets.exceptions import ProtocolError as CoreProtocolError
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from aiosonic.exceptions import (
+    ConnectionDisconnected,
+    InvalidRequest,
+    ReadTimeout,
+    WebSocketError,
+    WebSocketHandshakeError,
+    WebSocketMessageTooBig,
+    WebSocketProtocolError,
+)
+from aiosonic.protocols.websocket import (
+    CLOSE_INVALID_DATA,
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_PROTOCOL_ERROR,
+    DEFAULT_QUEUE_MAXSIZE,
+    InvalidUTF8,
+    Message,
+    MessageAssembler,
+    WebSocketConfig,
+)
+from aiosonic.timeout import deadline
+
+__all__ = ["WebSocketDriver"]
+
+logger = logging.getLogger(__name__)
+
+_TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
+_PING, _PONG, _CLOSE = Opcode.PING, Opcode.PONG, Opcode.CLOSE
+_OPEN = State.OPEN
+
+
+class WebSocketDriver(asyncio.BufferedProtocol):
+    """Drive one WebSocket connection: handshake, frames in and out, close.
+
+    Args:
+        core: The sans-I/O client, in state CONNECTING.
+        request: The upgrade request to send once connected.
+        config: Limits and settings.
+        where: The URL, for error messages.
+    """
+
+    def __init__(
+        self, core: ClientProtocol, request: Request, config: WebSocketConfig, where: str
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._core = core
+        self._request = request
+        self._config = config
+        self.where = where
+        self.transport: asyncio.Transport | None = None
+        self._buffer = memoryview(bytearray(config.read_buffer_size))
+        self._assembler = MessageAssembler()
+        #: Set when the server accepted the upgrade (or failed with why it did not).
+        self.opened: asyncio.Future[Response] = loop.create_future()
+        #: Set when the socket is gone.
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self._close_received: asyncio.Future[None] = loop.create_future()
+        self._messages: deque[Message] = deque()
+        self._waiters: deque[asyncio.Future[Message]] = deque()
+        self._pongs: deque[bytes] = deque()
+        self._pong_waiters: deque[asyncio.Future[bytes]] = deque()
+        self._ping_waiters: dict[bytes, asyncio.Future[None]] = {}
+        self._reading_paused = False
+        self._writing_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        #: Why the connection ended, once it has; None while it is open.
+        self.error: ConnectionDisconnected | WebSocketHandshakeError | None = None
+        self._queue_maxsize = DEFAULT_QUEUE_MAXSIZE
+        self._drop_frames = False
+        #: Messages dropped because the queue was full (``drop_frames``).
+        self.dropped_messages = 0
+
+    def __repr__(self) -> str:
+        state = self._core.state.name
+        if self.error is not None:
+            state = f"{state}, {type(self.error).__name__}"
+        return (
+            f"<WebSocketDriver [{self.where}, {state}, queued={len(self._messages)}, "
+            f"reading={'paused' if self._reading_paused else 'on'}, "
+            f"writing={'paused' if self._writing_paused else 'on'}]>"
+        )
+
+    # --- facts ----------------------------------------------------------------
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol the server picked, if any."""
+        return self._core.subprotocol
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received from the server, else the one we sent."""
+        core = self._core
+        if core.close_rcvd is not None:
+            return core.close_rcvd.code
+        if core.close_sent is not None:
+            return core.close_sent.code
+        return None
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason received from the server, else the one we sent."""
+        core = self._core
+        close = core.close_rcvd or core.close_sent
+        return close.reason if close is not None else None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether messages can still be sent (the handshake done, no close yet)."""
+        return self._core.state is _OPEN and self.error is None
+
+    @property
+    def max_message_size(self) -> int | None:
+        """The most bytes of one received message (None: no limit)."""
+        return self._config.max_message_size
+
+    def set_queue(self, maxsize: int, drop: bool) -> None:
+        """Bound the received messages kept unread; ``drop`` drops those over it.
+
+        Without ``drop``, reading from the socket stops while ``maxsize``
+        messages wait (backpressure).
+        """
+        self._queue_maxsize = maxsize
+        self._drop_frames = drop
+
+    @property
+    def extensions(self) -> list[str]:
+        """Names of the negotiated extensions (``permessage-deflate``)."""
+        return [str(extension.name) for extension in self._core.extensions]
+
+    # --- asyncio.BufferedProtocol ----------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the upgrade request on the new transport."""
+        # (uvloop's transports do not subclass asyncio's.)
+        self.transport = transport = cast(asyncio.Transport, transport)
+        high = self._config.write_buffer_size
+        transport.set_write_buffer_limits(high=high, low=high // 4)
+        self._core.send_request(self._request)
+        self._flush()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Return the read buffer (``read_buffer_size`` bytes), reused for every read."""
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Take the ``nbytes`` just read into the buffer."""
+        self.data_received(self._buffer[:nbytes].tobytes())
+
+    def data_received(self, data: bytes) -> None:
+        """Feed ``data`` to the core and dispatch what it yields."""
+        core = self._core
+        core.receive_data(data)
+        for event in core.events_received():
+            if type(event) is Response:
+                self._handshake_done(event)
+                continue
+            assert isinstance(event, Frame)  # a client receives one Response, then frames
+            opcode = event.opcode
+            if opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
+                try:
+                    message = self._assembler.feed(opcode is _TEXT, bytes(event.data), event.fin)
+                except InvalidUTF8 as exc:
+                    core.fail(CLOSE_INVALID_DATA, "invalid UTF-8")
+                    self._fail(
+                        WebSocketProtocolError(
+                            f"{exc} ({self.where}); closed with {CLOSE_INVALID_DATA}",
+                            close_code=CLOSE_INVALID_DATA,
+                        )
+                    )
+                    break
+                if message is not None:
+                    self._deliver(message)
+            elif opcode is _PONG:
+                self._pong(bytes(event.data))
+            elif opcode is _CLOSE:
+                self._on_close_frame()
+        self._flush()  # pongs and the close reply the core queued
+        if core.parser_exc is not None and self.error is None:
+            self._fail(self._error_from(core.parser_exc))
+
+    def eof_received(self) -> bool | None:
+        """Tell the core the server ended its side; the transport then closes."""
+        self._core.receive_eof()
+        self._flush()
+        if self._core.parser_exc is not None and self.error is None:
+            self._fail(self._error_from(self._core.parser_exc))
+        return None  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Record why the connection ended and wake every waiter with it."""
+        self.transport = None
+        if not self.opened.done():
+            detail = f": {exc}" if exc is not None else ""
+            error = WebSocketHandshakeError(
+                f"WebSocket upgrade failed ({self.where}): the server closed the connection "
+                f"before it answered{detail}"
+            )
+            self.opened.set_exception(error)
+            self.error = error
+        if self.error is None:
+            if self._close_received.done() or self._core.close_sent is not None:
+                self.error = self._closed_error()
+            else:
+                detail = f": {exc}" if exc is not None else ""
+                self.error = ConnectionDisconnected(
+                    f"the WebSocket connection to {self.where} was lost without a close "
+                    f"frame{detail}",
+                    request_sent=True,
+                )
+        self._wake_all()
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def pause_writing(self) -> None:
+        """Make sends wait: over ``write_buffer_size`` bytes are unsent."""
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        """Let waiting sends go on."""
+        self._writing_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # --- receiving ------------------------------------------------------------
+
+    def _handshake_done(self, response: Response) -> None:
+        if self.opened.done():
+            return
+        exc = self._core.handshake_exc
+        if exc is None:
+            self.opened.set_result(response)
+            return
+        status = exc.response.status_code if isinstance(exc, InvalidStatus) else None
+        error = WebSocketHandshakeError(
+            f"WebSocket upgrade failed ({self.where}): {exc}", status_code=status
+        )
+        error.__cause__ = exc
+        self.opened.set_exception(error)
+        self.error = error
+        if self.transport is not None:
+            self.transport.close()
+
+    def _deliver(self, message: Message) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(message)
+                return
+        messages = self._messages
+        if len(messages) >= self._queue_maxsize and self._drop_frames:
+            self.dropped_messages += 1
+            return
+        messages.append(message)
+        if len(messages) >= self._queue_maxsize and not self._reading_paused:
+            # Backpressure: stop taking bytes until the consumer catches up.
+            self._reading_paused = True
+            if self.transport is not None:
+                self.transport.pause_reading()
+
+    def _pong(self, data: bytes) -> None:
+        waiter = self._ping_waiters.pop(data, None)
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(None)
+            return
+        while self._pong_waiters:
+            pong_waiter = self._pong_waiters.popleft()
+            if not pong_waiter.done():
+                pong_waiter.set_result(data)
+                return
+        if len(self._pongs) < self._queue_maxsize:
+            self._pongs.append(data)
+
+    def _on_close_frame(self) -> None:
+        if not self._close_received.done():
+            self._close_received.set_result(None)
+        self.error = self._closed_error()
+        self._wake_all()
+
+    def _closed_error(self) -> ConnectionDisconnected:
+        code, reason = self.close_code, self.close_reason
+        shown = f" {reason!r}" if reason else ""
+        return ConnectionDisconnected(
+            f"the WebSocket connection to {self.where} is closed (code {code}{shown})",
+            request_sent=True,
+        )
+
+    def _error_from(self, exc: Exception) -> ConnectionDisconnected:
+        """Turn the core's parser error into ours, naming the close code we sent."""
+        sent = self._core.close_sent
+        code = sent.code if sent is not None else None
+        text = f"{exc} ({self.where}); closed with {code}"
+        error: ConnectionDisconnected
+        if isinstance(exc, PayloadTooBig) or code == CLOSE_MESSAGE_TOO_BIG:
+            error = WebSocketMessageTooBig(text, close_code=code)
+        elif isinstance(exc, (CoreProtocolError, UnicodeDecodeError)) or code in (
+            CLOSE_PROTOCOL_ERROR,
+            CLOSE_INVALID_DATA,
+        ):
+            error = WebSocketProtocolError(text, close_code=code)
+        elif isinstance(exc, EOFError):
+            error = ConnectionDisconnected(
+                f"the server closed the WebSocket connection without a close frame ({self.where})",
+                request_sent=True,
+            )
+        else:
+            error = WebSocketError(text, close_code=code)
+        error.__cause__ = exc
+        return error
+
+    def _fail(self, error: ConnectionDisconnected) -> None:
+        """End the connection with ``error``: send what the core queued, close TCP."""
+        self.error = error
+        self._flush()
+        if not self.opened.done():
+            self.opened.set_exception(error)
+        if not self._close_received.done():
+            self._close_received.set_result(None)
+        self._wake_all()
+        if self.transport is not None:
+            self.transport.close()  # after the close frame: RFC 6455 §7.1.7
+
+    def _wake_all(self) -> None:
+        error = self.error
+        assert error is not None
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+        pong_waiters, self._pong_waiters = self._pong_waiters, deque()
+        for pong_waiter in pong_waiters:
+            if not pong_waiter.done():
+                pong_waiter.set_exception(error)
+        for ping_waiter in self._ping_waiters.values():
+            if not ping_waiter.done():
+                ping_waiter.set_exception(error)
+        self._ping_waiters.clear()
+
+    async def receive(self, timeout: float | None = None) -> Message:  # noqa: ASYNC109 - receive_*(timeout=) of the API
+        """Return the next message, waiting at most ``timeout`` seconds for it.
+
+        Raises:
+            ReadTimeout: No message within ``timeout``.
+            WebSocketError: The connection failed (the cause and close code in it).
+            ConnectionDisconnected: The connection is closed and no message is left.
+        """
+        messages = self._messages
+        if messages:
+            message = messages.popleft()
+            if self._reading_paused and len(messages) < self._queue_maxsize:
+                self._reading_paused = False
+                if self.transport is not None:
+                    self.transport.resume_reading()
+            return message
+        if self.error is not None:
+            raise self.error
+        waiter: asyncio.Future[Message] = self._loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            if timeout is None:
+                return await waiter
+            with deadline(timeout, lambda: ReadTimeout(self._timed_out("message", timeout))):
+                return await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                messages.appendleft(waiter.result())  # handed over as we were cancelled
+            elif not waiter.done():
+                waiter.cancel()
+            raise
+
+    async def receive_pong(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - receive_*(timeout=) of the API
+        """Return the payload of the next pong not awaited by :meth:`ping_and_wait`.
+
+        Raises:
+            ReadTimeout: No pong within ``timeout``.
+            ConnectionDisconnected: The connection ended.
+        """
+        if self._pongs:
+            return self._pongs.popleft()
+        if self.error is not None:
+            raise self.error
+        waiter: asyncio.Future[bytes] = self._loop.create_future()
+        self._pong_waiters.append(waiter)
+        try:
+            with deadline(timeout, lambda: ReadTimeout(self._timed_out("pong", timeout))):
+                return await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._pongs.appendleft(waiter.result())
+            elif not waiter.done():
+                waiter.cancel()
+            raise
+
+    def _timed_out(self, what: str, timeout: float | None) -> str:
+        return f"no {what} within {timeout}s on the WebSocket connection to {self.where}"
+
+    # --- sending --------------------------------------------------------------
+
+    def _flush(self) -> None:
+        transport = self.transport
+        if transport is None:
+            self._core.data_to_send()  # nowhere to go
+            return
+        for chunk in self._core.data_to_send():
+            if chunk:
+                transport.write(chunk)
+            elif transport.can_write_eof():
+                transport.write_eof()  # the core's signal to half-close
+
+    async def send(self, opcode: Opcode, data: bytes) -> None:
+        """Send one message (TEXT, BINARY, PING or PONG), waiting while the socket is behind.
+
+        Raises:
+            ConnectionDisconnected: The connection is closed or closing.
+            InvalidRequest: One message bigger than ``max_write_buffer_size``.
+        """
+        limit = self._config.max_write_buffer_size
+        transport = self.transport
+        if limit is not None and transport is not None:
+            if len(data) > limit:
+                raise InvalidRequest(
+                    f"a message of {len(data)} bytes is bigger than "
+                    f"max_write_buffer_size={limit} ({self.where})"
+                )
+            while transport.get_write_buffer_size() + len(data) > limit and self.error is None:
+                await self._drain()
+        if self.error is not None or self.transport is None:
+            raise self._send_error()
+        core = self._core
+        try:
+            if opcode is _TEXT:
+                core.send_text(data)
+            elif opcode is _BINARY:
+                core.send_binary(data)
+            elif opcode is _PING:
+                core.send_ping(data)
+            else:
+                core.send_pong(data)
+        except InvalidState as exc:
+            raise self._send_error() from exc
+        self._flush()
+        if self._writing_paused:
+            await self._drain()
+
+    def _send_error(self) -> ConnectionDisconnected | WebSocketHandshakeError:
+        if self.error is not None:
+            return self.error
+        return ConnectionDisconnected(
+            f"the WebSocket connection to {self.where} is closing; nothing more can be sent",
+            request_sent=True,
+        )
+
+    async def _drain(self) -> None:
+        if self.transport is None or not self._writing_paused:
+            await asyncio.sleep(0)  # the buffer is over max_write_buffer_size only: yield
+            return
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    async def ping_and_wait(self, data: bytes) -> None:
+        """Send a ping and wait for the pong that echoes ``data`` (keep-alive's probe)."""
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._ping_waiters[data] = waiter
+        try:
+            await self.send(_PING, data)
+            await waiter
+        finally:
+            self._ping_waiters.pop(data, None)
+
+    # --- closing --------------------------------------------------------------
+
+    async def close(self, code: int, reason: str) -> None:
+        """Run the close handshake, bounded by ``close_timeout``; idempotent.
+
+        Sends a close frame (if none was sent), waits for the server's close
+        frame and the end of TCP, and drops the connection when they do not
+        come in time.
+        """
+        core = self._core
+        if core.state is _OPEN and self.error is None:
+            core.send_close(code, reason)
+            self._flush()
+        transport = self.transport
+        if transport is None:
+            return
+        try:
+            with deadline(self._config.close_timeout, lambda: ReadTimeout("close")):
+                await asyncio.shield(self._close_received)
+                transport.close()
+                await asyncio.shield(self.lost)
+        except ReadTimeout:
+            logger.debug("%s: no close handshake within close_timeout; dropping it", self.where)
+            transport.abort()
+            await asyncio.shield(self.lost)  # connection_lost runs on the next loop turn
+        except BaseException:
+            transport.abort()
+            raise
+        if self.error is None:
+            self.error = self._closed_error()
+            self._wake_all()
+
+    def abort(self) -> None:
+        """Drop the connection now, without a close frame."""
+        if self.transport is not None:
+            self.transport.abort()

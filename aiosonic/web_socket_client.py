@@ -1,0 +1,581 @@
+"""The WebSocket client, with the published API (0.23 to 1.3.3) unchanged.
+
+:class:`WebSocketClient` opens ``ws://`` and ``wss://`` connections through a
+:class:`~aiosonic.connectors.TCPConnector` (its DNS cache, dialer and TLS
+contexts; a WebSocket never enters a pool), and :class:`WebSocketConnection`
+is the published connection object: ``send_text``/``receive_text`` and the
+rest, keep-alive pings, async iteration and ``async with``.
+
+The protocol work is done elsewhere: framing, limits and compression by
+websockets' sans-I/O core driven by :mod:`aiosonic.drivers.websocket`; values
+and limits in :mod:`aiosonic.protocols.websocket`. This module is the API
+layer: argument handling, the keep-alive task and lifetimes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl as ssl_module
+from abc import ABC, abstractmethod
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.frames import Close, Opcode
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
+
+from aiosonic.connectors import TCPConnector
+from aiosonic.drivers.websocket import WebSocketDriver
+from aiosonic.exceptions import (
+    ConnectionDisconnected,
+    ConnectTimeout,
+    InvalidRequest,
+    ReadTimeout,
+    WebSocketError,
+    WebSocketMessageTooBig,
+)
+from aiosonic.pools import WsPool
+from aiosonic.protocols.websocket import (
+    DEFAULT_QUEUE_MAXSIZE,
+    Message,
+    MessageType,
+    WebSocketConfig,
+)
+from aiosonic.proxy import Proxy
+from aiosonic.timeout import Timeouts, deadline
+from aiosonic.urls import parse_url
+
+__all__ = [
+    "CRLF",
+    "DEFAULT_MAX_MSG_SIZE",
+    "WEBSOCKET_GUID",
+    "Message",
+    "MessageType",
+    "ProtocolHandler",
+    "WebSocketClient",
+    "WebSocketConfig",
+    "WebSocketConnection",
+    "WebSocketMessageTooBig",
+]
+
+CRLF = "\r\n"
+#: RFC 6455 §1.3: appended to Sec-WebSocket-Key for Sec-WebSocket-Accept.
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#: The published default of ``max_msg_size``; kept as a name. aiosonic's own
+#: defaults are WebSocketConfig's (64 MiB messages, 16 MiB frames).
+DEFAULT_MAX_MSG_SIZE = 4 * 1024 * 1024
+#: Close payload: a 2-byte code and the reason, 125 bytes at most (RFC 6455 §5.5).
+_MAX_CONTROL_PAYLOAD = 125
+#: Keep-alive ping payload size: random, so its pong is told from the user's.
+_KEEPALIVE_PAYLOAD_SIZE = 4
+#: Close code when the server does not answer a keep-alive ping in time.
+_CLOSE_KEEPALIVE_TIMEOUT = 1011
+
+
+class _FromConfig:
+    """The default of ``max_msg_size``: take the limits from WebSocketConfig."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT_MAX_MSG_SIZE"
+
+
+_FROM_CONFIG: Any = _FromConfig()
+
+
+class ProtocolHandler(ABC):
+    """Encode and decode the messages of a subprotocol (the published base class).
+
+    Subclass it for a format such as MessagePack, and pass it as
+    ``conn_opts={"protocol_handler": handler}``; then use
+    :meth:`WebSocketConnection.send_protocol` and ``receive_protocol``.
+    """
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The subprotocol name."""
+
+    @abstractmethod
+    def encode(self, data: Any) -> bytes:
+        """Encode ``data`` into the bytes of one binary message."""
+
+    @abstractmethod
+    def decode(self, data: bytes) -> Any:
+        """Decode the payload of one received message."""
+
+
+class WebSocketConnection:
+    """An open WebSocket connection (the published class).
+
+    Args:
+        conn: The driver of the connection (made by :meth:`WebSocketClient.connect`).
+        queue_maxsize: Received messages kept until read; when full, the
+            socket is not read until one is (backpressure).
+        drop_frames: Drop messages that arrive to a full queue instead.
+        protocol_handler: Encodes and decodes for ``send_protocol``/``receive_protocol``.
+        max_msg_size: Accepted for the published signature; the limit is set
+            by :meth:`WebSocketClient.connect`.
+        text_queue_maxsize: The 0.23 keyword; the larger of it and
+            ``binary_queue_maxsize`` bounds the one queue of messages.
+        binary_queue_maxsize: The 0.23 keyword (see above).
+
+    Attributes:
+        conn: The :class:`~aiosonic.drivers.websocket.WebSocketDriver`.
+        protocol_handler: The handler, if any.
+        subprotocol: The subprotocol the server picked, if any.
+    """
+
+    OPCODE_TEXT = 0x1
+    OPCODE_BINARY = 0x2
+    OPCODE_CLOSE = 0x8
+    OPCODE_PING = 0x9
+    OPCODE_PONG = 0xA
+
+    def __init__(
+        self,
+        conn: WebSocketDriver,
+        queue_maxsize: int = 100,
+        drop_frames: bool = False,
+        protocol_handler: ProtocolHandler | None = None,
+        max_msg_size: int | None = _FROM_CONFIG,
+        *,
+        text_queue_maxsize: int | None = None,
+        binary_queue_maxsize: int | None = None,
+    ) -> None:
+        self.conn = conn
+        conn.set_queue(
+            *_queue_bounds(
+                {
+                    "queue_maxsize": queue_maxsize,
+                    "drop_frames": drop_frames,
+                    "text_queue_maxsize": text_queue_maxsize,
+                    "binary_queue_maxsize": binary_queue_maxsize,
+                }
+            )
+        )
+        self.protocol_handler = protocol_handler
+        self.subprotocol: str | None = conn.subprotocol
+        self._max_msg_size = max_msg_size
+        self._keep_alive_task: asyncio.Task[None] | None = None
+        self._on_close: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"<WebSocketConnection {self.conn!r}>"
+
+    @property
+    def connected(self) -> bool:
+        """Whether messages can still be sent and received."""
+        return self.conn.is_open
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received from the server, or the one we sent; None while open."""
+        return self.conn.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason received from the server, or the one we sent."""
+        return self.conn.close_reason
+
+    @property
+    def max_msg_size(self) -> int | None:
+        """The most bytes of one received message (``max_message_size``)."""
+        return self.conn.max_message_size
+
+    # --- sending ---------------------------------------------------------------
+
+    async def send_text(self, message: str) -> None:
+        """Send a text message.
+
+        Raises:
+            ConnectionDisconnected: The connection is closed.
+        """
+        await self.conn.send(Opcode.TEXT, message.encode())
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send a binary message.
+
+        Raises:
+            ConnectionDisconnected: The connection is closed.
+        """
+        await self.conn.send(Opcode.BINARY, data)
+
+    async def send_json(self, data: Any) -> None:
+        """Send ``data`` as JSON in a text message."""
+        await self.send_text(json.dumps(data))
+
+    async def send_protocol(self, data: Any) -> None:
+        """Send ``data`` encoded by the protocol handler, as a binary message.
+
+        Raises:
+            RuntimeError: No protocol handler.
+        """
+        if not self.protocol_handler:
+            raise RuntimeError("No protocol handler configured")
+        await self.send_bytes(self.protocol_handler.encode(data))
+
+    async def ping(self, data: bytes = b"") -> None:
+        """Send a ping; its pong comes back through :meth:`receive_pong`.
+
+        Raises:
+            ValueError: ``data`` is longer than 125 bytes.
+        """
+        if len(data) > _MAX_CONTROL_PAYLOAD:
+            raise ValueError("Ping payload must be 125 bytes or less")
+        await self.conn.send(Opcode.PING, data)
+
+    # --- receiving --------------------------------------------------------------
+
+    async def _get_message(self, timeout: float | None = None) -> Message:  # noqa: ASYNC109 - published API
+        return await self.conn.receive(timeout)
+
+    async def receive_text(self, timeout: float | None = None) -> str:  # noqa: ASYNC109 - published API
+        """Return the next message, which must be text.
+
+        Args:
+            timeout: Seconds to wait for it; None waits as long as the connection lives.
+
+        Raises:
+            ValueError: The next message is binary (it is consumed).
+            ReadTimeout: No message within ``timeout``.
+            ConnectionDisconnected: The connection is closed; a
+                WebSocketError (with ``close_code``) when it failed.
+        """
+        message = await self.conn.receive(timeout)
+        if message.type is not MessageType.TEXT:
+            raise ValueError("Expected a text message")
+        return message.data  # type: ignore[return-value]
+
+    async def receive_bytes(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - published API
+        """Return the next message, which must be binary (see :meth:`receive_text`)."""
+        message = await self.conn.receive(timeout)
+        if message.type is not MessageType.BINARY:
+            raise ValueError("Expected a binary message")
+        return message.raw_data
+
+    async def receive_json(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - published API
+        """Return the next text message parsed as JSON."""
+        return json.loads(await self.receive_text(timeout=timeout))
+
+    async def receive_protocol(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - published API
+        """Return the next message decoded by the protocol handler.
+
+        Raises:
+            RuntimeError: No protocol handler.
+        """
+        if not self.protocol_handler:
+            raise RuntimeError("No protocol handler configured")
+        message = await self.conn.receive(timeout)
+        return self.protocol_handler.decode(message.raw_data)
+
+    async def receive_pong(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - published API
+        """Return the payload of the next pong (keep-alive's own are not shown).
+
+        Raises:
+            ReadTimeout: No pong within ``timeout``.
+            ConnectionDisconnected: The connection is closed.
+        """
+        return await self.conn.receive_pong(timeout)
+
+    async def __aiter__(self) -> Any:
+        """Yield messages until the connection closes.
+
+        A normal close ends the iteration; a failure (protocol error, limit)
+        raises its :class:`~aiosonic.exceptions.WebSocketError`.
+        """
+        receive = self.conn.receive
+        while True:
+            try:
+                message = await receive()
+            except WebSocketError:
+                raise
+            except ConnectionDisconnected:
+                return
+            yield message
+
+    # --- keep-alive ------------------------------------------------------------
+
+    def start_keep_alive(self, interval: float = 30.0) -> None:
+        """Ping every ``interval`` seconds; close with 1011 when a pong takes longer."""
+        if self._keep_alive_task is None:
+            self._keep_alive_task = asyncio.create_task(self._keep_alive_loop(interval))
+
+    def stop_keep_alive(self) -> None:
+        """Stop the keep-alive pings."""
+        task, self._keep_alive_task = self._keep_alive_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _keep_alive_loop(self, interval: float) -> None:
+        conn = self.conn
+        try:
+            while conn.is_open:
+                await asyncio.sleep(interval)
+                payload = os.urandom(_KEEPALIVE_PAYLOAD_SIZE)
+                try:
+                    with deadline(interval, lambda: ReadTimeout("keep-alive")):
+                        await conn.ping_and_wait(payload)
+                except ReadTimeout:
+                    self._keep_alive_task = None
+                    await self.close(_CLOSE_KEEPALIVE_TIMEOUT, "keepalive ping timeout")
+                    return
+        except ConnectionDisconnected:
+            return
+
+    # --- closing -------------------------------------------------------------
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection: a close frame, then a bounded wait for the server's.
+
+        Idempotent. Waits at most ``close_timeout`` (10 s by default) for the
+        server to answer and end TCP; then the connection is dropped.
+
+        Raises:
+            ValueError: The close payload is over 125 bytes, or ``code`` may
+                not be sent (RFC 6455 §7.4: 1000-1003, 1007-1014, 3000-4999).
+        """
+        if len(reason.encode()) + 2 > _MAX_CONTROL_PAYLOAD:
+            raise ValueError("Close payload must be 125 bytes or less")
+        try:
+            Close(code, reason).check()
+        except Exception as exc:  # websockets' ProtocolError: a code not to send
+            raise InvalidRequest(f"close code {code} may not be sent (RFC 6455 §7.4)") from exc
+        self.stop_keep_alive()
+        try:
+            await self.conn.close(code, reason)
+        finally:
+            for callback in self._on_close:
+                callback(self)
+            self._on_close.clear()
+
+    async def __aenter__(self) -> WebSocketConnection:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class WebSocketClient:
+    """Open WebSocket connections (the published class).
+
+    Args:
+        connector: The connector whose DNS cache, dialer, TLS contexts and
+            ``timeouts.sock_connect`` are used. A WebSocket is never put in
+            its pools. By default the client makes (and closes) its own.
+
+    ``async with WebSocketClient() as client`` closes, on exit, every
+    connection it opened that is still open (a bounded close handshake each).
+    """
+
+    def __init__(self, connector: TCPConnector | None = None) -> None:
+        self._owns_connector = connector is None
+        self.connector = connector or TCPConnector(pool_cls=WsPool)
+        self.timeouts: Timeouts = self.connector.timeouts
+        self._open: dict[WebSocketConnection, None] = {}
+
+    def __repr__(self) -> str:
+        return f"<WebSocketClient [open={len(self._open)}]>"
+
+    async def connect(
+        self,
+        url: str,
+        verify: bool = True,
+        ssl: ssl_module.SSLContext | None = None,
+        headers: dict[str, str] | None = None,
+        subprotocols: list[str] | None = None,
+        start_keepalive: bool = True,
+        keepalive_interval: float = 30.0,
+        conn_opts: dict[str, Any] | None = None,
+        max_msg_size: int | None = _FROM_CONFIG,
+        *,
+        proxy: Proxy | None = None,
+        config: WebSocketConfig | None = None,
+        **settings: Any,
+    ) -> WebSocketConnection:
+        """Open a WebSocket connection (the HTTP/1.1 upgrade, RFC 6455 §4).
+
+        Args:
+            url: A ``ws://`` or ``wss://`` URL.
+            verify: Check the server's certificate (``wss://``).
+            ssl: A TLS context to use instead of the connector's.
+            headers: Extra headers of the upgrade request (``Authorization``,
+                ``Origin``, cookies); they replace ours of the same name.
+            subprotocols: Subprotocols to offer, in order of preference; the
+                one picked is ``connection.subprotocol``.
+            start_keepalive: Ping every ``keepalive_interval`` seconds.
+            keepalive_interval: Seconds between keep-alive pings; a pong later
+                than that closes the connection (1011).
+            conn_opts: :class:`WebSocketConnection` options: ``queue_maxsize``,
+                ``drop_frames``, ``protocol_handler`` (and 0.23's
+                ``text_queue_maxsize``/``binary_queue_maxsize``).
+            max_msg_size: The published limit, on one received frame; sets
+                ``max_frame_size`` (None: no frame limit). By default the
+                limits of ``config`` hold.
+            proxy: A SOCKS5 proxy (``ws://`` and ``wss://``), or an HTTP(S)
+                proxy for ``wss://`` (CONNECT, then TLS inside the tunnel).
+            config: Limits and compression (:class:`WebSocketConfig`).
+            **settings: Any :class:`WebSocketConfig` field, over ``config``:
+                ``max_message_size``, ``max_frame_size``, ``read_buffer_size``,
+                ``write_buffer_size``, ``max_write_buffer_size``,
+                ``compression``, ``client_max_window_bits``,
+                ``server_no_context_takeover``, ``client_no_context_takeover``,
+                ``close_timeout``; and ``queue_maxsize``/``drop_frames`` as in
+                ``conn_opts``.
+
+        Returns:
+            The open connection.
+
+        Raises:
+            WebSocketHandshakeError: The server refused the upgrade, or its
+                answer breaks RFC 6455 (a wrong ``Sec-WebSocket-Accept``, a
+                subprotocol or extension not offered).
+            ConnectTimeout: Connecting and the handshake took longer than
+                ``sock_connect``.
+            ConnectError: The host did not resolve or refused the connection.
+            TLSError: The TLS handshake failed.
+            ProxyError: The proxy refused the tunnel.
+            InvalidURL: Not a ``ws://``/``wss://`` URL.
+        """
+        opts = dict(conn_opts or {})
+        opts.pop("max_msg_size", None)  # the published client ignored it here too
+        for name in ("queue_maxsize", "drop_frames"):  # connection options, taken here too
+            if name in settings:
+                opts[name] = settings.pop(name)
+        config = _build_config(config, settings, max_msg_size, opts)
+        parsed = parse_url(url)
+        if parsed.scheme not in ("ws", "wss"):
+            raise InvalidRequest(f"a WebSocket URL must be ws:// or wss://, not {url!r}")
+        secure = parsed.scheme == "wss" or ssl is not None
+        ssl_ctx = (ssl or self.connector.tls.get(verify)) if secure else None
+        core = _core_for(parsed.url, config, subprotocols)
+        request = core.connect()
+        if headers:
+            for name, value in headers.items():
+                if name in request.headers:
+                    del request.headers[name]  # the user's replaces ours
+                request.headers[name] = value
+        timeout = self.connector.timeouts.sock_connect
+        driver: WebSocketDriver | None = None
+        try:
+            with deadline(
+                timeout,
+                lambda: ConnectTimeout(
+                    f"no WebSocket connection within sock_connect={timeout}s ({parsed.url})"
+                ),
+            ):
+                _, driver = await self.connector.open_websocket_transport(
+                    parsed,
+                    ssl_ctx,
+                    lambda: _driver_for(core, request, config, parsed.url, opts),
+                    proxy,
+                )
+                await driver.opened
+        except BaseException:
+            if driver is not None:
+                driver.abort()
+            raise
+        connection = WebSocketConnection(driver, **opts)
+        self._open[connection] = None
+        connection._on_close.append(self._forget)
+        if start_keepalive:
+            connection.start_keep_alive(keepalive_interval)
+        return connection
+
+    def _forget(self, connection: WebSocketConnection) -> None:
+        self._open.pop(connection, None)
+
+    async def close(self) -> None:
+        """Close every connection still open (bounded each), then our own connector."""
+        open_now = list(self._open)
+        if open_now:
+            await asyncio.gather(*(conn.close() for conn in open_now), return_exceptions=True)
+        if self._owns_connector:
+            await self.connector.cleanup()
+
+    async def __aenter__(self) -> WebSocketClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _driver_for(
+    core: ClientProtocol,
+    request: Any,
+    config: WebSocketConfig,
+    url: str,
+    opts: dict[str, Any],
+) -> WebSocketDriver:
+    """Build the driver with the queue bounds of ``opts`` set before any byte arrives.
+
+    The server may send its first messages with its answer to the upgrade.
+    """
+    driver = WebSocketDriver(core, request, config, url)
+    driver.set_queue(*_queue_bounds(opts))
+    return driver
+
+
+def _queue_bounds(opts: dict[str, Any]) -> tuple[int, bool]:
+    """Return ``(queue_maxsize, drop_frames)`` from connection options (1.x and 0.23 keywords)."""
+    size = opts.get("queue_maxsize", DEFAULT_QUEUE_MAXSIZE)
+    text, binary = opts.get("text_queue_maxsize"), opts.get("binary_queue_maxsize")
+    if text is not None or binary is not None:
+        size = max(text or 0, binary or 0)
+    if size < 1:
+        raise ValueError(f"queue_maxsize={size} must be at least 1")
+    return size, bool(opts.get("drop_frames", False))
+
+
+def _build_config(
+    config: WebSocketConfig | None,
+    settings: dict[str, Any],
+    max_msg_size: Any,
+    opts: dict[str, Any],
+) -> WebSocketConfig:
+    """Merge ``config``, keyword settings and the published keywords into one config."""
+    config = config or WebSocketConfig()
+    if max_msg_size is not _FROM_CONFIG:
+        settings.setdefault("max_frame_size", max_msg_size)
+    if settings:
+        try:
+            config = replace(config, **settings)
+        except TypeError as exc:
+            raise TypeError(f"connect() got an unknown WebSocket setting: {exc}") from exc
+    return config
+
+
+def _core_for(url: str, config: WebSocketConfig, subprotocols: list[str] | None) -> ClientProtocol:
+    """Build the sans-I/O core for ``url`` with ``config``'s limits and extensions."""
+    extensions = None
+    if config.compression:
+        extensions = [
+            ClientPerMessageDeflateFactory(
+                server_no_context_takeover=config.server_no_context_takeover,
+                client_no_context_takeover=config.client_no_context_takeover,
+                server_max_window_bits=config.server_max_window_bits,
+                client_max_window_bits=config.client_max_window_bits or True,
+                compress_settings={"level": config.compression_level},
+            )
+        ]
+    core = ClientProtocol(
+        parse_uri(url),
+        extensions=extensions,
+        subprotocols=[Subprotocol(name) for name in subprotocols] if subprotocols else None,
+        max_size=(config.max_message_size, config.max_frame_size),
+    )
+    return core
