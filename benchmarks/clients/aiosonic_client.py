@@ -13,6 +13,10 @@ both versions' documented way).  h2_get_small also passes ``http2=True`` to
 ``TCPConnector`` (if this version accepts it; 1.3.3 then uses its one-shared-connection
 ``Http2MultiplexPool``) and to every request, and sets ALPN ``h2, http/1.1`` on its
 context (ours offers only what a caller's context offers).
+
+WebSocket scenarios: ``WebSocketClient().connect(url)`` with its defaults (no
+compression); the ``WebSocketConnection`` it returns is the adapter itself
+(``send_text``, ``receive_text``, ``send_bytes``, ``receive_bytes``, ``close``).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ def load() -> Any:
             self.concurrency = concurrency
             self.tls = tls
             self.kw: dict[str, Any] = {}
+            self.ws_client: Any = None
 
         async def __aenter__(self) -> Client:
             http2 = self.tls is not None and self.tls.http2
@@ -76,8 +81,17 @@ def load() -> Any:
             self.client = await self.cm.__aenter__()
             return self
 
+        async def ws_connect(self, url: str) -> Any:
+            if self.ws_client is None:
+                from aiosonic import WebSocketClient
+
+                self.ws_client = WebSocketClient()
+            return await self.ws_client.connect(url)
+
         async def __aexit__(self, *exc: object) -> None:
             try:
+                if self.ws_client is not None:
+                    await self.ws_client.close()
                 await self.cm.__aexit__(None, None, None)
             finally:
                 # Releases that do not close a caller-supplied connector on exit.
