@@ -221,7 +221,8 @@ class WebSocketDriver(asyncio.BufferedProtocol):
                 self._pong(bytes(event.data))
             elif opcode is _CLOSE:
                 self._on_close_frame()
-        self._flush()  # pongs and the close reply the core queued
+        if core.writes:  # pongs and the close reply the core queued (and its EOF)
+            self._flush()
         if core.parser_exc is not None and self.error is None:
             self._fail(self._error_from(core.parser_exc))
 
