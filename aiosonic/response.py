@@ -390,7 +390,7 @@ class HttpResponse:
     @property
     def compressed(self) -> str:
         """The ``Content-Encoding`` value, ``""`` for none (the published attribute)."""
-        return self._coding() or ""
+        return self._raw_header(b"content-encoding") or ""
 
     @property
     def request_meta(self) -> dict[str, str]:
