@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from conftest import RawServer, read_request
+from conftest import RawServer, let_loop_run, read_request
 from h2_servers import HypercornServer
 
 import aiosonic
@@ -182,12 +182,19 @@ async def test_cancel_before_entering_never_arms() -> None:
     scope = aiosonic.timeout(0)
     scope.cancel()
     async with scope:
-        await asyncio.sleep(0.01)
+        await let_loop_run()  # a 0 s deadline, had it armed, fires on the next turn
     assert scope.state == "cancelled" and not scope.expired()
 
 
 async def test_an_outer_cancel_stays_a_cancel(raw_server: RawFactory) -> None:
-    server = await _slow_server(raw_server, 5)
+    arrived = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        arrived.set()
+        await reader.read()  # never answers; ends when the client goes away
+
+    server = await raw_server(handler)
     async with aiosonic.HTTPClient() as client:
 
         async def call() -> None:
@@ -195,7 +202,7 @@ async def test_an_outer_cancel_stays_a_cancel(raw_server: RawFactory) -> None:
                 await client.get(server.url + "/")
 
         task = asyncio.create_task(call())
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(arrived.wait(), 5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -206,7 +213,6 @@ async def test_unbounded_scope_and_states() -> None:
     assert scope.state == "created" and scope.deadline is None and scope.seconds is None
     async with scope as entered:
         assert entered is scope and scope.state == "active"
-        await asyncio.sleep(0)
     assert scope.state == "exited"
     with pytest.raises(RuntimeError, match="cannot be entered twice"):
         async with scope:
