@@ -262,31 +262,47 @@ class BasePool(ABC):
     # The published pools kept their connector's settings on themselves; ours
     # read them from the connector. Only code written against those pools uses
     # these, so the defaults are imported when asked for (this module imports
-    # nothing from aiosonic otherwise).
+    # nothing from aiosonic otherwise). They stay settable, as the published
+    # attributes were, for subclasses that assign them.
+    _timeouts: Any = None
+    _http2_config: Any = None
+
     @property
     def conf(self) -> PoolConfig:
         """The published name of :attr:`config`."""
         return self.config
 
+    @conf.setter
+    def conf(self, value: PoolConfig) -> None:
+        self.config = value
+
     @property
     def timeouts(self) -> Any:
         """The connector's ``Timeouts`` (the default one when the connector has none)."""
-        found = getattr(self.connector, "timeouts", None)
+        found = self._timeouts or getattr(self.connector, "timeouts", None)
         if found is None:
             from aiosonic.timeout import Timeouts
 
             found = Timeouts()
         return found
 
+    @timeouts.setter
+    def timeouts(self, value: Any) -> None:
+        self._timeouts = value
+
     @property
     def http2_config(self) -> Any:
         """The connector's ``Http2Config`` (the default one when the connector has none)."""
-        found = getattr(self.connector, "http2_config", None)
+        found = self._http2_config or getattr(self.connector, "http2_config", None)
         if found is None:
             from aiosonic.http2 import Http2Config
 
             found = Http2Config()
         return found
+
+    @http2_config.setter
+    def http2_config(self, value: Any) -> None:
+        self._http2_config = value
 
     def __repr__(self) -> str:
         return (

@@ -283,6 +283,8 @@ async def test_pool_attributes_follow_the_connector() -> None:
         assert pool.timeouts is timeouts and pool.http2_config is config
         bare = CyclicQueuePool(object(), 2, aiosonic.Connection)
         assert bare.timeouts == Timeouts() and bare.http2_config == Http2Config()
+        bare.timeouts, bare.http2_config, bare.conf = timeouts, config, PoolConfig(size=3)
+        assert (bare.timeouts, bare.http2_config, bare.config.size) == (timeouts, config, 3)
         assert bare.pool.qsize() == 2
         await bare.acquire()
         assert bare.pool.qsize() == 1
