@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALIASES",
     "CRLF",
+    "MULTIPART_RANDOM_RANGE",
     "RANDOM_RANGE",
     "PublishedClientAttributes",
     "PublishedConnectorAttributes",
