@@ -26,6 +26,7 @@ __all__ = [
     "BodyType",
     "Connection",
     "DataType",
+    "LineReader",
     "ParsedBodyType",
     "add_header",
     "add_headers",
