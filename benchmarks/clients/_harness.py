@@ -85,6 +85,9 @@ SCENARIOS = {
     # connections, each looping "send one message, await its echo, compare".
     "ws_text100": ("ws_text", False, False),
     "ws_bin1m": ("ws_bin", False, False),
+    # Ours only: the same small GET through a user-written (stream-based) network
+    # backend, i.e. through aiosonic's stream adapter instead of its own protocol.
+    "backend_get_small": ("get_small", False, False),
 }
 WS_TEXT = "x" * SMALL_LEN
 WS_BIN = bytes(range(256)) * (MIB // 256)
@@ -213,6 +216,8 @@ async def _run(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
     tls = _tls(args)
     check = _protocol_check(client_cls, tls)
 
+    if hasattr(client_cls, "scenario"):  # a client script that varies by scenario
+        client_cls.scenario = args.scenario
     client = await client_cls(args.concurrency, tls).__aenter__()
     close_error = None
     try:
