@@ -33,6 +33,7 @@ from aiosonic.connectors import TCPConnector
 from aiosonic.drivers.websocket import WebSocketDriver
 from aiosonic.exceptions import (
     ConnectionDisconnected,
+    ConnectorClosed,
     ConnectTimeout,
     InvalidRequest,
     ReadTimeout,
@@ -41,6 +42,7 @@ from aiosonic.exceptions import (
 )
 from aiosonic.pools import WsPool
 from aiosonic.protocols.websocket import (
+    CLOSE_GOING_AWAY,
     DEFAULT_QUEUE_MAXSIZE,
     Message,
     MessageType,
@@ -162,7 +164,10 @@ class WebSocketConnection:
         self.subprotocol: str | None = conn.subprotocol
         self._max_msg_size = max_msg_size
         self._keep_alive_task: asyncio.Task[None] | None = None
+        # Called once with this connection when it ends, by close() or by the
+        # server (the transport lost): the client and connector stop counting it.
         self._on_close: list[Any] = []
+        conn.lost.add_done_callback(self._ended)
 
     def __repr__(self) -> str:
         return f"<WebSocketConnection {self.conn!r}>"
@@ -349,9 +354,17 @@ class WebSocketConnection:
         try:
             await self.conn.close(code, reason)
         finally:
-            for callback in self._on_close:
-                callback(self)
-            self._on_close.clear()
+            self._run_on_close()
+
+    def _ended(self, lost: asyncio.Future[None]) -> None:
+        """The transport is gone (either side closed): stop pinging, stop being counted."""
+        self.stop_keep_alive()
+        self._run_on_close()
+
+    def _run_on_close(self) -> None:
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback(self)
 
     async def __aenter__(self) -> WebSocketConnection:
         return self
@@ -374,7 +387,10 @@ class WebSocketClient:
             its pools. By default the client makes (and closes) its own.
 
     ``async with WebSocketClient() as client`` closes, on exit, every
-    connection it opened that is still open (a bounded close handshake each).
+    connection it opened that is still open: a close frame with 1001 (going
+    away), then a wait of at most ``close_timeout`` for the server's. So does
+    the cleanup of the connector (``HTTPClient.close()`` when the two share
+    it), for every WebSocket opened through it.
     """
 
     def __init__(self, connector: TCPConnector | None = None) -> None:
@@ -382,6 +398,8 @@ class WebSocketClient:
         self.connector = connector or TCPConnector(pool_cls=WsPool)
         self.timeouts: Timeouts = self.connector.timeouts
         self._open: dict[WebSocketConnection, None] = {}
+        self._none_open = asyncio.Event()
+        self._none_open.set()
 
     def __repr__(self) -> str:
         return f"<WebSocketClient [open={len(self._open)}]>"
@@ -485,7 +503,13 @@ class WebSocketClient:
                 driver.abort()
             raise
         connection = WebSocketConnection(driver, **opts)
+        try:
+            self.connector.track_websocket(connection)
+        except ConnectorClosed:
+            await connection.close(CLOSE_GOING_AWAY)
+            raise
         self._open[connection] = None
+        self._none_open.clear()
         connection._on_close.append(self._forget)
         if start_keepalive:
             connection.start_keep_alive(keepalive_interval)
@@ -493,12 +517,39 @@ class WebSocketClient:
 
     def _forget(self, connection: WebSocketConnection) -> None:
         self._open.pop(connection, None)
+        self.connector.forget_websocket(connection)
+        if not self._open:
+            self._none_open.set()
+
+    async def wait_requests(self, timeout: float = 30) -> bool:  # noqa: ASYNC109 - as HTTPClient's
+        """Wait until every connection this client opened has ended, by either side.
+
+        Args:
+            timeout: Seconds to wait at most.
+
+        Returns:
+            True when none is open, False when ``timeout`` ran out first.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._none_open.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
-        """Close every connection still open (bounded each), then our own connector."""
+        """Close every connection still open, then our own connector; idempotent.
+
+        Each gets a close frame with 1001 (going away) and waits at most its
+        ``close_timeout`` for the server's close frame; then its transport is
+        dropped. They close at the same time, so this takes at most the
+        longest ``close_timeout``.
+        """
         open_now = list(self._open)
         if open_now:
-            await asyncio.gather(*(conn.close() for conn in open_now), return_exceptions=True)
+            await asyncio.gather(
+                *(conn.close(CLOSE_GOING_AWAY) for conn in open_now), return_exceptions=True
+            )
         if self._owns_connector:
             await self.connector.cleanup()
 

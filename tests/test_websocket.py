@@ -322,7 +322,8 @@ async def test_client_close_closes_open_connections(aiohttp_ws: AiohttpWS) -> No
     first, second = await client.connect(aiohttp_ws.url), await client.connect(aiohttp_ws.url)
     await client.close()
     assert not first.connected and not second.connected
-    assert sorted(aiohttp_ws.closes) == [1000, 1000]  # type: ignore[attr-defined]
+    # 1001, going away: the client is closed under them (RFC 6455 §7.4.1).
+    assert sorted(aiohttp_ws.closes) == [1001, 1001]  # type: ignore[attr-defined]
     assert repr(client) == "<WebSocketClient [open=0]>"
 
 

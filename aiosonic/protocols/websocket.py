@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = [
+    "CLOSE_GOING_AWAY",
     "CLOSE_INVALID_DATA",
     "CLOSE_MESSAGE_TOO_BIG",
     "CLOSE_PROTOCOL_ERROR",
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 # --- close codes (RFC 6455 §7.4.1) --------------------------------------------
+#: The endpoint is going away: what a client sends to the WebSockets still open
+#: when it (or the connector under it) is closed.
+CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
 #: Text that is not UTF-8 (RFC 6455 §8.1).
 CLOSE_INVALID_DATA = 1007
