@@ -31,7 +31,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 from aiosonic.backends import NetworkBackend, NetworkBackendInterface
 from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease
@@ -60,7 +60,7 @@ from aiosonic.resolver import AbstractResolver, DefaultResolver
 from aiosonic.tcp_helpers import SocketOptions
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import SHARED_CONTEXTS, ClientCert
-from aiosonic.tunnel import open_via_proxy
+from aiosonic.tunnel import open_tunnel, open_via_proxy
 from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
 __all__ = ["Http2Config", "OpenWebSocket", "TCPConnector"]
@@ -697,13 +697,13 @@ class TCPConnector:
             url: The ``ws://``/``wss://`` URL; its host and port are dialled.
             ssl_ctx: TLS settings, or None for plaintext.
             factory: Builds the protocol of the new transport.
-            proxy: A SOCKS5 proxy, or an HTTP(S) proxy for ``wss://`` (a
-                CONNECT tunnel, then TLS to the origin inside it).
+            proxy: A SOCKS5 proxy, or an HTTP(S) proxy: a CONNECT tunnel,
+                with TLS to the origin inside it for ``wss://``.
 
         Raises:
             ConnectorClosed: The connector was closed.
-            InvalidRequest: The connector has a custom ``network_backend`` or
-                ``uds``, or ``ws://`` through an HTTP proxy (not supported yet).
+            InvalidRequest: The connector has a custom ``network_backend``, or
+                ``uds`` and a proxy.
             ConnectError: The host did not resolve or refused the connection.
             TLSError: The TLS handshake or certificate check failed.
             ProxyError: The proxy refused the tunnel.
@@ -717,19 +717,14 @@ class TCPConnector:
             )
         dialer = TCPDialer(self.dns, self.socket_options, self.happy_eyeballs_delay, self.uds)
         if proxy is not None:
-            if self.uds is not None or (ssl_ctx is None and not proxy.is_socks):
+            if self.uds is not None:
                 raise InvalidRequest(
-                    f"cannot open {url.url} through {proxy!r}: a plaintext WebSocket goes "
-                    f"through a SOCKS proxy only (and no proxy with uds=)"
+                    f"a connector with uds={self.uds!r} connects to that socket only; "
+                    f"it cannot open {url.url} through {proxy!r}"
                 )
             proxy_ssl = self.tls.get(True) if proxy.scheme == "https" else None
-            # The tunnel builds the protocol it is given; it is typed for HTTP/1.1 drivers.
-            return cast(
-                "tuple[asyncio.Transport, _P]",
-                await open_via_proxy(
-                    proxy, url, dialer, cast(Any, factory), ssl_ctx, proxy_ssl, self.limits
-                ),
-            )
+            # Always a tunnel, ws:// too: a WebSocket is a byte stream of its own.
+            return await open_tunnel(proxy, url, dialer, factory, ssl_ctx, proxy_ssl, self.limits)
         server_hostname = url.host if ssl_ctx is not None else None
         return await dialer.open_transport(url.host, url.port, factory, ssl_ctx, server_hostname)
 

@@ -48,7 +48,7 @@ from aiosonic.protocols.websocket import (
     MessageType,
     WebSocketConfig,
 )
-from aiosonic.proxy import Proxy
+from aiosonic.proxy import EnvironmentProxies, Proxy
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.urls import parse_url
 
@@ -385,6 +385,9 @@ class WebSocketClient:
         connector: The connector whose DNS cache, dialer, TLS contexts and
             ``timeouts.sock_connect`` are used. A WebSocket is never put in
             its pools. By default the client makes (and closes) its own.
+        trust_env: Take the proxy of a connection without ``proxy=`` from
+            ``HTTP_PROXY`` (``ws://``), ``HTTPS_PROXY`` (``wss://``),
+            ``ALL_PROXY`` and ``NO_PROXY``, as ``HTTPClient(trust_env=True)`` does.
 
     ``async with WebSocketClient() as client`` closes, on exit, every
     connection it opened that is still open: a close frame with 1001 (going
@@ -393,8 +396,9 @@ class WebSocketClient:
     it), for every WebSocket opened through it.
     """
 
-    def __init__(self, connector: TCPConnector | None = None) -> None:
+    def __init__(self, connector: TCPConnector | None = None, *, trust_env: bool = False) -> None:
         self._owns_connector = connector is None
+        self._env_proxies = EnvironmentProxies() if trust_env else None
         self.connector = connector or TCPConnector(pool_cls=WsPool)
         self.timeouts: Timeouts = self.connector.timeouts
         self._open: dict[WebSocketConnection, None] = {}
@@ -439,8 +443,10 @@ class WebSocketClient:
             max_msg_size: The published limit, on one received frame; sets
                 ``max_frame_size`` (None: no frame limit). By default the
                 limits of ``config`` hold.
-            proxy: A SOCKS5 proxy (``ws://`` and ``wss://``), or an HTTP(S)
-                proxy for ``wss://`` (CONNECT, then TLS inside the tunnel).
+            proxy: A SOCKS5 proxy, or an HTTP(S) proxy: a CONNECT tunnel
+                (RFC 9110 §9.3.6), with TLS to the origin inside it for
+                ``wss://``. Without it, the environment's proxy if the client
+                was made with ``trust_env=True``.
             config: Limits and compression (:class:`WebSocketConfig`).
             **settings: Any :class:`WebSocketConfig` field, over ``config``:
                 ``max_message_size``, ``max_frame_size``, ``read_buffer_size``,
@@ -473,6 +479,8 @@ class WebSocketClient:
         parsed = parse_url(url)
         if parsed.scheme not in ("ws", "wss"):
             raise InvalidRequest(f"a WebSocket URL must be ws:// or wss://, not {url!r}")
+        if proxy is None and self._env_proxies is not None and not self.connector.uds:
+            proxy = self._env_proxies.proxy_for(parsed.scheme, parsed.host, parsed.port)
         secure = parsed.scheme == "wss" or ssl is not None
         ssl_ctx = (ssl or self.connector.tls.get(verify)) if secure else None
         core = _core_for(parsed.url, config, subprotocols)
