@@ -30,7 +30,7 @@ from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from aiosonic.connectors import TCPConnector
-from aiosonic.drivers.websocket import WebSocketDriver
+from aiosonic.drivers.websocket import WebSocketDriver, driver_class
 from aiosonic.exceptions import (
     ConnectionDisconnected,
     ConnectorClosed,
@@ -453,8 +453,8 @@ class WebSocketClient:
                 ``write_buffer_size``, ``max_write_buffer_size``,
                 ``compression``, ``client_max_window_bits``,
                 ``server_no_context_takeover``, ``client_no_context_takeover``,
-                ``close_timeout``; and ``queue_maxsize``/``drop_frames`` as in
-                ``conn_opts``.
+                ``close_timeout``, ``accept_masked_frames``; and
+                ``queue_maxsize``/``drop_frames`` as in ``conn_opts``.
 
         Returns:
             The open connection.
@@ -584,7 +584,7 @@ def _driver_for(
 
     The server may send its first messages with its answer to the upgrade.
     """
-    driver = WebSocketDriver(core, request, config, url)
+    driver = driver_class(config)(core, request, config, url)
     driver.set_queue(*_queue_bounds(opts))
     return driver
 

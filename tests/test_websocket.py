@@ -464,6 +464,54 @@ async def test_masked_server_frame_fails_1002(raw_server: Any) -> None:
     )
 
 
+async def test_masked_server_frames_accepted_when_asked(raw_server: Any) -> None:
+    """accept_masked_frames=True: masked frames, sent with the 101 in one write, are read."""
+    record: list[bytes] = []
+    send = (
+        frame(0x1, "masked é".encode(), mask=True)
+        + frame(0x2, b"\x00" * 200, mask=False)  # unmasked ones still pass
+        + frame(0x2, b"ab", fin=False, mask=True)
+        + frame(0x0, b"c" * 70_000, mask=True)
+        + frame(0x9, b"ping?", mask=True)
+        + frame(0x8, struct.pack(">H", 1000) + b"done", mask=True)
+    )
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _accept(reader, writer)  # the 101 ...
+        writer.write(send)  # ... and the frames go out before the client reads either
+        record.append(await reader.read(-1))
+
+    server = await raw_server(handler)
+    async with WebSocketClient() as client:
+        conn = await client.connect(_ws(server), accept_masked_frames=True, read_buffer_size=100)
+        assert type(conn.conn).__name__ == "MaskTolerantWebSocketDriver"
+        got = [message.data async for message in conn]
+        assert got == ["masked é", b"\x00" * 200, b"ab" + b"c" * 70_000]
+        assert conn.close_code == 1000 and conn.close_reason == "done"
+    assert await _wait_for(lambda: bool(record))
+    frames = client_frames(record[0])
+    assert (0xA, b"ping?") in frames  # the masked ping was answered
+    assert close_code_of(frames) == 1000
+
+
+async def test_accepting_masked_frames_keeps_every_other_check(raw_server: Any) -> None:
+    conn = await _fails_with(
+        raw_server,
+        frame(0x2, b"x", rsv1=True, mask=True),
+        WebSocketProtocolError,
+        1002,
+        "reserved bits must be 0",
+        accept_masked_frames=True,
+    )
+    assert type(conn.conn).__name__ == "MaskTolerantWebSocketDriver"
+
+
+async def test_default_driver_has_no_unmasking_step(ws_echo: str) -> None:
+    async with WebSocketClient() as client:
+        conn = await client.connect(ws_echo)
+        assert type(conn.conn) is aiosonic.drivers.websocket.WebSocketDriver
+
+
 async def test_frame_over_max_frame_size_fails_1009_on_its_header(raw_server: Any) -> None:
     header_only = frame(0x2, b"")[:1] + bytes([127]) + struct.pack(">Q", 2**31)
     conn = await _fails_with(

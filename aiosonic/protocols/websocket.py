@@ -91,6 +91,10 @@ class WebSocketConfig:
             third of the CPU of level 6 for about the same ratio on JSON).
         close_timeout: Seconds close() waits for the close handshake before
             it drops the connection.
+        accept_masked_frames: Accept frames the server masked, unmasking
+            them (:mod:`aiosonic.protocols.ws_unmask`), instead of failing
+            with 1002 as RFC 6455 §5.1 asks. For servers that break that
+            rule; off by default, and free when off.
 
     Raises:
         ValueError: A size below 1, or window bits out of range.
@@ -108,6 +112,7 @@ class WebSocketConfig:
     client_no_context_takeover: bool = False
     compression_level: int = 1
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT
+    accept_masked_frames: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_message_size", "max_frame_size", "max_write_buffer_size"):
