@@ -26,10 +26,14 @@ from typing import Any
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Close, Opcode
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
+from aiosonic.connection import HTTP2Stream
 from aiosonic.connectors import TCPConnector
+from aiosonic.drivers.h2_websocket import H2WebSocketDriver, H2WebSocketStream
+from aiosonic.drivers.stream_transport import StreamTransport
 from aiosonic.drivers.websocket import WebSocketDriver, driver_class
 from aiosonic.exceptions import (
     ConnectionDisconnected,
@@ -38,6 +42,7 @@ from aiosonic.exceptions import (
     InvalidRequest,
     ReadTimeout,
     WebSocketError,
+    WebSocketHandshakeError,
     WebSocketMessageTooBig,
 )
 from aiosonic.pools import WsPool
@@ -50,7 +55,7 @@ from aiosonic.protocols.websocket import (
 )
 from aiosonic.proxy import EnvironmentProxies, Proxy
 from aiosonic.timeout import Timeouts, deadline
-from aiosonic.urls import parse_url
+from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
 __all__ = [
     "CRLF",
@@ -499,12 +504,17 @@ class WebSocketClient:
                     f"no WebSocket connection within sock_connect={timeout}s ({parsed.url})"
                 ),
             ):
-                _, driver = await self.connector.open_websocket_transport(
-                    parsed,
-                    ssl_ctx,
-                    lambda: _driver_for(core, request, config, parsed.url, opts),
-                    proxy,
-                )
+                if self._may_use_http2(parsed, ssl, proxy, config):
+                    driver = await self._open_over_http2(
+                        parsed, verify, ssl, headers, subprotocols, config, opts
+                    )
+                if driver is None:
+                    _, driver = await self.connector.open_websocket_transport(
+                        parsed,
+                        ssl_ctx,
+                        lambda: _driver_for(core, request, config, parsed.url, opts),
+                        proxy,
+                    )
                 await driver.opened
         except BaseException:
             if driver is not None:
@@ -522,6 +532,85 @@ class WebSocketClient:
         if start_keepalive:
             connection.start_keep_alive(keepalive_interval)
         return connection
+
+    def _may_use_http2(
+        self,
+        url: ParsedURL,
+        ssl: ssl_module.SSLContext | None,
+        proxy: Proxy | None,
+        config: WebSocketConfig,
+    ) -> bool:
+        """Whether to look for an HTTP/2 connection first (RFC 8441).
+
+        Only on a connector that speaks HTTP/2 (``http2=True``), for
+        ``wss://`` or, with h2c prior knowledge, ``ws://``; not through a
+        proxy (the connector's HTTP/2 is direct only), and not with
+        compression (not negotiated over HTTP/2 here).
+        """
+        connector = self.connector
+        if not connector.http2 or proxy is not None or config.compression:
+            return False
+        if url.scheme == "wss":
+            return True
+        return ssl is None and connector.http2_config.prior_knowledge
+
+    async def _open_over_http2(
+        self,
+        url: ParsedURL,
+        verify: bool,
+        ssl: ssl_module.SSLContext | None,
+        headers: dict[str, str] | None,
+        subprotocols: list[str] | None,
+        config: WebSocketConfig,
+        opts: dict[str, Any],
+    ) -> WebSocketDriver | None:
+        """Open the WebSocket as a stream of an HTTP/2 connection (RFC 8441 extended CONNECT).
+
+        Takes a stream on the connector's HTTP/2 connection to the origin
+        (opening one if none is pooled). Returns None, the lease given back,
+        when the origin speaks HTTP/1.1 or did not send
+        SETTINGS_ENABLE_CONNECT_PROTOCOL=1: then the caller upgrades on
+        HTTP/1.1.
+
+        Raises:
+            WebSocketHandshakeError: The server answered the CONNECT with
+                another status than 200, or a subprotocol not offered.
+        """
+        connector = self.connector
+        secure = url.scheme == "wss"
+        http_url = parse_url(f"{'https' if secure else 'http'}{url.url[len(url.scheme) :]}")
+        key = PoolKey(
+            http_url.scheme,
+            http_url.host,
+            http_url.port,
+            verify,
+            ssl if secure else None,
+            None,
+            True,
+        )
+        lease = await connector.acquire(http_url, key, connector.timeouts)
+        if not isinstance(lease, HTTP2Stream) or not lease.driver.accepts_extended_connect:
+            connector.release(lease)
+            return None
+        stream = H2WebSocketStream(lease, connector.release, url.url)
+        head = await stream.open(_extended_connect_headers(http_url, headers, subprotocols))
+        try:
+            if head.status_code != 200:
+                raise WebSocketHandshakeError(
+                    f"WebSocket upgrade failed ({url.url}): the server answered the HTTP/2 "
+                    f"extended CONNECT with {head.status_code}, not 200 (RFC 8441 §5)",
+                    status_code=head.status_code,
+                )
+            picked = _picked_subprotocol(head.headers, subprotocols, url.url)
+        except BaseException:
+            await stream.close()
+            raise
+        core = _core_for(url.url, config, subprotocols, State.OPEN)
+        core.subprotocol = picked
+        driver = H2WebSocketDriver(core, config, url.url, head)
+        driver.set_queue(*_queue_bounds(opts))
+        StreamTransport(stream, driver).start()
+        return driver
 
     def _forget(self, connection: WebSocketConnection) -> None:
         self._open.pop(connection, None)
@@ -618,8 +707,16 @@ def _build_config(
     return config
 
 
-def _core_for(url: str, config: WebSocketConfig, subprotocols: list[str] | None) -> ClientProtocol:
-    """Build the sans-I/O core for ``url`` with ``config``'s limits and extensions."""
+def _core_for(
+    url: str,
+    config: WebSocketConfig,
+    subprotocols: list[str] | None,
+    state: State = State.CONNECTING,
+) -> ClientProtocol:
+    """Build the sans-I/O core for ``url`` with ``config``'s limits and extensions.
+
+    ``state`` OPEN for a WebSocket whose handshake was not HTTP/1.1's (RFC 8441).
+    """
     extensions = None
     if config.compression:
         extensions = [
@@ -635,6 +732,60 @@ def _core_for(url: str, config: WebSocketConfig, subprotocols: list[str] | None)
         parse_uri(url),
         extensions=extensions,
         subprotocols=[Subprotocol(name) for name in subprotocols] if subprotocols else None,
+        state=state,
         max_size=(config.max_message_size, config.max_frame_size),
     )
     return core
+
+
+#: Fields of HTTP/1.1's upgrade that HTTP/2 forbids or replaces (RFC 9113 §8.2.2,
+#: RFC 8441 §5: no Sec-WebSocket-Key/Accept; Host becomes :authority).
+_NOT_OVER_HTTP2 = frozenset(
+    {
+        "connection",
+        "upgrade",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "host",
+        "sec-websocket-key",
+    }
+)
+
+
+def _extended_connect_headers(
+    url: ParsedURL, headers: dict[str, str] | None, subprotocols: list[str] | None
+) -> list[tuple[bytes, bytes]]:
+    """Return the header list of an RFC 8441 §4 extended CONNECT for ``url``."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    fields = [
+        (b":method", b"CONNECT"),
+        (b":protocol", b"websocket"),
+        (b":scheme", url.scheme.encode()),
+        (b":path", url.target.encode()),
+        (b":authority", f"{host}:{url.port}".encode()),
+        (b"sec-websocket-version", b"13"),
+    ]
+    if subprotocols:
+        fields.append((b"sec-websocket-protocol", ", ".join(subprotocols).encode()))
+    for name, value in (headers or {}).items():
+        lowered = name.lower()
+        if lowered not in _NOT_OVER_HTTP2:
+            fields.append((lowered.encode(), value.encode("latin-1")))
+    return fields
+
+
+def _picked_subprotocol(
+    headers: list[tuple[bytes, bytes]], offered: list[str] | None, where: str
+) -> Subprotocol | None:
+    """Return the subprotocol the server's 200 names, which must be one we offered."""
+    for name, value in headers:
+        if name.lower() == b"sec-websocket-protocol":
+            picked = value.decode("latin-1").strip()
+            if not offered or picked not in offered:
+                raise WebSocketHandshakeError(
+                    f"WebSocket upgrade failed ({where}): the server picked the subprotocol "
+                    f"{picked!r}, which was not offered"
+                )
+            return Subprotocol(picked)
+    return None
