@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system-deps test test-oldest lint typecheck unit demo bench callgrind docs fuzz clean compat-manifest
+.PHONY: venv system-deps node-ws test test-oldest lint typecheck unit demo bench callgrind docs fuzz clean compat-manifest
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -25,7 +25,8 @@ UNIT_TESTS := tests/test_h11_response.py tests/test_h11_fuzz.py tests/test_h11_r
 	tests/test_headers.py tests/test_decoders.py tests/test_http_auth.py \
 	tests/test_http2_core.py tests/test_h2_protocol.py tests/test_happy_eyeballs.py \
 	tests/test_h11_rules.py tests/test_sse_protocol.py tests/test_layering.py tests/test_timer.py \
-	tests/test_websocket_protocol.py tests/test_websocket_unmask.py tests/compat
+	tests/test_websocket_protocol.py tests/test_websocket_unmask.py tests/test_websocket_frames.py \
+	tests/compat
 
 unit: $(STAMP)
 	AIOSONIC_TEST_NO_SOCKETS=1 $(PY) -m pytest -q -p no:cacheprovider $(UNIT_TESTS)
@@ -52,6 +53,20 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# node's `ws` package for tests/test_websocket_servers.py, in a cache outside the
+# checkout; its tests skip (with the reason) when node, npm or the network is missing.
+NODE_WS_DIR ?= $(HOME)/.cache/aiosonic-tests/node-ws
+NODE_WS_SPEC := ws@8
+
+node-ws: system-deps
+	@if [ -f "$(NODE_WS_DIR)/node_modules/ws/package.json" ]; then :; \
+	elif command -v node >/dev/null && command -v npm >/dev/null; then \
+		mkdir -p "$(NODE_WS_DIR)" && \
+		timeout 120 npm install --prefix "$(NODE_WS_DIR)" $(NODE_WS_SPEC) --no-audit --no-fund \
+			--loglevel=error >/dev/null 2>&1 || \
+		echo "note: npm could not install $(NODE_WS_SPEC); its WebSocket tests will skip"; \
+	else echo "note: no node/npm; the node ws WebSocket tests will skip"; fi
+
 # The oldest h2, hpack and aiodns that setup.cfg allows, for the tests that rely
 # on them: our h2 overrides use their internals, and aiodns changed its API, so
 # both ends of each range are tested.
@@ -74,9 +89,9 @@ test-oldest: $(OLDEST)/.installed
 
 # The whole suite runs twice: on asyncio's default loop, then on uvloop; then the
 # HTTP/2 tests on the oldest h2 and hpack allowed.
-test: $(STAMP) system-deps
-	AIOSONIC_TEST_LOOP=asyncio $(PY) -m pytest -q -p no:cacheprovider
-	AIOSONIC_TEST_LOOP=uvloop $(PY) -m pytest -q -p no:cacheprovider
+test: $(STAMP) system-deps node-ws
+	AIOSONIC_NODE_WS_DIR=$(NODE_WS_DIR) AIOSONIC_TEST_LOOP=asyncio $(PY) -m pytest -q -p no:cacheprovider
+	AIOSONIC_NODE_WS_DIR=$(NODE_WS_DIR) AIOSONIC_TEST_LOOP=uvloop $(PY) -m pytest -q -p no:cacheprovider
 	$(VENV)/bin/mypy --strict aiosonic tests/typing
 	$(VENV)/bin/ruff check aiosonic tests benchmarks examples fuzz
 	$(VENV)/bin/ruff format --check aiosonic tests

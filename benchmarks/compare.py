@@ -44,6 +44,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--upload-log", default="", help="nginx log of /upload, to verify bodies")
     p.add_argument("--nginx-version", default="")
     p.add_argument("--nginx-pid", type=int, default=0, help="abort if this process dies")
+    p.add_argument(
+        "--ws-url", default="",
+        help="WebSocket echo server (ws_echo_server.py), e.g. ws://127.0.0.1:8765; "
+        "without it the WebSocket rows are left out",
+    )  # fmt: skip
+    p.add_argument("--ws-server-pid", type=int, default=0, help="abort if this process dies")
+    p.add_argument("--ws-warmup", type=float, default=0.5, help="warm-up seconds (WebSocket)")
+    p.add_argument("--ws-duration", type=float, default=1.5, help="measured seconds (WebSocket)")
     p.add_argument("--venv", action="append", default=[], metavar="NAME=PYTHON")
     p.add_argument("--clients", default=",".join(CLIENT_SCRIPTS))
     p.add_argument("--scenarios", default=",".join(r.key for r in ROWS))
@@ -85,6 +93,13 @@ def parse_args() -> argparse.Namespace:
     unknown = set(keys) - {r.key for r in ROWS}
     if unknown or not args.rows:
         p.error(f"--scenarios: unknown {sorted(unknown)}; choose from {[r.key for r in ROWS]}")
+    if not args.ws_url and any(r.ws for r in args.rows):
+        log("no --ws-url (the echo server did not start?): leaving the WebSocket rows out")
+        args.rows = [r for r in args.rows if not r.ws]
+        if not args.rows:
+            p.error("--scenarios: only WebSocket rows, and no --ws-url")
+    # A client none of the chosen rows applies to is not run at all.
+    args.client_names = [n for n in args.client_names if any(n not in r.na for r in args.rows)]
     if args.rounds < 1:
         p.error("--rounds must be >= 1")
     if args.cold_iterations < 1:
@@ -147,7 +162,12 @@ def main() -> int:
         "kernel": platform.release(),
         "foreign_cpu_share_mean": busy,
         "nginx_version": args.nginx_version,
-        "server": {"http": args.base_url, "tls_h2": args.tls_url, "tls_ca": args.tls_ca},
+        "server": {
+            "http": args.base_url,
+            "tls_h2": args.tls_url,
+            "tls_ca": args.tls_ca,
+            "ws_echo": args.ws_url,
+        },
         "client_cpu": args.client_cpu,
         "settings": {
             "rounds": args.rounds,
@@ -158,6 +178,8 @@ def main() -> int:
             "max_seconds": args.max_seconds,
             "cold_iterations": args.cold_iterations,
             "cold_seconds": args.cold_seconds,
+            "ws_warmup_s": args.ws_warmup,
+            "ws_duration_s": args.ws_duration,
         },
         "rows": {r.key: {"title": r.title, "loop": r.loop} for r in args.rows},
         "clients": infos,

@@ -113,26 +113,36 @@ def _metrics(row: Row) -> list[tuple[str, str, bool]]:
             ("ms/iter, p50", "iter_ms_p50", False),
             ("CPU ms/iter", "cpu_ms_per_iter", False),
         ]
+    if row.ws:
+        first = ("MiB/s", "mib_per_s", True) if row.big else ("msg/s", "req_per_s", True)
+        return [first, ("CPU µs/msg", "cpu_us_per_req", False)]
     if row.big:
         return [("MiB/s", "mib_per_s", True)]
     return [("req/s", "req_per_s", True), ("CPU µs/req", "cpu_us_per_req", False)]
 
 
 def fmt_value(value: float, unit: str) -> str:
-    if unit == "req/s":
+    if unit in ("req/s", "msg/s"):
         return f"{value:,.0f}"
-    if "ms" in unit:
+    if "ms/iter" in unit:
         return f"{value:,.2f}"
     return f"{value:,.1f}"
 
 
 def build_table(
-    args: argparse.Namespace, infos: dict[str, dict[str, Any]], agg: Summary, git: str
-) -> tuple[str, list[str]]:
-    """Return the markdown table and its footnotes."""
-    names = args.client_names
+    args: argparse.Namespace,
+    infos: dict[str, dict[str, Any]],
+    agg: Summary,
+    git: str,
+    rows: list[Row],
+    notes: list[str],
+) -> str:
+    """Return the markdown table of ``rows``; its footnotes are added to ``notes``.
+
+    Its columns are the clients at least one of ``rows`` applies to.
+    """
+    names = [n for n in args.client_names if any(n not in r.na for r in rows)]
     others = [n for n in names if n != OURS] if OURS in names else []
-    notes: list[str] = []
 
     def note(text: str) -> str:
         if text not in notes:
@@ -179,7 +189,7 @@ def build_table(
     header = ["scenario", "metric", *(label(n, infos[n], git) for n in names)]
     header += [f"ours vs {short_label(n, infos[n])}" for n in others]
     lines: list[list[str]] = []
-    for row in args.rows:
+    for row in rows:
         for i, (unit, key, higher_better) in enumerate(_metrics(row)):
             cells = [row.title, unit]
             cells += [cell(n, row, key, unit, first=i == 0) for n in names]
@@ -198,8 +208,7 @@ def build_table(
     sep = "|" + "|".join(
         "-" * (w + 2) if i < 2 else "-" * (w + 1) + ":" for i, w in enumerate(widths)
     ) + "|"  # fmt: skip
-    table = "\n".join([fmt(header), sep, *(fmt(r) for r in lines)])
-    return table, notes
+    return "\n".join([fmt(header), sep, *(fmt(r) for r in lines)])
 
 
 def render(
@@ -213,7 +222,13 @@ def render(
     busy: float | None,
 ) -> str:
     """The whole report: how it was measured, the table, its footnotes."""
-    table, notes = build_table(args, infos, agg, git)
+    notes: list[str] = []
+    http_rows = [r for r in args.rows if not r.ws]
+    ws_rows = [r for r in args.rows if r.ws]
+    tables = [
+        build_table(args, infos, agg, git, rows, notes) for rows in (http_rows, ws_rows) if rows
+    ]
+    table = "\n\n".join(tables)
     noisy = busy is not None and busy > NOISY
     big = (
         f"{args.big_requests} sequential requests"
@@ -252,6 +267,15 @@ def render(
             "- cold HTTPS: per iteration a new client (and its TLS set-up), one GET over a new "
             f"TLS connection, close; {args.cold_iterations} iterations timed (at most "
             f"{args.cold_seconds:g} s) after the warm-up; lower is better"
+        )
+    if ws_rows:
+        lines.append(
+            "- WebSocket rows: an aiohttp.web echo server on uvloop "
+            "(benchmarks/ws_echo_server.py), pinned like nginx; per connection one message "
+            "in flight (send, await the echo, "
+            f"compare); C connections opened before {args.ws_warmup:g} s of warm-up, then "
+            f"{args.ws_duration:g} s measured; no compression; MiB/s counts 1 MiB per round "
+            "trip (it goes both ways)"
         )
     lines += [
         "- CPU used by other processes during the runs (mean): "

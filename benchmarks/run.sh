@@ -4,7 +4,7 @@
 # Usage: bash benchmarks/run.sh [extra compare.py options]   (or: make bench)
 # See benchmarks/README.md.  Environment knobs: PYTHON, BENCH_ROUNDS, BENCH_DURATION,
 # BENCH_BIG_DURATION, BENCH_BIG_REQUESTS, BENCH_WARMUP, BENCH_COLD_ITERATIONS,
-# BENCH_COLD_SECONDS, BENCH_CLIENTS, BENCH_SCENARIOS,
+# BENCH_COLD_SECONDS, BENCH_CLIENTS, BENCH_SCENARIOS, BENCH_WS_DURATION,
 # BENCH_KEEP_RUN=1 (keep the nginx directory under benchmarks/.run/).
 set -euo pipefail
 
@@ -23,6 +23,8 @@ AIOHTTP_SPEC="aiohttp==3.14.5"
 HTTPX_SPEC=("httpx[http2]==0.28.1" sniffio)
 WREQ_SPEC="wreq==0.13.0"
 PYREQWEST_SPEC="pyreqwest==0.15.1"
+# The WebSocket rows' third client (aiohttp's venv also runs their echo server).
+WEBSOCKETS_SPEC="websockets==17.4"
 # Every client venv also gets uvloop, for the uvloop rows (client scripts' --loop uvloop).
 UVLOOP_SPEC="uvloop==0.23.0"
 
@@ -95,6 +97,8 @@ make_venv httpx "${HTTPX_SPEC[@]}" "$UVLOOP_SPEC" \
 make_venv wreq "$WREQ_SPEC" "$UVLOOP_SPEC" && CLIENT_ARGS+=(--venv "wreq=$VENVS/wreq/bin/python")
 make_venv pyreqwest "$PYREQWEST_SPEC" "$UVLOOP_SPEC" \
     && CLIENT_ARGS+=(--venv "pyreqwest=$VENVS/pyreqwest/bin/python")
+make_venv websockets "$WEBSOCKETS_SPEC" "$UVLOOP_SPEC" \
+    && CLIENT_ARGS+=(--venv "websockets=$VENVS/websockets/bin/python")
 # Ours: the venv is kept, but the checkout is re-installed (editable) on every run.
 if make_venv ours "$UVLOOP_SPEC"; then
     log "installing this checkout into venv ours (pip install -e $REPO_DIR)"
@@ -123,9 +127,16 @@ done
 
 RUN_DIR="$RUN_ROOT/nginx-$(date +%Y%m%d-%H%M%S)-$$"
 NGINX_PID=""
+WS_PID=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [ -n "$WS_PID" ] && kill -0 "$WS_PID" 2>/dev/null; then
+        kill -TERM "$WS_PID" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$WS_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$WS_PID" 2>/dev/null || true
+        wait "$WS_PID" 2>/dev/null || true
+    fi
     if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
         kill -TERM "$NGINX_PID" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
@@ -199,6 +210,26 @@ PY
 log "nginx $NGINX_VERSION pid $NGINX_PID: http://127.0.0.1:$HTTP_PORT  https://127.0.0.1:$TLS_PORT (h2, CA $TLS_CA)"
 export AIOSONIC_BENCH_TLS_URL="https://127.0.0.1:$TLS_PORT" AIOSONIC_BENCH_TLS_CA="$TLS_CA"
 
+# The WebSocket rows' echo server (aiohttp.web on uvloop, from the aiohttp venv), pinned
+# like nginx.  Without it compare.py leaves the WebSocket rows out.
+WS_ARGS=()
+if [ -x "$VENVS/aiohttp/bin/python" ]; then
+    "${SERVER_PIN[@]}" "$VENVS/aiohttp/bin/python" "$BENCH_DIR/ws_echo_server.py" \
+        --port-file "$RUN_DIR/ws.port" 9>&- 2>"$RUN_DIR/logs/ws_echo.log" &
+    WS_PID=$!
+    for _ in $(seq 150); do
+        [ -s "$RUN_DIR/ws.port" ] || ! kill -0 "$WS_PID" 2>/dev/null && break
+        sleep 0.1
+    done
+    if [ -s "$RUN_DIR/ws.port" ]; then
+        WS_URL="ws://127.0.0.1:$(cat "$RUN_DIR/ws.port")"
+        WS_ARGS=(--ws-url "$WS_URL" --ws-server-pid "$WS_PID")
+        log "WebSocket echo server pid $WS_PID: $WS_URL"
+    else
+        log "WARNING: the WebSocket echo server did not start (see $RUN_DIR/logs/ws_echo.log)"
+    fi
+fi
+
 # --- 4. measure --------------------------------------------------------------------
 "$PYTHON" "$BENCH_DIR/compare.py" \
     --base-url "http://127.0.0.1:$HTTP_PORT" \
@@ -217,4 +248,5 @@ export AIOSONIC_BENCH_TLS_URL="https://127.0.0.1:$TLS_PORT" AIOSONIC_BENCH_TLS_C
     ${BENCH_COLD_SECONDS:+--cold-seconds "$BENCH_COLD_SECONDS"} \
     ${BENCH_CLIENTS:+--clients "$BENCH_CLIENTS"} \
     ${BENCH_SCENARIOS:+--scenarios "$BENCH_SCENARIOS"} \
-    "${CLIENT_ARGS[@]}" "$@"
+    ${BENCH_WS_DURATION:+--ws-duration "$BENCH_WS_DURATION"} \
+    "${WS_ARGS[@]}" "${CLIENT_ARGS[@]}" "$@"

@@ -125,12 +125,14 @@ class ForeignCpu:
 
     total busy time of all CPUs (/proc/stat) minus the client's (RUSAGE_CHILDREN: all
     threads of the waited-for client process) and nginx's (/proc/<pid>/stat of the
-    master and its workers), as a share of the CPUs' capacity over the run's wall time.
+    master and its workers; and the WebSocket echo server's), as a share of the CPUs'
+    capacity over the run's wall time.
     Other engineers' test suites show up here.
     """
 
-    def __init__(self, nginx_pid: int) -> None:
+    def __init__(self, nginx_pid: int, server_pids: tuple[int, ...] = ()) -> None:
         self.nginx_pid = nginx_pid
+        self.server_pids = {p for p in (nginx_pid, *server_pids) if p}
         self.tick = os.sysconf("SC_CLK_TCK")
 
     def _busy_s(self) -> float:
@@ -147,14 +149,14 @@ class ForeignCpu:
             except OSError:
                 continue
             rest = stat[stat.rindex(")") + 2 :].split()  # fields after "(comm)"
-            if int(entry) == self.nginx_pid or int(rest[1]) == self.nginx_pid:
+            if int(entry) in self.server_pids or int(rest[1]) in self.server_pids:
                 total += int(rest[11]) + int(rest[12])  # utime, stime
         return total / self.tick
 
     def _sample(self) -> tuple[float, float, float, float] | None:
         try:
             children = resource.getrusage(resource.RUSAGE_CHILDREN)
-            nginx = self._nginx_s() if self.nginx_pid else 0.0
+            nginx = self._nginx_s() if self.server_pids else 0.0
             client = children.ru_utime + children.ru_stime
             return time.monotonic(), self._busy_s(), client, nginx
         except (OSError, ValueError, IndexError):
@@ -176,6 +178,17 @@ class ForeignCpu:
 
 def _scenario_args(args: argparse.Namespace, row: Row) -> tuple[list[str], float]:
     """The client script's arguments for ``row``, and its measured seconds (at most)."""
+    if row.ws:
+        extra = [
+            "--scenario", row.scenario,
+            "--url", args.ws_url.rstrip("/") + row.path,
+            "--concurrency", str(row.concurrency),
+            "--loop", row.loop,
+            "--warmup", str(args.ws_warmup),
+            "--max-seconds", str(args.max_seconds),
+            "--duration", str(args.ws_duration),
+        ]  # fmt: skip
+        return extra, args.ws_duration
     base = args.tls_url if row.tls else args.base_url
     extra = [
         "--scenario", row.scenario,
@@ -210,9 +223,15 @@ def _log_record(rnd: int, rounds: int, row: Row, name: str, record: dict[str, An
             f"({record['iterations']} iter, HTTP/{record.get('http_version')}){tail}"
         )
         return
+    cpu = record.get("cpu_us_per_req") or 0.0
+    if row.ws:
+        log(
+            f"{head} {record['req_per_s']:>10,.1f} msg/s  {record['mib_per_s']:>7,.1f} MiB/s"
+            f"  {cpu:>9,.1f} CPU µs/msg{tail}"
+        )
+        return
     unit = "MiB/s" if row.big else "req/s"
     value = record["mib_per_s"] if row.big else record["req_per_s"]
-    cpu = record.get("cpu_us_per_req") or 0.0
     log(
         f"{head} {value:>10,.1f} {unit}  {cpu:>9,.1f} CPU µs/req"
         f"  HTTP/{record.get('http_version')}, {record.get('os_threads')} threads{tail}"
@@ -225,7 +244,7 @@ def run_rounds(args: argparse.Namespace, usable: list[str]) -> Runs | None:
     Returns one record per run (None if nginx died).  A client that failed a row once
     is not run on it again: failures are usually deterministic.
     """
-    foreign = ForeignCpu(args.nginx_pid)
+    foreign = ForeignCpu(args.nginx_pid, (args.ws_server_pid,))
     upload_log = UploadLog(args.upload_log)
     raw: Runs = {n: {r.key: [] for r in args.rows} for n in args.client_names}
     for rnd in range(1, args.rounds + 1):
@@ -235,6 +254,9 @@ def run_rounds(args: argparse.Namespace, usable: list[str]) -> Runs | None:
                     continue
                 if args.nginx_pid and not alive(args.nginx_pid):
                     log(f"ERROR: nginx (pid {args.nginx_pid}) is gone; aborting")
+                    return None
+                if row.ws and args.ws_server_pid and not alive(args.ws_server_pid):
+                    log(f"ERROR: the WebSocket echo server (pid {args.ws_server_pid}) is gone")
                     return None
                 extra, measured = _scenario_args(args, row)
                 # warm-up + measuring + 2 request-boundary waits + drain/close + start-up

@@ -17,8 +17,13 @@ CLIENT_SCRIPTS = {
     "httpx": "httpx_client.py",
     "wreq": "wreq_client.py",
     "pyreqwest": "pyreqwest_client.py",
+    "websockets": "websockets_client.py",
 }
 OURS = "ours"
+# The clients of the WebSocket rows; the others have no WebSocket client, or (aiosonic
+# 1.3.3) are left out to keep `make bench` short.  websockets has no HTTP client.
+WS_CLIENTS = ("ours", "aiohttp", "websockets")
+_NOT_WS = tuple(c for c in CLIENT_SCRIPTS if c not in WS_CLIENTS)
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,8 @@ class Row:
     tls: bool = False  # against --tls-url (nginx's TLS port, ALPN h2 + http/1.1)
     cold: bool = False  # new client per request: ms per iteration, lower is better
     loop: str = "asyncio"  # the client scripts' --loop, the same for every client
-    na: tuple[str, ...] = ()  # clients this row does not apply to (see NA_REASONS)
+    na: tuple[str, ...] = ("websockets",)  # clients this row does not apply to
+    ws: bool = False  # WebSocket echo against --ws-url: msg/s, own warm-up and duration
 
 
 _SMALL_C1 = Row("get_small_c1", "GET 100 B, C=1", "get_small", "/small", 1)
@@ -40,7 +46,7 @@ _SMALL_C64 = Row("get_small_c64", "GET 100 B, C=64", "get_small", "/small", 64)
 _TLS = Row("tls_get_small", "HTTPS/1.1 GET 100 B, C=64", "tls_get_small", "/small", 64, tls=True)
 _H2 = Row(
     "h2_get_small", "HTTP/2 GET 100 B, C=64", "h2_get_small", "/small", 64, tls=True,
-    na=("aiohttp",),
+    na=("aiohttp", "websockets"),
 )  # fmt: skip
 
 
@@ -51,8 +57,19 @@ def _on_uvloop(row: Row) -> Row:
     """The same row with every client on uvloop."""
     return Row(
         row.key + "_uvloop", "uvloop: " + row.title, row.scenario, row.path, row.concurrency,
-        big=row.big, tls=row.tls, cold=row.cold, loop="uvloop", na=row.na,
+        big=row.big, tls=row.tls, cold=row.cold, loop="uvloop", na=row.na, ws=row.ws,
     )  # fmt: skip
+
+
+def _ws(key: str, title: str, scenario: str, concurrency: int, big: bool = False) -> Row:
+    return Row(key, title, scenario, "/ws", concurrency, big=big, na=_NOT_WS, ws=True)
+
+
+_WS_ROWS = (
+    _ws("ws_text100_c1", "WebSocket echo 100 B, C=1", "ws_text100", 1),
+    _ws("ws_text100_c64", "WebSocket echo 100 B, C=64", "ws_text100", 64),
+    _ws("ws_bin1m", "WebSocket echo 1 MiB, C=1", "ws_bin1m", 1, big=True),
+)
 
 
 ROWS = [
@@ -73,6 +90,8 @@ ROWS = [
         64,
         na=_NOT_OURS,
     ),
+    *_WS_ROWS,
+    *(_on_uvloop(r) for r in _WS_ROWS),
 ]
 # (scenario, client) -> why that client has no number in rows of that scenario.
 NA_REASONS = {

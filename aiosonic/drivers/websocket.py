@@ -58,6 +58,7 @@ from aiosonic.protocols.websocket import (
     MessageAssembler,
     WebSocketConfig,
 )
+from aiosonic.protocols.websocket_frames import DataFrameEncoder
 from aiosonic.protocols.ws_unmask import MaskedFrameFilter
 from aiosonic.timeout import deadline
 
@@ -68,6 +69,9 @@ logger = logging.getLogger(__name__)
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 _PING, _PONG, _CLOSE = Opcode.PING, Opcode.PONG, Opcode.CLOSE
 _OPEN = State.OPEN
+#: Payloads below this are joined to their header for one write; bigger ones
+#: go in two writes rather than pay for a copy of the payload.
+_JOIN_BELOW = 64 * 1024
 
 
 class WebSocketDriver(asyncio.BufferedProtocol):
@@ -92,6 +96,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self._buffer = memoryview(bytearray(config.read_buffer_size))
         self._assembler = MessageAssembler()
+        self._encoder = DataFrameEncoder()
         #: Set when the server accepted the upgrade (or failed with why it did not).
         self.opened: asyncio.Future[Response] = loop.create_future()
         #: Set when the socket is gone.
@@ -187,7 +192,10 @@ class WebSocketDriver(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         """Take the ``nbytes`` just read into the buffer."""
-        self.data_received(self._buffer[:nbytes].tobytes())
+        # A view, not a copy: the core copies what it is fed into its own
+        # buffer (StreamReader.feed_data: ``buffer += data``) before this one is
+        # reused; the 16 MiB echoes of test_websocket_servers.py would show it if not.
+        self.data_received(cast(bytes, self._buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         """Feed ``data`` to the core and dispatch what it yields."""
@@ -217,7 +225,8 @@ class WebSocketDriver(asyncio.BufferedProtocol):
                 self._pong(bytes(event.data))
             elif opcode is _CLOSE:
                 self._on_close_frame()
-        self._flush()  # pongs and the close reply the core queued
+        if core.writes:  # pongs and the close reply the core queued (and its EOF)
+            self._flush()
         if core.parser_exc is not None and self.error is None:
             self._fail(self._error_from(core.parser_exc))
 
@@ -474,9 +483,29 @@ class WebSocketDriver(asyncio.BufferedProtocol):
                 )
             while transport.get_write_buffer_size() + len(data) > limit and self.error is None:
                 await self._drain()
-        if self.error is not None or self.transport is None:
+        transport = self.transport
+        if self.error is not None or transport is None:
             raise self._send_error()
         core = self._core
+        if (
+            (opcode is _TEXT or opcode is _BINARY)
+            and core.state is _OPEN
+            and not core.extensions
+            and not core.expect_continuation_frame
+            and not core.writes
+            and not core.debug
+        ):
+            # The fast path: the same bytes as core.send_text/send_binary
+            # (protocols/websocket_frames.py), in one write for small messages.
+            head, body = self._encoder.encode(opcode, data)
+            if len(body) < _JOIN_BELOW:
+                transport.write(head + body)
+            else:
+                transport.write(head)
+                transport.write(body)
+            if self._writing_paused:
+                await self._drain()
+            return
         try:
             if opcode is _TEXT:
                 core.send_text(data)

@@ -12,6 +12,9 @@ class implementing this small interface (one instance per benchmark run)::
         async def get(self, url: str) -> tuple[int, bytes, Any]:
             # status, full body, the library's own HTTP version value of the response
         async def post(self, url: str, data: bytes) -> tuple[int, bytes, Any]:
+        async def ws_connect(self, url: str) -> Any:   # only for the ws_* scenarios
+            # an object with send_text(str), receive_text() -> str, send_bytes(bytes),
+            # receive_bytes() -> bytes and close(), all awaitable; no compression
 
 and then calls ``main(load)``.  The script prints exactly one JSON line on stdout.
 ``tls`` is given for the ``https://`` scenarios: the client creates its SSL context with
@@ -25,6 +28,11 @@ seconds a snapshot (completed requests, bytes, wall clock, ``getrusage`` user+sy
 taken; the second snapshot is taken after ``--duration`` seconds or once ``--requests``
 more requests have completed.  Numbers are the differences between the snapshots, so
 connection set-up, imports and warm-up are excluded and the pool stays warm.
+
+``ws_text100``/``ws_bin1m`` measure the same way, with WebSocket echo round trips over C
+connections opened before the warm-up (one message in flight per connection): a
+"request" is one round trip, so ``req_per_s`` is messages per second, and ``mib_per_s``
+counts 1 MiB per ``ws_bin1m`` round trip (the MiB goes both ways).
 
 ``cold_https`` is different: each iteration creates a new client (and SSL context), does
 one GET over a new TLS connection and closes the client.  After ``--warmup`` seconds of
@@ -73,10 +81,16 @@ SCENARIOS = {
     "tls_get_small": ("get_small", True, False),
     "h2_get_small": ("get_small", True, True),
     "cold_https": ("cold", True, False),
+    # WebSocket echo round trips against an echo server (run.sh's --ws-url): C
+    # connections, each looping "send one message, await its echo, compare".
+    "ws_text100": ("ws_text", False, False),
+    "ws_bin1m": ("ws_bin", False, False),
     # Ours only: the same small GET through a user-written (stream-based) network
     # backend, i.e. through aiosonic's stream adapter instead of its own protocol.
     "backend_get_small": ("get_small", False, False),
 }
+WS_TEXT = "x" * SMALL_LEN
+WS_BIN = bytes(range(256)) * (MIB // 256)
 
 
 @dataclass(frozen=True)
@@ -329,6 +343,108 @@ async def _run(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def _run_ws(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """WebSocket echo round trips over C connections; the record of ``_run``'s shape."""
+    stats = _Stats()
+    stop = False
+    completed = asyncio.Event()
+    binary = SCENARIOS[args.scenario][0] == "ws_bin"
+    payload: Any = WS_BIN if binary else WS_TEXT
+    size = len(payload)
+    loop = asyncio.get_running_loop()
+    client = await client_cls(args.concurrency, None).__aenter__()
+    close_error = None
+    conns: list[Any] = []
+    try:
+        async with asyncio.timeout(args.max_seconds):
+            conns = list(
+                await asyncio.gather(
+                    *(client.ws_connect(args.url) for _ in range(args.concurrency))
+                )
+            )
+
+        async def worker(conn: Any) -> None:
+            send = conn.send_bytes if binary else conn.send_text
+            receive = conn.receive_bytes if binary else conn.receive_text
+            while not stop:
+                try:
+                    await send(payload)
+                    echo = await receive()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    stats.error(_short(exc))
+                    return  # a broken connection stays broken
+                if echo != payload:
+                    stats.error(f"echo differs: {len(echo)} bytes, expected {size}")
+                    return
+                stats.done += 1
+                stats.nbytes += size
+                completed.set()
+
+        async def next_completion() -> bool:
+            completed.clear()
+            try:
+                await asyncio.wait_for(completed.wait(), args.max_seconds)
+            except TimeoutError:
+                return False
+            return True
+
+        tasks = [asyncio.create_task(worker(c)) for c in conns]
+        try:
+            await asyncio.sleep(args.warmup)
+            stalled = not await next_completion()
+            d0, b0, e0, t0, c0 = stats.done, stats.nbytes, stats.errors, loop.time(), _cpu_seconds()
+            m0 = time.thread_time()
+            warmup_done = d0
+            if stalled:
+                stats.error(f"stalled: no echo within {args.max_seconds:g}s")
+            else:
+                await asyncio.sleep(args.duration)
+                await next_completion()
+            d1, b1, e1, t1, c1 = stats.done, stats.nbytes, stats.errors, loop.time(), _cpu_seconds()
+            m1, threads = time.thread_time(), _os_threads()
+        finally:
+            stop = True
+            _, pending = await asyncio.wait(tasks, timeout=args.drain_timeout)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2)
+    finally:
+        try:
+            async with asyncio.timeout(10):
+                await asyncio.gather(*(c.close() for c in conns))
+                await client.__aexit__(None, None, None)
+        except Exception as exc:
+            close_error = _short(exc)
+
+    wall, requests, cpu = t1 - t0, d1 - d0, c1 - c0
+    return {
+        "scenario": args.scenario,
+        "concurrency": args.concurrency,
+        "url": args.url,
+        "http_version": None,
+        "requests": requests,
+        "errors": e1 - e0,
+        "errors_total": stats.errors,
+        "first_error": stats.first_error,
+        "warmup_requests": warmup_done,
+        "requests_total": stats.done,
+        "wall_s": round(wall, 6),
+        "req_per_s": requests / wall if wall > 0 else 0.0,
+        "mib_per_s": (b1 - b0) / MIB / wall if wall > 0 else 0.0,
+        "cpu_s": round(cpu, 6),
+        "cpu_main_thread_s": round(m1 - m0, 6),
+        "os_threads": threads,
+        "cpu_us_per_req": cpu * 1e6 / requests if requests else None,
+        "cpu_util": cpu / wall if wall > 0 else None,
+        "truncated": False,
+        "close_error": close_error,
+        "loop": _loop_name(loop),
+    }
+
+
 async def _run_cold(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
     """New client + SSL context, one GET over a new TLS connection, close: per iteration."""
     tls = _tls(args)
@@ -503,7 +619,8 @@ def main(
         _emit({**base, "ok": True})
         return
     try:
-        runner = _run_cold if SCENARIOS[args.scenario][0] == "cold" else _run
+        kind = SCENARIOS[args.scenario][0]
+        runner = _run_cold if kind == "cold" else _run_ws if kind.startswith("ws_") else _run
         with asyncio.Runner(loop_factory=_loop_factory(args.loop)) as loop_runner:
             result = loop_runner.run(runner(client_cls, args))
     except Exception as exc:

@@ -14,6 +14,10 @@ both versions' documented way).  h2_get_small also passes ``http2=True`` to
 ``Http2MultiplexPool``) and to every request, and sets ALPN ``h2, http/1.1`` on its
 context (ours offers only what a caller's context offers).
 
+WebSocket scenarios: ``WebSocketClient().connect(url)`` with its defaults (no
+compression); the ``WebSocketConnection`` it returns is the adapter itself
+(``send_text``, ``receive_text``, ``send_bytes``, ``receive_bytes``, ``close``).
+
 backend_get_small (ours only): ``TCPConnector(network_backend=...)`` with a
 pass-through backend written as a user would (``NetworkBackendInterface`` around the
 default ``NetworkBackend``), so requests go through the stream adapter.
@@ -68,6 +72,7 @@ def load() -> Any:
             self.concurrency = concurrency
             self.tls = tls
             self.kw: dict[str, Any] = {}
+            self.ws_client: Any = None
 
         async def __aenter__(self) -> Client:
             http2 = self.tls is not None and self.tls.http2
@@ -84,8 +89,17 @@ def load() -> Any:
             self.client = await self.cm.__aenter__()
             return self
 
+        async def ws_connect(self, url: str) -> Any:
+            if self.ws_client is None:
+                from aiosonic import WebSocketClient
+
+                self.ws_client = WebSocketClient()
+            return await self.ws_client.connect(url)
+
         async def __aexit__(self, *exc: object) -> None:
             try:
+                if self.ws_client is not None:
+                    await self.ws_client.close()
                 await self.cm.__aexit__(None, None, None)
             finally:
                 # Releases that do not close a caller-supplied connector on exit.

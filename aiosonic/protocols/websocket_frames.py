@@ -1,0 +1,91 @@
+"""Client data frames, encoded without the core: the send fast path (RFC 6455 §5.2, §5.3).
+
+websockets' ``ClientProtocol.send_text``/``send_binary`` build a ``Frame``,
+check it, run it through the extensions, write it into a fresh ``BytesIO``
+and draw its masking key with ``secrets.token_bytes(4)``: one ``getrandom``
+system call and several copies per message. For the frames that need none
+of that (a whole TEXT or BINARY message, no extension negotiated), the
+driver uses :class:`DataFrameEncoder` instead: the same bytes, a header from
+one ``struct`` call, the payload masked by websockets' ``apply_mask`` (C when
+its speedups are built), and masking keys taken from a pool of
+``os.urandom`` bytes refilled every :data:`MASK_POOL_SIZE` frames.
+
+``tests/test_websocket_frames.py`` checks the output against
+``Frame.serialize`` byte for byte and through ``Frame.parse``.
+
+What does not live here: when the fast path may be taken (the driver
+decides: state OPEN, no fragmented message in progress, no extension, no
+frame-level debug logging), control frames and everything received (the
+core).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+
+try:  # websockets' C speedup, as websockets.frames itself picks it
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - a build without the extension
+    from websockets.utils import apply_mask
+
+__all__ = ["MASK_POOL_SIZE", "DataFrameEncoder"]
+
+#: Masking keys drawn per ``os.urandom`` call: one system call per 256 frames
+#: rather than one per frame. Every key is still 4 bytes from the kernel's
+#: CSPRNG, unknown to the server until the frame is sent, which is what
+#: RFC 6455 §5.3 asks ("a strong source of entropy", "unpredictable").
+MASK_POOL_SIZE = 256
+
+_FIN = 0x80
+_MASKED = 0x80
+# RFC 6455 §5.2: 7-bit length up to 125; 126 then a 16-bit length; 127 then 64 bits.
+_HEAD_7 = struct.Struct("!BB4s")
+_HEAD_16 = struct.Struct("!BBH4s")
+_HEAD_64 = struct.Struct("!BBQ4s")
+
+
+class DataFrameEncoder:
+    """Encode whole (FIN) masked client data frames, with pooled masking keys.
+
+    Args:
+        random_bytes: The source of masking keys (``os.urandom``; a test may
+            pass a fixed one).
+    """
+
+    __slots__ = ("_offset", "_pool", "_random_bytes")
+
+    def __init__(self, random_bytes: Callable[[int], bytes] = os.urandom) -> None:
+        self._random_bytes = random_bytes
+        self._pool = b""
+        self._offset = 0
+
+    def __repr__(self) -> str:
+        left = (len(self._pool) - self._offset) // 4
+        return f"<DataFrameEncoder [{left} masking keys left]>"
+
+    def _mask(self) -> bytes:
+        offset = self._offset
+        if offset >= len(self._pool):
+            self._pool = self._random_bytes(4 * MASK_POOL_SIZE)
+            offset = 0
+        self._offset = offset + 4
+        return self._pool[offset : offset + 4]
+
+    def encode(self, opcode: int, data: bytes) -> tuple[bytes, bytes]:
+        """Return the header (with its masking key) and the masked payload of one frame.
+
+        Args:
+            opcode: A data opcode (0x1 TEXT or 0x2 BINARY); FIN is set.
+            data: The whole message's payload.
+        """
+        mask = self._mask()
+        length = len(data)
+        if length < 126:
+            head = _HEAD_7.pack(_FIN | opcode, _MASKED | length, mask)
+        elif length < 65536:
+            head = _HEAD_16.pack(_FIN | opcode, _MASKED | 126, length, mask)
+        else:
+            head = _HEAD_64.pack(_FIN | opcode, _MASKED | 127, length, mask)
+        return head, apply_mask(data, mask)
