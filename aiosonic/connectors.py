@@ -19,8 +19,12 @@ request opens one within the pool's size, and requests that arrive while a
 connection to their key is being opened wait for it instead of opening their
 own. The wait for stream capacity is bounded by ``pool_acquire``.
 
-HTTP semantics (methods, bodies, redirects) live in the client, the protocol
-in the drivers; this module only manages connections.
+:meth:`TCPConnector.send` is the one call the client makes per attempt:
+request in, response out (as httpx 1.0's ``Transport.send``). It acquires a
+lease, lets the lease send (each lease kind serialises its own head), reads a
+small body at once, records the timing marks and gives the lease back on
+error. HTTP semantics (redirects, auth, cookies, retries) live in the client,
+the protocol in the drivers.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from aiosonic.backends import NetworkBackend, NetworkBackendInterface
-from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease
-from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE
+from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease, http11_head
+from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE, DecodeLimits
 from aiosonic.dialer import TCPDialer
 from aiosonic.dns_cache import DNSCache
 from aiosonic.drivers.http2 import Http2Config, HTTP2Driver
@@ -55,16 +59,21 @@ from aiosonic.leaks import OwnedTransports, creation_site
 from aiosonic.pools import Pool, PoolConfig, PublishedPoolAdapter, SmartPool, as_pool
 from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.proxy import Proxy
+from aiosonic.request import Request, SendOptions
 from aiosonic.resolver import AbstractResolver, DefaultResolver
+from aiosonic.response import DecodingLimits, HttpResponse
 from aiosonic.tcp_helpers import SocketOptions
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import SHARED_CONTEXTS, ClientCert
 from aiosonic.tunnel import open_via_proxy
 from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
-__all__ = ["Http2Config", "TCPConnector"]
+__all__ = ["PRELOAD_LIMIT", "Http2Config", "TCPConnector"]
 
 DEFAULT_POOL_KEY = ":default"
+#: Bodies up to this size are read inside ``send()`` so the connection is
+#: released at once; larger or unknown-length bodies are streamed on demand.
+PRELOAD_LIMIT = 1024 * 1024
 #: How many unread responses a pool-wait message names (with where each was made).
 UNREAD_SITES_SHOWN = 3
 
@@ -330,6 +339,86 @@ class TCPConnector:
             self._lease_count(-1)
             self._return_slot(conn)
             raise
+
+    def pool_key(self, url: ParsedURL, options: SendOptions) -> PoolKey:
+        """Return the pool key of ``url`` sent with ``options``: all that shapes its connection.
+
+        HTTP/2 may be negotiated when asked for (by the request or this
+        connector) on ``https``, or on ``http`` with prior knowledge; never
+        through a proxy.
+        """
+        proxy = options.proxy
+        secure = url.scheme in ("https", "wss")  # url.is_secure, inline
+        return PoolKey(
+            url.scheme,
+            url.host,
+            url.port,
+            options.verify,
+            options.ssl if secure else None,
+            proxy.pool_id if proxy is not None else None,
+            proxy is None
+            and (options.http2 or self.http2)
+            and (secure or self.http2_config.prior_knowledge),
+        )
+
+    async def send(
+        self, request: Request, options: SendOptions, scope: deadline | None = None
+    ) -> HttpResponse:
+        """Send ``request`` once and return its response (head, and body stream or body).
+
+        Acquires a lease (an HTTP/1.1 slot or an HTTP/2 stream), which sends
+        the head and body; a body of known length up to :data:`PRELOAD_LIMIT`
+        is read at once (unless ``options.stream``) and the lease given back,
+        a larger one is left to the response's body stream, which gives it
+        back when read or closed. The lease records the timing marks. On any
+        error the lease is closed and given back before the error propagates
+        (retrying is the caller's: :func:`aiosonic.retry.send_with_retry`).
+
+        Args:
+            request: The request, as the client prepared it.
+            options: How to send it; ``options.proxy`` is the proxy chosen.
+            scope: The request's whole deadline; a streamed body's reads stay
+                bounded by it after this returns.
+
+        Raises:
+            NetworkError: See :meth:`acquire` and the drivers; the error's
+                ``request_sent``, ``reused_connection`` and ``unprocessed``
+                say whether a retry is safe.
+        """
+        url = request.url
+        timeouts = options.timeouts
+        proxy = options.proxy
+        key = self.pool_key(url, options)
+        # HTTP/1.1 for sure: serialise the head now, so a request that cannot
+        # be written fails before a connection is opened.
+        h11_head = None if key.http2 else http11_head(request, proxy)
+        started = time.perf_counter()
+        lease = await self.acquire(url, key, timeouts, proxy, scope)
+        acquired = time.perf_counter()
+        try:
+            head = await lease.send(request, proxy, timeouts.sock_read, h11_head)
+        except BaseException:
+            lease.close()
+            self.release(lease)
+            raise
+        lease.started, lease.acquired, lease.head_at = started, acquired, time.perf_counter()
+        length = head.content_length
+        body = lease.body_stream(self, length)
+        raw = lease.body_done = None
+        if not head.has_body or (
+            not options.stream and length is not None and length <= PRELOAD_LIMIT
+        ):
+            raw = body.read_all_nowait()
+            if raw is None:  # not all here yet: wait for it
+                raw = await body.read_all()
+            lease.body_done = time.perf_counter()
+        elif scope is not None:
+            # Streamed: request_timeout goes on bounding its reads.
+            lease.limit_reads(scope)
+        limits: DecodingLimits = self
+        if options.max_decompressed_size is not None:  # the client's or the request's own
+            limits = DecodeLimits(options.max_decompressed_size, self.max_content_encodings)
+        return HttpResponse(head, url.url, request.method, body, limits, raw, lease)
 
     async def _wait_for_slot(
         self,
