@@ -404,8 +404,18 @@ class HTTPClient(HTTPVerbs):
                     return await self._send_following(
                         request, options, scope, scheme, follow, max_redirects
                     )
-                # No redirect and no auth flow: the one hop _send_following would send.
-                return await self._send_hop(request, options, scope)
+                hooks = self.event_hooks
+                if (
+                    hooks["request"]
+                    or hooks["response"]
+                    or self.cookie_jar is not None
+                    or self._env_proxies is not None
+                ):
+                    # No redirect and no auth flow: the one hop _send_following would send.
+                    return await self._send_hop(request, options, scope)
+                # Nothing around that hop either (no hook, cookie jar or
+                # environment proxy): _send_hop() would only do this.
+                return await send_with_retry(request, connector.send, options, scope)
         finally:
             self._active -= 1
             if not self._active:

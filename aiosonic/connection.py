@@ -166,9 +166,26 @@ class Connection:
         driver = self.driver
         return type(driver) is HTTP11Driver and not driver.is_peer_silent()
 
-    def is_reusable_for(self, key: PoolKey) -> bool:
-        """Return whether this idle slot can carry a request for ``key`` now (no idle limit)."""
-        return self.key == key and self.is_available() and not self.has_expired(None)
+    def is_reusable_for(self, key: PoolKey, max_idle_ms: float | None = None) -> bool:
+        """Return whether this idle slot can carry a request for ``key`` now.
+
+        The same as ``self.key == key and self.is_available() and not
+        self.has_expired(max_idle_ms)``, in one call (the connector asks it
+        per request); tests/test_connection_state.py checks they agree.
+        """
+        driver = self.driver
+        if self.key != key or self.state is not IDLE or driver is None:
+            return False
+        if not driver.is_reusable():
+            return False
+        released = self.last_released_time
+        if (
+            max_idle_ms is not None
+            and released is not None
+            and (time.monotonic() - released) * 1000 > max_idle_ms
+        ):
+            return False
+        return type(driver) is not HTTP11Driver or driver.is_peer_silent()
 
     def is_reusable(self) -> bool:
         """Return whether the last exchange left the transport fit for another."""

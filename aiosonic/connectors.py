@@ -71,6 +71,9 @@ from aiosonic.urls import ParsedURL, PoolKey, parse_url
 __all__ = ["PRELOAD_LIMIT", "Http2Config", "TCPConnector"]
 
 DEFAULT_POOL_KEY = ":default"
+#: Pool keys a connector remembers (see ``TCPConnector._pool_keys``); URLs
+#: repeat in real workloads, and a full memo is simply cleared.
+POOL_KEY_MEMO_SIZE = 512
 #: Bodies up to this size are read inside ``send()`` so the connection is
 #: released at once; larger or unknown-length bodies are streamed on demand.
 PRELOAD_LIMIT = 1024 * 1024
@@ -200,6 +203,11 @@ class TCPConnector:
             pool = as_pool(self.pool_cls, self, config, self.connection_cls)
             self.pools[name] = pool
             self._configs_by_pool[id(pool)] = config
+        # The pool key of each (URL, verify, ssl, proxy, http2) sent lately:
+        # building a PoolKey (and a proxy's credential digest) per request costs
+        # more than this lookup. Only send() reads it; tests/test_connector.py
+        # checks it against pool_key().
+        self._pool_keys: dict[tuple[Any, ...], PoolKey] = {}
         self._leased = 0
         self._all_free = asyncio.Event()
         self._all_free.set()
@@ -309,11 +317,7 @@ class TCPConnector:
             self._all_free.clear()  # _lease_count(+1), inline
         conn.pool = pool
         try:
-            reused = (
-                conn.key == key
-                and conn.is_available()
-                and not conn.has_expired(config.max_conn_idle_ms)
-            )
+            reused = conn.is_reusable_for(key, config.max_conn_idle_ms)
             conn.state = ACTIVE
             if reused:
                 pass
@@ -329,7 +333,7 @@ class TCPConnector:
                     self._shared.end_open(key, opening, error)
             else:
                 await self._connect(conn, url, key, timeouts, proxy)
-            if conn.http2 is None:
+            if not isinstance(conn.driver, HTTP2Driver):  # conn.http2 is None, inline
                 return HTTP11Lease(conn, reused)
             self._shared.add(key, conn)
             return HTTP2Stream(conn, reused)
@@ -361,6 +365,16 @@ class TCPConnector:
             and (secure or self.http2_config.prior_knowledge),
         )
 
+    def _remember_pool_key(
+        self, memo_key: tuple[Any, ...], url: ParsedURL, options: SendOptions
+    ) -> PoolKey:
+        """Compute :meth:`pool_key` and keep it in the memo (bounded: cleared when full)."""
+        memo = self._pool_keys
+        if len(memo) >= POOL_KEY_MEMO_SIZE:
+            memo.clear()
+        key = memo[memo_key] = self.pool_key(url, options)
+        return key
+
     async def send(
         self, request: Request, options: SendOptions, scope: deadline | None = None
     ) -> HttpResponse:
@@ -388,10 +402,19 @@ class TCPConnector:
         url = request.url
         timeouts = options.timeouts
         proxy = options.proxy
-        key = self.pool_key(url, options)
-        # HTTP/1.1 for sure: serialise the head now, so a request that cannot
-        # be written fails before a connection is opened.
-        h11_head = None if key.http2 else http11_head(request, proxy)
+        # pool_key(), memoised (see _pool_keys).
+        memo_key = (url.url, options.verify, options.ssl, proxy, options.http2)
+        key = self._pool_keys.get(memo_key)
+        if key is None:
+            key = self._remember_pool_key(memo_key, url, options)
+        h11_head = None
+        if not key.http2:
+            # HTTP/1.1 for sure: serialise the head now, so a request that
+            # cannot be written fails before a connection is opened.
+            # (http11_head()'s memo, inline: the hot path.)
+            h11_head = request.serialized if proxy is None else None
+            if h11_head is None:
+                h11_head = http11_head(request, proxy)
         started = time.perf_counter()
         lease = await self.acquire(url, key, timeouts, proxy, scope)
         acquired = time.perf_counter()
@@ -592,7 +615,9 @@ class TCPConnector:
             return
         if self._unread:  # a response handed out unread held it (note_unread)
             self._unread.pop(id(conn), None)
-        self._lease_count(-1)
+        leased = self._leased = max(self._leased - 1, 0)  # _lease_count(-1), inline
+        if leased == 0:
+            self._all_free.set()
         self._return_slot(slot)
 
     def _release_stream(self, lease: HTTP2Stream) -> None:
