@@ -189,6 +189,7 @@ class HTTPClient(HTTPVerbs):
         self._idle = asyncio.Event()
         self._idle.set()
         self._simple_requests: dict[tuple[str, str], Request] = {}
+        self._defaults: SendOptions | None = None  # see _default_options()
 
     def __repr__(self) -> str:
         return f"<HTTPClient [active={self._active}, connector={self.connector!r}]>"
@@ -328,22 +329,25 @@ class HTTPClient(HTTPVerbs):
             RequestTimeout: ``request_timeout`` ran out.
             aiosonic.exceptions.AiosonicError: See the exception tree.
         """
-        connector = self.connector
         if follow is None:
             follow = self.follow
         if max_redirects is None:
             max_redirects = self.max_redirects
-        if max_decompressed_size is None:
-            max_decompressed_size = self.max_decompressed_size
-        verify, http2 = verify and self.verify_ssl, http2 or self.http2
-        client_cert = self.cert if cert is None else as_client_cert(cert, check=False)
-        if client_cert is not None:
-            if ssl is not None:
-                raise InvalidRequest(
-                    "pass either cert= or an ssl= context (load the certificate into "
-                    "it with load_cert_chain), not both"
-                )
-            ssl = connector.context_with_cert(verify, http2, client_cert)
+        if (
+            verify is True
+            and ssl is None
+            and timeouts is None
+            and not http2
+            and not stream
+            and max_decompressed_size is None
+            and proxy is None
+            and cert is None
+        ):
+            options = self._default_options()
+        else:
+            options = self._options(
+                verify, ssl, timeouts, http2, stream, max_decompressed_size, proxy, cert
+            )
         simple = (
             headers is None
             and data is None
@@ -374,16 +378,7 @@ class HTTPClient(HTTPVerbs):
         scheme = self.auth if auth is None else as_auth(auth)
         if scheme is None and parsed.username is not None:
             scheme = _userinfo_auth(parsed)
-        timeouts = timeouts or connector.timeouts
-        options = SendOptions(
-            verify,
-            ssl,
-            timeouts,
-            self.proxy if proxy is None else proxy,  # the environment's: per hop
-            http2,
-            stream,
-            max_decompressed_size,
-        )
+        timeouts = options.timeouts
         self._active += 1
         if self._active == 1:
             self._idle.clear()  # set again when the count drops back to 0
@@ -415,11 +410,65 @@ class HTTPClient(HTTPVerbs):
                     return await self._send_hop(request, options, scope)
                 # Nothing around that hop either (no hook, cookie jar or
                 # environment proxy): _send_hop() would only do this.
-                return await send_with_retry(request, connector.send, options, scope)
+                return await send_with_retry(request, self.connector.send, options, scope)
         finally:
             self._active -= 1
             if not self._active:
                 self._idle.set()
+
+    def _options(
+        self,
+        verify: bool,
+        ssl: ssllib.SSLContext | None,
+        timeouts: Timeouts | None,
+        http2: bool,
+        stream: bool,
+        max_decompressed_size: int | None,
+        proxy: Proxy | None,
+        cert: CertType,
+    ) -> SendOptions:
+        """Resolve ``request()``'s options against the client's settings."""
+        verify, http2 = verify and self.verify_ssl, http2 or self.http2
+        client_cert = self.cert if cert is None else as_client_cert(cert, check=False)
+        if client_cert is not None:
+            if ssl is not None:
+                raise InvalidRequest(
+                    "pass either cert= or an ssl= context (load the certificate into "
+                    "it with load_cert_chain), not both"
+                )
+            ssl = self.connector.context_with_cert(verify, http2, client_cert)
+        return SendOptions(
+            verify,
+            ssl,
+            timeouts or self.connector.timeouts,
+            self.proxy if proxy is None else proxy,  # the environment's: per hop
+            http2,
+            stream,
+            self.max_decompressed_size if max_decompressed_size is None else max_decompressed_size,
+        )
+
+    def _default_options(self) -> SendOptions:
+        """Return the options of a request that passes none of its own (memoised).
+
+        They are the client's settings only, so one object serves every such
+        request while those settings stay: building a SendOptions costs more
+        than the rest of ``request()``'s own work. Rebuilt (by
+        :meth:`_options`) when a setting it was made of changed;
+        tests/test_client_options.py checks it against a fresh one.
+        """
+        options = self._defaults
+        if (
+            options is None
+            or options.timeouts is not self.connector.timeouts
+            or options.verify is not self.verify_ssl
+            or options.http2 is not self.http2
+            or options.proxy is not self.proxy
+            or options.max_decompressed_size is not self.max_decompressed_size
+            or self.cert is not None  # its context is looked up per request
+        ):
+            options = self._options(True, None, None, False, False, None, None, None)
+            self._defaults = options if self.cert is None else None
+        return options
 
     def _cookie_headers(self, url: ParsedURL, headers: HeadersType) -> list[tuple[str, str]] | None:
         jar = self.cookie_jar

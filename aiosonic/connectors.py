@@ -203,11 +203,12 @@ class TCPConnector:
             pool = as_pool(self.pool_cls, self, config, self.connection_cls)
             self.pools[name] = pool
             self._configs_by_pool[id(pool)] = config
-        # The pool key of each (URL, verify, ssl, proxy, http2) sent lately:
-        # building a PoolKey (and a proxy's credential digest) per request costs
-        # more than this lookup. Only send() reads it; tests/test_connector.py
-        # checks it against pool_key().
-        self._pool_keys: dict[tuple[Any, ...], PoolKey] = {}
+        # URL -> (options, pool key) of the last request sent to it: building a
+        # PoolKey (and a proxy's credential digest) per request costs about
+        # three times this lookup, which hits when the options are equal (the
+        # client's default SendOptions are one object). Only send() reads it;
+        # tests/test_connector.py checks it against pool_key().
+        self._pool_keys: dict[str, tuple[SendOptions, PoolKey]] = {}
         self._leased = 0
         self._all_free = asyncio.Event()
         self._all_free.set()
@@ -365,14 +366,13 @@ class TCPConnector:
             and (secure or self.http2_config.prior_knowledge),
         )
 
-    def _remember_pool_key(
-        self, memo_key: tuple[Any, ...], url: ParsedURL, options: SendOptions
-    ) -> PoolKey:
+    def _remember_pool_key(self, url: ParsedURL, options: SendOptions) -> PoolKey:
         """Compute :meth:`pool_key` and keep it in the memo (bounded: cleared when full)."""
         memo = self._pool_keys
         if len(memo) >= POOL_KEY_MEMO_SIZE:
             memo.clear()
-        key = memo[memo_key] = self.pool_key(url, options)
+        key = self.pool_key(url, options)
+        memo[url.url] = (options, key)
         return key
 
     async def send(
@@ -403,10 +403,11 @@ class TCPConnector:
         timeouts = options.timeouts
         proxy = options.proxy
         # pool_key(), memoised (see _pool_keys).
-        memo_key = (url.url, options.verify, options.ssl, proxy, options.http2)
-        key = self._pool_keys.get(memo_key)
-        if key is None:
-            key = self._remember_pool_key(memo_key, url, options)
+        known = self._pool_keys.get(url.url)
+        if known is not None and known[0] == options:  # the same object, mostly: no __eq__
+            key = known[1]
+        else:
+            key = self._remember_pool_key(url, options)
         h11_head = None
         if not key.http2:
             # HTTP/1.1 for sure: serialise the head now, so a request that

@@ -356,6 +356,6 @@ async def test_send_memoises_the_pool_key_that_pool_key_computes(
         request = build_request("GET", parse_url(url), None, None, None, None, False)
         with pytest.raises(aiosonic.exceptions.AiosonicError):
             await connector.send(request, options)  # fails to connect; the key is kept
-        memo_key = (request.url.url, verify, None, chosen, http2)
-        assert connector._pool_keys[memo_key] == connector.pool_key(request.url, options)
+        memoised = connector._pool_keys[request.url.url]
+        assert memoised == (options, connector.pool_key(request.url, options))
     await connector.cleanup()
