@@ -1,11 +1,14 @@
 """HTTPClient: the public entry point; the whole-request deadline, redirects, auth, cookies.
 
-``request()`` parses the URL, builds a :class:`~aiosonic.request.Request`, and
-sends it under the ``request_timeout`` scope. Sending one request is
-:meth:`HTTPClient.send`; following redirects is a loop around it, not a
-branch inside it; so is an auth flow (:func:`aiosonic.auth.send_with_auth`),
-run per hop inside that loop. Connections come from the :class:`TCPConnector`; the client
-never touches sockets.
+``request()`` parses the URL, builds a :class:`~aiosonic.request.Request`,
+resolves its options once into a :class:`~aiosonic.request.SendOptions`, and
+sends it under the ``request_timeout`` scope. Each layer of sending wraps the
+one below, none branches inside it: redirects are a loop around one hop, an
+auth flow (:func:`aiosonic.auth.send_with_auth`) runs per hop inside that
+loop, and a hop (hooks, the environment's proxy, cookies) wraps
+:func:`aiosonic.retry.send_with_retry` around :meth:`TCPConnector.send`,
+which does the exchange and returns the response. The client knows no
+lease, driver or wire format, and never touches sockets.
 """
 
 from __future__ import annotations

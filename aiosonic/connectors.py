@@ -295,28 +295,90 @@ class TCPConnector:
             TLSError: The TLS handshake or certificate check failed.
             ProxyError: The proxy refused the tunnel.
         """
-        if self._closed:
-            raise ConnectorClosed(f"the client was closed; not sending to {url.url}")
-        if len(self.pools) == 1:  # pool_for(), inline
-            pool, config = self.pools[DEFAULT_POOL_KEY], self.pool_configs[DEFAULT_POOL_KEY]
-        else:
-            pool, config = self.pool_for(url)
-        shared = (key.http2 or bool(self._shared.shared)) and self._shared.wants(key)
-        if shared or timeouts.pool_acquire is not None:
-            conn, on_shared = await self._wait_for_slot(pool, url, key, timeouts, shared, scope)
-            if on_shared:
-                self._lease_count(+1)
-                return HTTP2Stream(conn, reused=True)
-        else:  # the common case: no scope, and our pool often has a slot free (no coroutine)
-            free = pool.acquire_nowait(url.split, key)
-            if free is not None:
-                conn = free
-            else:
-                conn, _ = await self._wait_for_slot(pool, url, key, timeouts, False, scope)
+        taken = self._lease_nowait(url, key, timeouts)
+        if isinstance(taken, HTTP11Lease):
+            return taken
+        return await self._acquire(url, key, timeouts, proxy, scope, taken)
+
+    def _lease_nowait(
+        self, url: ParsedURL, key: PoolKey, timeouts: Timeouts
+    ) -> HTTP11Lease | Connection | None:
+        """Do :meth:`acquire`'s common case at once, without a coroutine.
+
+        When the one pool has a slot free now (nobody waits) and no HTTP/2
+        sharing or ``pool_acquire`` deadline is involved, take it: return an
+        HTTP/1.1 lease if its connection is fit for ``key``, else the slot
+        itself, leased, for :meth:`_acquire` to connect. Otherwise return
+        None, with nothing taken.
+        """
+        if (
+            self._closed
+            or timeouts.pool_acquire is not None
+            or key.http2
+            or self._shared.shared
+            or len(self.pools) != 1
+        ):
+            return None
+        pool = self.pools[DEFAULT_POOL_KEY]
+        conn: Connection | None = pool.acquire_nowait(url.split, key)
+        if conn is None:
+            return None
         self._leased += 1
         if self._leased == 1:
             self._all_free.clear()  # _lease_count(+1), inline
         conn.pool = pool
+        try:
+            # With key.http2 False, a connection filed under key speaks HTTP/1.1.
+            if conn.is_reusable_for(key, self.pool_configs[DEFAULT_POOL_KEY].max_conn_idle_ms):
+                conn.state = ACTIVE
+                return HTTP11Lease(conn, True)
+        except BaseException:
+            self._give_back_failed(conn)
+            raise
+        return conn
+
+    def _give_back_failed(self, conn: Connection) -> None:
+        """Close a leased slot whose lease could not be made, and give it back."""
+        conn.state = ACTIVE  # whatever failed, the slot is leased until given back
+        conn.close()
+        self._lease_count(-1)
+        self._return_slot(conn)
+
+    async def _acquire(
+        self,
+        url: ParsedURL,
+        key: PoolKey,
+        timeouts: Timeouts,
+        proxy: Proxy | None,
+        scope: deadline | None,
+        taken: Connection | None,
+    ) -> HTTP11Lease | HTTP2Stream:
+        """Do the rest of :meth:`acquire`: wait for a slot unless ``taken``, and connect it."""
+        if taken is not None:  # leased by _lease_nowait() from the one pool
+            conn = taken
+            config = self.pool_configs[DEFAULT_POOL_KEY]
+            shared = False
+        else:
+            if self._closed:
+                raise ConnectorClosed(f"the client was closed; not sending to {url.url}")
+            if len(self.pools) == 1:  # pool_for(), inline
+                pool, config = self.pools[DEFAULT_POOL_KEY], self.pool_configs[DEFAULT_POOL_KEY]
+            else:
+                pool, config = self.pool_for(url)
+            shared = (key.http2 or bool(self._shared.shared)) and self._shared.wants(key)
+            if shared or timeouts.pool_acquire is not None:
+                conn, on_shared = await self._wait_for_slot(pool, url, key, timeouts, shared, scope)
+                if on_shared:
+                    self._lease_count(+1)
+                    return HTTP2Stream(conn, reused=True)
+            else:  # no scope, and our pool often has a slot free (no coroutine)
+                free = pool.acquire_nowait(url.split, key)
+                if free is not None:
+                    conn = free
+                else:
+                    conn, _ = await self._wait_for_slot(pool, url, key, timeouts, False, scope)
+            self._lease_count(+1)
+            conn.pool = pool
         try:
             reused = conn.is_reusable_for(key, config.max_conn_idle_ms)
             conn.state = ACTIVE
@@ -339,10 +401,7 @@ class TCPConnector:
             self._shared.add(key, conn)
             return HTTP2Stream(conn, reused)
         except BaseException:
-            conn.state = ACTIVE  # whatever failed, the slot is leased until given back
-            conn.close()
-            self._lease_count(-1)
-            self._return_slot(conn)
+            self._give_back_failed(conn)
             raise
 
     def pool_key(self, url: ParsedURL, options: SendOptions) -> PoolKey:
@@ -417,7 +476,13 @@ class TCPConnector:
             if h11_head is None:
                 h11_head = http11_head(request, proxy)
         started = time.perf_counter()
-        lease = await self.acquire(url, key, timeouts, proxy, scope)
+        # acquire(), inline: no coroutine when a pooled connection is ready.
+        taken = self._lease_nowait(url, key, timeouts)
+        lease: HTTP11Lease | HTTP2Stream
+        if isinstance(taken, HTTP11Lease):
+            lease = taken
+        else:
+            lease = await self._acquire(url, key, timeouts, proxy, scope, taken)
         acquired = time.perf_counter()
         try:
             head = await lease.send(request, proxy, timeouts.sock_read, h11_head)
