@@ -189,8 +189,9 @@ class HTTPClient(HTTPVerbs):
         self._netrc_auth = NetrcAuth() if trust_env else None
         self._env_proxies = EnvironmentProxies() if trust_env else None
         self._active = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # Set when the last request ends; made only while wait_requests()
+        # waits, so a request toggles no Event at low load.
+        self._idle: asyncio.Event | None = None
         self._simple_requests: dict[tuple[str, str], Request] = {}
         self._defaults: SendOptions | None = None  # see _default_options()
 
@@ -383,8 +384,6 @@ class HTTPClient(HTTPVerbs):
             scheme = _userinfo_auth(parsed)
         timeouts = options.timeouts
         self._active += 1
-        if self._active == 1:
-            self._idle.clear()  # set again when the count drops back to 0
         # One scope per request: it bounds request() here, and a streamed body
         # after (the driver applies its expires_at to every read until release).
         # (The factory must not refer to the scope: a cycle per request costs
@@ -416,8 +415,9 @@ class HTTPClient(HTTPVerbs):
                 return await send_with_retry(request, self.connector.send, options, scope)
         finally:
             self._active -= 1
-            if not self._active:
-                self._idle.set()
+            if not self._active and self._idle is not None:
+                self._idle.set()  # wait_requests() waits
+                self._idle = None
 
     def _options(
         self,
@@ -695,7 +695,11 @@ class HTTPClient(HTTPVerbs):
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    await self._idle.wait()
+                    while self._active:
+                        idle = self._idle
+                        if idle is None:
+                            idle = self._idle = asyncio.Event()
+                        await idle.wait()
                     await self.connector.wait_free_pool()
                     if not self._active and self.connector.is_all_free():
                         return True

@@ -210,8 +210,9 @@ class TCPConnector:
         # tests/test_connector.py checks it against pool_key().
         self._pool_keys: dict[str, tuple[SendOptions, PoolKey]] = {}
         self._leased = 0
-        self._all_free = asyncio.Event()
-        self._all_free.set()
+        # Set when the last lease comes back; made only while wait_free_pool()
+        # waits, so a request toggles no Event (two calls each way) at low load.
+        self._all_free: asyncio.Event | None = None
         self._closed = False
         # Tasks waiting for a slot (close() fails them), and those it cancelled.
         self._waiting: dict[asyncio.Task[Any], None] = {}
@@ -323,9 +324,7 @@ class TCPConnector:
         conn: Connection | None = pool.acquire_nowait(url.split, key)
         if conn is None:
             return None
-        self._leased += 1
-        if self._leased == 1:
-            self._all_free.clear()  # _lease_count(+1), inline
+        self._leased += 1  # _lease_count(+1), inline
         conn.pool = pool
         try:
             # With key.http2 False, a connection filed under key speaks HTTP/1.1.
@@ -655,9 +654,14 @@ class TCPConnector:
     def _lease_count(self, delta: int) -> None:
         leased = self._leased = max(self._leased + delta, 0)
         if leased == 0:
-            self._all_free.set()
-        elif leased == delta:  # was 0: the event is set only then
-            self._all_free.clear()
+            self._wake_all_free()
+
+    def _wake_all_free(self) -> None:
+        """Wake wait_free_pool(), if it waits: no lease is out."""
+        event = self._all_free
+        if event is not None:
+            self._all_free = None
+            event.set()
 
     def release(self, conn: HTTP11Lease | HTTP2Stream | Connection) -> None:
         """Take back a lease (once; idempotent), closing what must not be reused.
@@ -682,8 +686,8 @@ class TCPConnector:
         if self._unread:  # a response handed out unread held it (note_unread)
             self._unread.pop(id(conn), None)
         leased = self._leased = max(self._leased - 1, 0)  # _lease_count(-1), inline
-        if leased == 0:
-            self._all_free.set()
+        if leased == 0 and self._all_free is not None:
+            self._wake_all_free()
         self._return_slot(slot)
 
     def _release_stream(self, lease: HTTP2Stream) -> None:
@@ -900,7 +904,11 @@ class TCPConnector:
 
     async def wait_free_pool(self) -> bool:
         """Wait until every leased connection is back in its pool."""
-        await self._all_free.wait()
+        while self._leased:
+            event = self._all_free
+            if event is None:
+                event = self._all_free = asyncio.Event()
+            await event.wait()
         return True
 
     async def cleanup(self) -> None:
