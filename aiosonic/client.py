@@ -23,6 +23,7 @@ from inspect import isawaitable
 from types import TracebackType
 from typing import Any
 
+from aiosonic._published import PublishedClientAttributes
 from aiosonic.auth import (
     AuthBase,
     AuthsType,
@@ -70,7 +71,7 @@ EVENT_HOOKS = ("request", "response")
 EventHook = Callable[..., Any]
 
 
-class HTTPClient(HTTPVerbs):
+class HTTPClient(HTTPVerbs, PublishedClientAttributes):
     """An asyncio HTTP client.
 
     Args:
@@ -716,3 +717,16 @@ def _location(response: HttpResponse) -> str | None:
 def _userinfo_auth(url: ParsedURL) -> BasicAuth:
     """Basic auth from ``http://user:password@host/``; urls.py keeps userinfo off the wire."""
     return BasicAuth(url.username or "", url.password or "")
+
+
+def __getattr__(name: str) -> object:
+    """Serve names the published module had that ours does not use (PEP 562, on first use)."""
+    from aiosonic._published import resolve
+
+    return resolve(__name__, name)
+
+
+def __dir__() -> list[str]:
+    from aiosonic._published import names
+
+    return names(__name__, globals())

@@ -84,6 +84,11 @@ class DNSCache:
             f"ttl: {ttl}, in flight: {len(self._in_flight)}, resolver: {self._resolver!r}]>"
         )
 
+    @property
+    def is_enabled(self) -> bool:
+        """Whether answers are kept (``enabled=`` of the constructor)."""
+        return self._enabled
+
     async def __aenter__(self) -> DNSCache:
         return self
 
