@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiosonic.drivers.body import LeaseOwner
 from aiosonic.drivers.http2 import H2StreamState, HTTP2Body, HTTP2Driver
-from aiosonic.drivers.http11 import HTTP11Body, HTTP11Driver
+from aiosonic.drivers.http11 import HTTP11Body, HTTP11Driver, RequestBody
 from aiosonic.exceptions import ConnectionDisconnected
 from aiosonic.protocols.h2_headers import check_header_list_size, request_header_list
 from aiosonic.protocols.h11_events import ResponseHead
@@ -443,6 +443,27 @@ class HTTP2Stream(BaseLease):
             headers, request.body, request.method, url.url, read_timeout, self.reused
         )
         return driver.response_head(stream)
+
+    def open_with_headers(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        body: RequestBody,
+        method: str,
+        url: str,
+    ) -> Coroutine[Any, Any, ResponseHead]:
+        """Open a stream with ``headers`` as they are; await the result for the response head.
+
+        For a request the client does not build (an RFC 8441 extended
+        CONNECT): no read deadline, as a WebSocket may be quiet for long.
+        """
+        driver = self.driver
+        self._stream = stream = driver.open_stream(headers, body, method, url, None, self.reused)
+        return driver.response_head(stream)
+
+    @property
+    def stream(self) -> H2StreamState | None:
+        """The stream this lease opened, until it is closed."""
+        return self._stream
 
     def body_stream(self, owner: LeaseOwner, content_length: int | None) -> HTTP2Body:
         """Return the body of the response whose head :meth:`send` returned.
