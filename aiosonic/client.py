@@ -1,11 +1,14 @@
 """HTTPClient: the public entry point; the whole-request deadline, redirects, auth, cookies.
 
-``request()`` parses the URL, builds a :class:`~aiosonic.request.Request`, and
-sends it under the ``request_timeout`` scope. Sending one request is
-:meth:`HTTPClient.send`; following redirects is a loop around it, not a
-branch inside it; so is an auth flow (:func:`aiosonic.auth.send_with_auth`),
-run per hop inside that loop. Connections come from the :class:`TCPConnector`; the client
-never touches sockets.
+``request()`` parses the URL, builds a :class:`~aiosonic.request.Request`,
+resolves its options once into a :class:`~aiosonic.request.SendOptions`, and
+sends it under the ``request_timeout`` scope. Each layer of sending wraps the
+one below, none branches inside it: redirects are a loop around one hop, an
+auth flow (:func:`aiosonic.auth.send_with_auth`) runs per hop inside that
+loop, and a hop (hooks, the environment's proxy, cookies) wraps
+:func:`aiosonic.retry.send_with_retry` around :meth:`TCPConnector.send`,
+which does the exchange and returns the response. The client knows no
+lease, driver or wire format, and never touches sockets.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import ssl as ssllib
-import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -33,14 +35,11 @@ from aiosonic.auth import (
     normalize_auths,
     send_with_auth,
 )
-from aiosonic.connection import HTTP2Stream
-from aiosonic.connectors import TCPConnector
+from aiosonic.connectors import PRELOAD_LIMIT, TCPConnector
 from aiosonic.cookies import CookieJar
-from aiosonic.decoders import DecodeLimits
-from aiosonic.exceptions import InvalidRequest, MaxRedirects, NetworkError, RequestTimeout
+from aiosonic.exceptions import InvalidRequest, MaxRedirects, RequestTimeout
 from aiosonic.headers import HttpHeaders
 from aiosonic.http2 import Http2Config
-from aiosonic.protocols.h11_request import build_request_head
 from aiosonic.proxy import EnvironmentProxies, Proxy
 from aiosonic.redirects import (
     DEFAULT_MAX_REDIRECTS,
@@ -48,24 +47,16 @@ from aiosonic.redirects import (
     is_redirect,
     next_request,
 )
-from aiosonic.request import BodyType, HeadersType, Request, build_request
-from aiosonic.response import DecodingLimits, HttpResponse
+from aiosonic.request import BodyType, HeadersType, Request, SendOptions, build_request
+from aiosonic.response import HttpResponse
+from aiosonic.retry import send_with_retry
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import CertType, as_client_cert
-from aiosonic.tunnel import uses_absolute_form
-from aiosonic.urls import ParamsType, ParsedURL, PoolKey, parse_url
+from aiosonic.urls import ParamsType, ParsedURL, parse_url
 from aiosonic.verbs import HTTPVerbs
 
 __all__ = ["HTTPClient", "HttpHeaders", "HttpResponse"]
 
-#: Bodies up to this size are read inside request() so the connection is
-#: released at once; larger or unknown-length bodies are streamed on demand.
-PRELOAD_LIMIT = 1024 * 1024
-#: Methods that may be re-sent after a failure once bytes were written
-#: (RFC 9110 §9.2.2).
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-#: Attempts per request when the server said it did not process it (HTTP/2).
-MAX_ATTEMPTS = 3
 #: Parsed URLs (and simple requests per client) kept; URLs repeat in real workloads.
 URL_CACHE_SIZE = 512
 #: Parsed URLs, shared by every client: parsing is pure and ParsedURL immutable,
@@ -199,9 +190,11 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
         self._netrc_auth = NetrcAuth() if trust_env else None
         self._env_proxies = EnvironmentProxies() if trust_env else None
         self._active = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # Set when the last request ends; made only while wait_requests()
+        # waits, so a request toggles no Event at low load.
+        self._idle: asyncio.Event | None = None
         self._simple_requests: dict[tuple[str, str], Request] = {}
+        self._defaults: SendOptions | None = None  # see _default_options()
 
     def __repr__(self) -> str:
         return f"<HTTPClient [active={self._active}, connector={self.connector!r}]>"
@@ -343,22 +336,24 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
             RequestTimeout: ``request_timeout`` ran out.
             aiosonic.exceptions.AiosonicError: See the exception tree.
         """
-        timeouts = timeouts or self.connector.timeouts
         if follow is None:
             follow = self.follow
         if max_redirects is None:
             max_redirects = self.max_redirects
-        if max_decompressed_size is None:
-            max_decompressed_size = self.max_decompressed_size
-        client_cert = self.cert if cert is None else as_client_cert(cert, check=False)
-        if client_cert is not None:
-            if ssl is not None:
-                raise InvalidRequest(
-                    "pass either cert= or an ssl= context (load the certificate into "
-                    "it with load_cert_chain), not both"
-                )
-            ssl = self.connector.context_with_cert(
-                verify and self.verify_ssl, http2 or self.http2, client_cert
+        if (
+            verify is True
+            and ssl is None
+            and timeouts is None
+            and not http2
+            and not stream
+            and max_decompressed_size is None
+            and proxy is None
+            and cert is None
+        ):
+            options = self._default_options()
+        else:
+            options = self._options(
+                verify, ssl, timeouts, http2, stream, max_decompressed_size, proxy, cert
             )
         simple = (
             headers is None
@@ -382,7 +377,7 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
             )
             if simple:
                 # A body-less request with default headers is the same every
-                # time: keep it, and its serialised head, for reuse.
+                # time: keep it, and the heads its leases memoise, for reuse.
                 if len(self._simple_requests) >= URL_CACHE_SIZE:
                     self._simple_requests.clear()
                 self._simple_requests[(method, url)] = request
@@ -390,9 +385,8 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
         scheme = self.auth if auth is None else as_auth(auth)
         if scheme is None and parsed.username is not None:
             scheme = _userinfo_auth(parsed)
+        timeouts = options.timeouts
         self._active += 1
-        if self._active == 1:
-            self._idle.clear()  # set again when the count drops back to 0
         # One scope per request: it bounds request() here, and a streamed body
         # after (the driver applies its expires_at to every read until release).
         # (The factory must not refer to the scope: a cycle per request costs
@@ -406,38 +400,81 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
         )
         try:
             with scope:
-                if not follow and scheme is None and self._per_hop_auth is None:
-                    # No redirect and no auth flow: the one hop _send_following would send.
-                    verify, http2 = verify and self.verify_ssl, http2 or self.http2
-                    return await self.send(
-                        request,
-                        verify,
-                        ssl,
-                        timeouts,
-                        proxy,
-                        http2,
-                        scope,
-                        stream,
-                        max_decompressed_size,
+                if follow or scheme is not None or (self.auths or self._netrc_auth) is not None:
+                    return await self._send_following(
+                        request, options, scope, scheme, follow, max_redirects
                     )
-                return await self._send_following(
-                    request,
-                    verify and self.verify_ssl,
-                    ssl,
-                    timeouts,
-                    follow,
-                    proxy,
-                    scheme,
-                    http2 or self.http2,
-                    scope,
-                    stream,
-                    max_redirects,
-                    max_decompressed_size,
-                )
+                hooks = self.event_hooks
+                if (
+                    hooks["request"]
+                    or hooks["response"]
+                    or self.cookie_jar is not None
+                    or self._env_proxies is not None
+                ):
+                    # No redirect and no auth flow: the one hop _send_following would send.
+                    return await self._send_hop(request, options, scope)
+                # Nothing around that hop either (no hook, cookie jar or
+                # environment proxy): _send_hop() would only do this.
+                return await send_with_retry(request, self.connector.send, options, scope)
         finally:
             self._active -= 1
-            if not self._active:
-                self._idle.set()
+            if not self._active and self._idle is not None:
+                self._idle.set()  # wait_requests() waits
+                self._idle = None
+
+    def _options(
+        self,
+        verify: bool,
+        ssl: ssllib.SSLContext | None,
+        timeouts: Timeouts | None,
+        http2: bool,
+        stream: bool,
+        max_decompressed_size: int | None,
+        proxy: Proxy | None,
+        cert: CertType,
+    ) -> SendOptions:
+        """Resolve ``request()``'s options against the client's settings."""
+        verify, http2 = verify and self.verify_ssl, http2 or self.http2
+        client_cert = self.cert if cert is None else as_client_cert(cert, check=False)
+        if client_cert is not None:
+            if ssl is not None:
+                raise InvalidRequest(
+                    "pass either cert= or an ssl= context (load the certificate into "
+                    "it with load_cert_chain), not both"
+                )
+            ssl = self.connector.context_with_cert(verify, http2, client_cert)
+        return SendOptions(
+            verify,
+            ssl,
+            timeouts or self.connector.timeouts,
+            self.proxy if proxy is None else proxy,  # the environment's: per hop
+            http2,
+            stream,
+            self.max_decompressed_size if max_decompressed_size is None else max_decompressed_size,
+        )
+
+    def _default_options(self) -> SendOptions:
+        """Return the options of a request that passes none of its own (memoised).
+
+        They are the client's settings only, so one object serves every such
+        request while those settings stay: building a SendOptions costs more
+        than the rest of ``request()``'s own work. Rebuilt (by
+        :meth:`_options`) when a setting it was made of changed;
+        tests/test_client_options.py checks it against a fresh one.
+        """
+        options = self._defaults
+        if (
+            options is None
+            or options.timeouts is not self.connector.timeouts
+            or options.verify is not self.verify_ssl
+            or options.http2 is not self.http2
+            or options.proxy is not self.proxy
+            or options.max_decompressed_size is not self.max_decompressed_size
+            or self.cert is not None  # its context is looked up per request
+        ):
+            options = self._options(True, None, None, False, False, None, None, None)
+            self._defaults = options if self.cert is None else None
+        return options
 
     def _cookie_headers(self, url: ParsedURL, headers: HeadersType) -> list[tuple[str, str]] | None:
         jar = self.cookie_jar
@@ -449,18 +486,13 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
     async def _send_following(
         self,
         request: Request,
-        verify: bool,
-        ssl: ssllib.SSLContext | None,
-        timeouts: Timeouts,
+        options: SendOptions,
+        scope: deadline | None,
+        auth: AuthBase | None,
         follow: bool,
-        proxy: Proxy | None = None,
-        auth: AuthBase | None = None,
-        http2: bool = False,
-        scope: deadline | None = None,
-        stream: bool = False,
-        max_redirects: int = DEFAULT_MAX_REDIRECTS,
-        max_decompressed_size: int | None = None,
+        max_redirects: int,
     ) -> HttpResponse:
+        """Send ``request`` with its auth flow, and follow its redirects if ``follow``."""
         history: list[HttpResponse] = []
         # A Cookie header the caller set (rather than the jar) is kept on
         # same-origin hops like any other header; next_request drops it otherwise.
@@ -476,34 +508,14 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
         while True:
             scheme = self._hop_auth(request, auth if trusted else None)
             if scheme is None:
-                response = await self.send(
-                    request,
-                    verify,
-                    ssl,
-                    timeouts,
-                    proxy,
-                    http2,
-                    scope,
-                    stream,
-                    max_decompressed_size,
-                )
+                response = await self._send_hop(request, options, scope)
             else:
 
                 async def send_one(outgoing: Request) -> HttpResponse:
                     if self.cookie_jar is not None and not caller_cookie:
                         # The challenge may have set a cookie the answer needs.
                         outgoing = self._with_jar_cookie(outgoing)
-                    return await self.send(
-                        outgoing,
-                        verify,
-                        ssl,
-                        timeouts,
-                        proxy,
-                        http2,
-                        scope,
-                        stream,
-                        max_decompressed_size,
-                    )
+                    return await self._send_hop(outgoing, options, scope)
 
                 response = await send_with_auth(request, scheme, send_one)
             location = _location(response) if follow else None
@@ -528,11 +540,6 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
             if self.cookie_jar is not None and not (caller_cookie and request.header("Cookie")):
                 request.headers = [p for p in request.headers if p[0].lower() != "cookie"]
                 request.headers.extend(self._cookie_headers(request.url, None) or [])
-
-    @property
-    def _per_hop_auth(self) -> object | None:
-        """Whether a hop may need a scheme of its own (``auths`` or ``.netrc``): truthy if so."""
-        return self.auths or self._netrc_auth
 
     def _hop_auth(self, request: Request, auth: AuthBase | None) -> AuthBase | None:
         """Pick the scheme for one hop: a caller's Authorization, ``auth``, the host's, netrc."""
@@ -573,8 +580,8 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
         A pooled connection that turns out to be dead is replaced once,
         transparently, when nothing was written or the method is idempotent.
         A request the server says it did not process (HTTP/2 GOAWAY or
-        REFUSED_STREAM) is re-sent, up to :data:`MAX_ATTEMPTS` times in all,
-        whatever its method, when its body can be replayed.
+        REFUSED_STREAM) is re-sent, up to :data:`aiosonic.retry.MAX_ATTEMPTS`
+        times in all, whatever its method, when its body can be replayed.
         ``proxy`` defaults to the client's, then the environment's.
         ``scope`` is the request's whole deadline (``request()`` makes it):
         reading the body stays bounded by it after send() returns.
@@ -583,69 +590,40 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
         Request hooks run here, once per request sent (not per retry);
         response hooks once per response returned.
         """
-        if self.event_hooks["request"]:
+        options = SendOptions(
+            verify,
+            ssl,
+            timeouts or self.connector.timeouts,
+            self.proxy if proxy is None else proxy,
+            http2,
+            stream,
+            max_decompressed_size,
+        )
+        return await self._send_hop(request, options, scope)
+
+    async def _send_hop(
+        self, request: Request, options: SendOptions, scope: deadline | None
+    ) -> HttpResponse:
+        """Send one hop: request hooks, the environment's proxy, retries, cookies, response hooks.
+
+        The connector's ``send`` does the exchange; :func:`send_with_retry`
+        re-sends what it may.
+        """
+        hooks = self.event_hooks
+        if hooks["request"]:
             request = await self._run_request_hooks(request)
-        timeouts = timeouts or self.connector.timeouts
-        url = request.url
-        connector = self.connector
-        if proxy is None:  # the client's, then the environment's
-            proxy = self.proxy
-            if proxy is None and self._env_proxies is not None and not connector.uds:
-                proxy = self._env_proxies.proxy_for(url.scheme, url.host, url.port)
-        settings = (connector, verify, ssl, proxy, http2)
-        route = request.route
-        if route is None or route[0] != settings:
-            route = request.route = (settings, *_route(request, settings))
-        _, key, head, method = route
-        for attempt in range(MAX_ATTEMPTS):
-            started = time.perf_counter()
-            conn = await connector.acquire(url, key, timeouts, proxy, scope)
-            acquired = time.perf_counter()
-            try:
-                if isinstance(conn, HTTP2Stream):
-                    response_head = await conn.send(request, timeouts.sock_read)
-                else:
-                    if head is None:
-                        head = _http11_head(request, proxy)
-                    response_head = await conn.send_request(
-                        head, request.body, method, url.url, timeouts.sock_read, request.chunked
-                    )
-            except NetworkError as exc:
-                conn.close()
-                connector.release(conn)
-                if _may_retry(exc, request, attempt):
-                    continue
-                raise
-            except BaseException:
-                conn.close()
-                connector.release(conn)
-                raise
-            # The request's timing facts go on its lease (no tuple per request).
-            conn.started, conn.acquired, conn.head_at = started, acquired, time.perf_counter()
-            length = response_head.content_length
-            body = conn.body_stream(connector, length)
-            raw = conn.body_done = None
-            if not response_head.has_body or (
-                not stream and length is not None and length <= PRELOAD_LIMIT
-            ):
-                raw = body.read_all_nowait()
-                if raw is None:  # not all here yet: wait for it
-                    raw = await body.read_all()
-                conn.body_done = time.perf_counter()
-            elif scope is not None:
-                # Streamed: request_timeout goes on bounding its reads.
-                conn.limit_reads(scope)
-            # Timings are built from the lease only if asked for (HttpResponse.timings).
-            limits: DecodingLimits = connector
-            if max_decompressed_size is not None:  # the client's or the request's own
-                limits = DecodeLimits(max_decompressed_size, connector.max_content_encodings)
-            response = HttpResponse(response_head, url.url, request.method, body, limits, raw, conn)
-            if self.cookie_jar is not None:
-                self._store_cookies(url, response)
-            if self.event_hooks["response"]:
-                await self._run_response_hooks(response)
-            return response
-        raise AssertionError("unreachable: the retry loop always returns or raises")
+        env_proxies = self._env_proxies
+        if options.proxy is None and env_proxies is not None and not self.connector.uds:
+            url = request.url
+            proxy = env_proxies.proxy_for(url.scheme, url.host, url.port)
+            if proxy is not None:
+                options = options._replace(proxy=proxy)
+        response = await send_with_retry(request, self.connector.send, options, scope)
+        if self.cookie_jar is not None:
+            self._store_cookies(request.url, response)
+        if hooks["response"]:
+            await self._run_response_hooks(response)
+        return response
 
     async def _run_request_hooks(self, request: Request) -> Request:
         """Call the request hooks; return ``request`` with the headers they left.
@@ -723,7 +701,11 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    await self._idle.wait()
+                    while self._active:
+                        idle = self._idle
+                        if idle is None:
+                            idle = self._idle = asyncio.Event()
+                        await idle.wait()
                     await self.connector.wait_free_pool()
                     await self.connector.wait_websockets()
                     if (
@@ -736,52 +718,6 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
             return False
 
 
-def _route(request: Request, settings: tuple[Any, ...]) -> tuple[PoolKey, bytes | None, bytes]:
-    """Return the pool key, the HTTP/1.1 head (None if HTTP/2 may be used) and method bytes.
-
-    ``settings`` is ``(connector, verify, ssl, proxy, http2)`` as HTTPClient.send has them.
-    """
-    connector, verify, ssl, proxy, http2 = settings
-    url = request.url
-    secure = url.is_secure
-    key = PoolKey(
-        url.scheme,
-        url.host,
-        url.port,
-        verify,
-        ssl if secure else None,
-        proxy.pool_id if proxy is not None else None,
-        proxy is None
-        and (http2 or connector.http2)
-        and (secure or connector.http2_config.prior_knowledge),
-    )
-    # The HTTP/1.1 head; with HTTP/2 on, only if the server picks HTTP/1.1.
-    head = None if key.http2 else _http11_head(request, proxy)
-    return key, head, request.method.encode()
-
-
-def _http11_head(request: Request, proxy: Proxy | None) -> bytes:
-    """Serialise ``request``'s HTTP/1.1 head (cached on it, unless for a proxy)."""
-    if proxy is not None and uses_absolute_form(proxy, request.url):
-        return _absolute_form_head(request, proxy)
-    if request.serialized is None:
-        request.serialized = build_request_head(request.method, request.url.target, request.headers)
-    return request.serialized
-
-
-def _absolute_form_head(request: Request, proxy: Proxy) -> bytes:
-    """Serialise ``request`` for an HTTP proxy: absolute-form target (RFC 9112 §3.2.2).
-
-    ``Proxy-Authorization`` is added unless the caller set one. Not cached on
-    the request: the same request may go direct or through another proxy.
-    """
-    headers = request.headers
-    credentials = proxy.authorization_header()
-    if credentials is not None and request.header("Proxy-Authorization") is None:
-        headers = [*headers, ("Proxy-Authorization", credentials)]
-    return build_request_head(request.method, request.url.url, headers)
-
-
 def _location(response: HttpResponse) -> str | None:
     """Return the Location field of ``response`` (its lines joined), or None."""
     found = response.headers.getall("location", [])
@@ -791,21 +727,6 @@ def _location(response: HttpResponse) -> str | None:
 def _userinfo_auth(url: ParsedURL) -> BasicAuth:
     """Basic auth from ``http://user:password@host/``; urls.py keeps userinfo off the wire."""
     return BasicAuth(url.username or "", url.password or "")
-
-
-def _may_retry(exc: NetworkError, request: Request, attempt: int) -> bool:
-    """Whether a failed attempt may be re-sent.
-
-    Unprocessed requests (HTTP/2 GOAWAY, REFUSED_STREAM) may be re-sent up to
-    :data:`MAX_ATTEMPTS` in all; a dead pooled connection only once.
-    """
-    if exc.unprocessed:
-        return attempt + 1 < MAX_ATTEMPTS and request.replayable
-    if attempt > 0 or not exc.reused_connection:
-        return False
-    if not exc.request_sent:
-        return True
-    return request.method in IDEMPOTENT_METHODS and request.replayable
 
 
 def __getattr__(name: str) -> object:

@@ -14,10 +14,11 @@ What belongs to one request lives on its lease, never on the slot that many
 requests share: whether the transport was reused, the connect timings, the
 HTTP/2 stream. An HTTP/1.1 request holds an :class:`HTTP11Lease` of the whole
 slot; an HTTP/2 connection is shared, and each request holds an
-:class:`HTTP2Stream` lease of one stream on it. Both offer the surface the
-client uses (``body_stream``, ``limit_reads``, ``close``, ``reused``,
-``connect_timings``); the body stream a lease hands out gives the lease back
-to the connector when the body ends.
+:class:`HTTP2Stream` lease of one stream on it. Both share :class:`BaseLease`
+(the request's facts and timing marks) and offer the surface the connector's
+``send`` uses: ``send`` (each serialises and memoises its own head),
+``body_stream``, ``limit_reads`` and ``close``; the body stream a lease hands
+out gives the lease back to the connector when the body ends.
 """
 
 from __future__ import annotations
@@ -34,13 +35,23 @@ from aiosonic.drivers.http11 import HTTP11Body, HTTP11Driver, RequestBody
 from aiosonic.exceptions import ConnectionDisconnected
 from aiosonic.protocols.h2_headers import check_header_list_size, request_header_list
 from aiosonic.protocols.h11_events import ResponseHead
+from aiosonic.protocols.h11_request import build_request_head
+from aiosonic.tunnel import uses_absolute_form
 
 if TYPE_CHECKING:
+    from aiosonic.proxy import Proxy
     from aiosonic.request import Request
     from aiosonic.timeout import deadline
     from aiosonic.urls import Origin, PoolKey
 
-__all__ = ["Connection", "ConnectionState", "HTTP2Stream", "HTTP11Lease"]
+__all__ = [
+    "BaseLease",
+    "Connection",
+    "ConnectionState",
+    "HTTP2Stream",
+    "HTTP11Lease",
+    "http11_head",
+]
 
 Driver = HTTP11Driver | HTTP2Driver
 
@@ -155,9 +166,26 @@ class Connection:
         driver = self.driver
         return type(driver) is HTTP11Driver and not driver.is_peer_silent()
 
-    def is_reusable_for(self, key: PoolKey) -> bool:
-        """Return whether this idle slot can carry a request for ``key`` now (no idle limit)."""
-        return self.key == key and self.is_available() and not self.has_expired(None)
+    def is_reusable_for(self, key: PoolKey, max_idle_ms: float | None = None) -> bool:
+        """Return whether this idle slot can carry a request for ``key`` now.
+
+        The same as ``self.key == key and self.is_available() and not
+        self.has_expired(max_idle_ms)``, in one call (the connector asks it
+        per request); tests/test_connection_state.py checks they agree.
+        """
+        driver = self.driver
+        if self.key != key or self.state is not IDLE or driver is None:
+            return False
+        if not driver.is_reusable():
+            return False
+        released = self.last_released_time
+        if (
+            max_idle_ms is not None
+            and released is not None
+            and (time.monotonic() - released) * 1000 > max_idle_ms
+        ):
+            return False
+        return type(driver) is not HTTP11Driver or driver.is_peer_silent()
 
     def is_reusable(self) -> bool:
         """Return whether the last exchange left the transport fit for another."""
@@ -218,20 +246,27 @@ class Connection:
             self.state = CLOSED
 
 
-class HTTP11Lease:
-    """One HTTP/1.1 request's lease of a whole pool slot, and that request's facts.
+class BaseLease:
+    """What one request holds, and that request's facts: shared by both lease kinds.
 
     Args:
-        slot: The leased slot, its transport speaking HTTP/1.1.
+        slot: The leased slot (HTTP/1.1) or the slot of the shared connection (HTTP/2).
         reused: The transport carried requests before this one.
 
     Attributes:
+        slot: As given.
+        driver: The slot's driver.
         reused: The transport carried requests before this one.
         connect_timings: ``(dns, connect)`` seconds of opening the transport.
         released: The connector took the lease back.
         started, acquired, head_at, body_done: The request's
-            ``time.perf_counter()`` marks, set by the client as it goes
-            (see ``aiosonic.response.Marks``).
+            ``time.perf_counter()`` marks, set by the connector's ``send`` as
+            it goes (see ``aiosonic.response.Marks``); ``body_done`` is None
+            while the body is unread.
+
+    A subclass adds ``send(request, proxy, read_timeout, head=None)`` (send
+    the head and body; await the result for the response head), ``body_stream``,
+    ``limit_reads`` and ``close``.
     """
 
     __slots__ = (
@@ -245,7 +280,7 @@ class HTTP11Lease:
         "slot",
         "started",
     )
-    #: Set by the client (the slots stay unset until then: no store per lease here).
+    # Set by the connector's send (the slots stay unset until then: no store per lease here).
     started: float
     acquired: float
     head_at: float
@@ -253,11 +288,24 @@ class HTTP11Lease:
 
     def __init__(self, slot: Connection, reused: bool) -> None:
         self.slot = slot
-        # The connector checked (no typing.cast: it is a call per request).
-        self.driver: HTTP11Driver = slot.driver  # type: ignore[assignment]
+        # The connector checked which driver it is (no typing.cast: a call per request).
+        self.driver: Any = slot.driver
         self.reused = reused
         self.connect_timings = slot.connect_timings
         self.released = False
+
+
+class HTTP11Lease(BaseLease):
+    """One HTTP/1.1 request's lease of a whole pool slot.
+
+    It writes the request head as HTTP/1.1 wants it: origin-form, memoised
+    on the request (``Request.serialized``), or absolute-form for an HTTP
+    proxy (RFC 9112 §3.2.2), which is never memoised: the same request may
+    go direct or through another proxy.
+    """
+
+    __slots__ = ()
+    driver: HTTP11Driver
 
     def __repr__(self) -> str:
         state = "RELEASED" if self.released else "HELD"
@@ -266,19 +314,33 @@ class HTTP11Lease:
     # Plain methods returning the driver's coroutine: awaiting them costs no
     # coroutine frame of their own.
 
-    def send_request(
+    def send(
         self,
-        head: bytes,
-        body: RequestBody,
-        method: bytes,
-        url: str,
+        request: Request,
+        proxy: Proxy | None,
         read_timeout: float | None,
-        chunked: bool = False,
+        head: bytes | None = None,
     ) -> Coroutine[Any, Any, ResponseHead]:
-        """Send one request on the leased transport; await the result for the response head."""
+        """Send ``request`` on the leased transport; await the result for the response head.
+
+        Args:
+            request: The request.
+            proxy: The proxy the connection goes through, or None.
+            read_timeout: ``sock_read`` seconds per wait, or None.
+            head: Its head as :func:`http11_head` made it already, or None.
+        """
+        if head is None:
+            head = http11_head(request, proxy)
         driver = self.driver
         driver.reused = self.reused  # told in the driver's errors (one exchange at a time)
-        return driver.send_request(head, body, method, url, read_timeout, chunked)
+        return driver.send_request(
+            head,
+            request.body,
+            request.method.encode(),
+            request.url.url,
+            read_timeout,
+            request.chunked,
+        )
 
     def limit_reads(self, scope: deadline) -> None:
         """Bound every later read of the exchange in progress by ``scope``, the request's deadline.
@@ -289,7 +351,7 @@ class HTTP11Lease:
         self.driver.limit_reads(scope)
 
     def body_stream(self, owner: LeaseOwner, content_length: int | None) -> HTTP11Body:
-        """Return the body of the response whose head :meth:`send_request` returned.
+        """Return the body of the response whose head :meth:`send` returned.
 
         Reading it to the end or closing it gives this lease back to ``owner``.
         """
@@ -300,57 +362,68 @@ class HTTP11Lease:
         self.slot.close()
 
 
-class HTTP2Stream:
+def http11_head(request: Request, proxy: Proxy | None) -> bytes:
+    """Serialise ``request``'s HTTP/1.1 head (this validates it too).
+
+    Origin-form, memoised on the request (``Request.serialized``); for an
+    HTTP proxy, absolute-form (:func:`absolute_form_head`), never memoised.
+
+    Raises:
+        InvalidRequest: The method, target or a header cannot be sent.
+    """
+    url = request.url
+    if proxy is not None and uses_absolute_form(proxy, url):
+        return absolute_form_head(request, proxy)
+    head = request.serialized
+    if head is None:
+        head = request.serialized = build_request_head(request.method, url.target, request.headers)
+    return head
+
+
+def absolute_form_head(request: Request, proxy: Proxy) -> bytes:
+    """Serialise ``request`` for an HTTP proxy: absolute-form target (RFC 9112 §3.2.2).
+
+    ``Proxy-Authorization`` is added unless the caller set one.
+    """
+    headers = request.headers
+    credentials = proxy.authorization_header()
+    if credentials is not None and request.header("Proxy-Authorization") is None:
+        headers = [*headers, ("Proxy-Authorization", credentials)]
+    return build_request_head(request.method, request.url.url, headers)
+
+
+class HTTP2Stream(BaseLease):
     """One request's lease of a stream on a shared HTTP/2 connection slot.
 
-    Args:
-        slot: The pool slot whose driver speaks HTTP/2.
-        reused: The connection carried requests before this one.
-
     Closing a lease resets only its stream (RST_STREAM CANCEL when still open);
-    the connection goes on serving the others. The request's timing marks
-    (``started``, ``acquired``, ``head_at``, ``body_done``) are set by the
-    client, as on :class:`HTTP11Lease`.
+    the connection goes on serving the others. Its header block is memoised
+    on the request (``Request.h2_headers``).
     """
 
-    __slots__ = (
-        "_stream",
-        "acquired",
-        "body_done",
-        "connect_timings",
-        "driver",
-        "head_at",
-        "released",
-        "reused",
-        "slot",
-        "started",
-    )
-    started: float
-    acquired: float
-    head_at: float
-    body_done: float | None
+    __slots__ = ("_stream",)
+    driver: HTTP2Driver
 
     def __init__(self, slot: Connection, reused: bool) -> None:
-        driver = slot.http2
-        assert driver is not None
-        self.slot = slot
-        self.driver = driver
-        self.reused = reused
-        self.connect_timings = slot.connect_timings
-        self.released = False
+        assert slot.http2 is not None
+        BaseLease.__init__(self, slot, reused)
         self._stream: H2StreamState | None = None
 
     def __repr__(self) -> str:
         return f"<HTTP2Stream [{self._stream!r} on {self.driver!r}]>"
 
     def send(
-        self, request: Request, read_timeout: float | None
+        self,
+        request: Request,
+        proxy: Proxy | None,
+        read_timeout: float | None,
+        head: bytes | None = None,
     ) -> Coroutine[Any, Any, ResponseHead]:
         """Send ``request`` on a new stream; await the result for the response head.
 
         A plain method returning the driver's coroutine: no coroutine frame of
         its own. Errors in sending are raised at the call, inside the caller's
-        ``await``.
+        ``await``. ``proxy`` is always None (HTTP/2 does not go through
+        proxies), and ``head`` unused (the server picked HTTP/2).
         """
         url = request.url
         driver = self.driver

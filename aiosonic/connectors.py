@@ -19,8 +19,12 @@ request opens one within the pool's size, and requests that arrive while a
 connection to their key is being opened wait for it instead of opening their
 own. The wait for stream capacity is bounded by ``pool_acquire``.
 
-HTTP semantics (methods, bodies, redirects) live in the client, the protocol
-in the drivers; this module only manages connections.
+:meth:`TCPConnector.send` is the one call the client makes per attempt:
+request in, response out (as httpx 1.0's ``Transport.send``). It acquires a
+lease, lets the lease send (each lease kind serialises its own head), reads a
+small body at once, records the timing marks and gives the lease back on
+error. HTTP semantics (redirects, auth, cookies, retries) live in the client,
+the protocol in the drivers.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ from typing import Any, Protocol, TypeVar
 
 from aiosonic._published import PublishedConnectorAttributes
 from aiosonic.backends import NetworkBackend, NetworkBackendInterface
-from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease
-from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE
+from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease, http11_head
+from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE, DecodeLimits
 from aiosonic.dialer import TCPDialer
 from aiosonic.dns_cache import DNSCache
 from aiosonic.drivers.http2 import Http2Config, HTTP2Driver
@@ -57,16 +61,24 @@ from aiosonic.pools import Pool, PoolConfig, PublishedPoolAdapter, SmartPool, as
 from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.protocols.websocket import CLOSE_GOING_AWAY
 from aiosonic.proxy import Proxy
+from aiosonic.request import Request, SendOptions
 from aiosonic.resolver import AbstractResolver, DefaultResolver
+from aiosonic.response import DecodingLimits, HttpResponse
 from aiosonic.tcp_helpers import SocketOptions
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import SHARED_CONTEXTS, ClientCert
 from aiosonic.tunnel import open_tunnel, open_via_proxy
 from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
-__all__ = ["Http2Config", "OpenWebSocket", "TCPConnector"]
+__all__ = ["PRELOAD_LIMIT", "Http2Config", "OpenWebSocket", "TCPConnector"]
 
 DEFAULT_POOL_KEY = ":default"
+#: Pool keys a connector remembers (see ``TCPConnector._pool_keys``); URLs
+#: repeat in real workloads, and a full memo is simply cleared.
+POOL_KEY_MEMO_SIZE = 512
+#: Bodies up to this size are read inside ``send()`` so the connection is
+#: released at once; larger or unknown-length bodies are streamed on demand.
+PRELOAD_LIMIT = 1024 * 1024
 #: How many unread responses a pool-wait message names (with where each was made).
 UNREAD_SITES_SHOWN = 3
 
@@ -207,9 +219,16 @@ class TCPConnector(PublishedConnectorAttributes):
             pool = as_pool(self.pool_cls, self, config, self.connection_cls)
             self.pools[name] = pool
             self._configs_by_pool[id(pool)] = config
+        # URL -> (options, pool key) of the last request sent to it: building a
+        # PoolKey (and a proxy's credential digest) per request costs about
+        # three times this lookup, which hits when the options are equal (the
+        # client's default SendOptions are one object). Only send() reads it;
+        # tests/test_connector.py checks it against pool_key().
+        self._pool_keys: dict[str, tuple[SendOptions, PoolKey]] = {}
         self._leased = 0
-        self._all_free = asyncio.Event()
-        self._all_free.set()
+        # Set when the last lease comes back; made only while wait_free_pool()
+        # waits, so a request toggles no Event (two calls each way) at low load.
+        self._all_free: asyncio.Event | None = None
         self._closed = False
         # Tasks waiting for a slot (close() fails them), and those it cancelled.
         self._waiting: dict[asyncio.Task[Any], None] = {}
@@ -299,34 +318,90 @@ class TCPConnector(PublishedConnectorAttributes):
             TLSError: The TLS handshake or certificate check failed.
             ProxyError: The proxy refused the tunnel.
         """
-        if self._closed:
-            raise ConnectorClosed(f"the client was closed; not sending to {url.url}")
-        if len(self.pools) == 1:  # pool_for(), inline
-            pool, config = self.pools[DEFAULT_POOL_KEY], self.pool_configs[DEFAULT_POOL_KEY]
-        else:
-            pool, config = self.pool_for(url)
-        shared = (key.http2 or bool(self._shared.shared)) and self._shared.wants(key)
-        if shared or timeouts.pool_acquire is not None:
-            conn, on_shared = await self._wait_for_slot(pool, url, key, timeouts, shared, scope)
-            if on_shared:
-                self._lease_count(+1)
-                return HTTP2Stream(conn, reused=True)
-        else:  # the common case: no scope, and our pool often has a slot free (no coroutine)
-            free = pool.acquire_nowait(url.split, key)
-            if free is not None:
-                conn = free
-            else:
-                conn, _ = await self._wait_for_slot(pool, url, key, timeouts, False, scope)
-        self._leased += 1
-        if self._leased == 1:
-            self._all_free.clear()  # _lease_count(+1), inline
+        taken = self._lease_nowait(url, key, timeouts)
+        if isinstance(taken, HTTP11Lease):
+            return taken
+        return await self._acquire(url, key, timeouts, proxy, scope, taken)
+
+    def _lease_nowait(
+        self, url: ParsedURL, key: PoolKey, timeouts: Timeouts
+    ) -> HTTP11Lease | Connection | None:
+        """Do :meth:`acquire`'s common case at once, without a coroutine.
+
+        When the one pool has a slot free now (nobody waits) and no HTTP/2
+        sharing or ``pool_acquire`` deadline is involved, take it: return an
+        HTTP/1.1 lease if its connection is fit for ``key``, else the slot
+        itself, leased, for :meth:`_acquire` to connect. Otherwise return
+        None, with nothing taken.
+        """
+        if (
+            self._closed
+            or timeouts.pool_acquire is not None
+            or key.http2
+            or self._shared.shared
+            or len(self.pools) != 1
+        ):
+            return None
+        pool = self.pools[DEFAULT_POOL_KEY]
+        conn: Connection | None = pool.acquire_nowait(url.split, key)
+        if conn is None:
+            return None
+        self._leased += 1  # _lease_count(+1), inline
         conn.pool = pool
         try:
-            reused = (
-                conn.key == key
-                and conn.is_available()
-                and not conn.has_expired(config.max_conn_idle_ms)
-            )
+            # With key.http2 False, a connection filed under key speaks HTTP/1.1.
+            if conn.is_reusable_for(key, self.pool_configs[DEFAULT_POOL_KEY].max_conn_idle_ms):
+                conn.state = ACTIVE
+                return HTTP11Lease(conn, True)
+        except BaseException:
+            self._give_back_failed(conn)
+            raise
+        return conn
+
+    def _give_back_failed(self, conn: Connection) -> None:
+        """Close a leased slot whose lease could not be made, and give it back."""
+        conn.state = ACTIVE  # whatever failed, the slot is leased until given back
+        conn.close()
+        self._lease_count(-1)
+        self._return_slot(conn)
+
+    async def _acquire(
+        self,
+        url: ParsedURL,
+        key: PoolKey,
+        timeouts: Timeouts,
+        proxy: Proxy | None,
+        scope: deadline | None,
+        taken: Connection | None,
+    ) -> HTTP11Lease | HTTP2Stream:
+        """Do the rest of :meth:`acquire`: wait for a slot unless ``taken``, and connect it."""
+        if taken is not None:  # leased by _lease_nowait() from the one pool
+            conn = taken
+            config = self.pool_configs[DEFAULT_POOL_KEY]
+            shared = False
+        else:
+            if self._closed:
+                raise ConnectorClosed(f"the client was closed; not sending to {url.url}")
+            if len(self.pools) == 1:  # pool_for(), inline
+                pool, config = self.pools[DEFAULT_POOL_KEY], self.pool_configs[DEFAULT_POOL_KEY]
+            else:
+                pool, config = self.pool_for(url)
+            shared = (key.http2 or bool(self._shared.shared)) and self._shared.wants(key)
+            if shared or timeouts.pool_acquire is not None:
+                conn, on_shared = await self._wait_for_slot(pool, url, key, timeouts, shared, scope)
+                if on_shared:
+                    self._lease_count(+1)
+                    return HTTP2Stream(conn, reused=True)
+            else:  # no scope, and our pool often has a slot free (no coroutine)
+                free = pool.acquire_nowait(url.split, key)
+                if free is not None:
+                    conn = free
+                else:
+                    conn, _ = await self._wait_for_slot(pool, url, key, timeouts, False, scope)
+            self._lease_count(+1)
+            conn.pool = pool
+        try:
+            reused = conn.is_reusable_for(key, config.max_conn_idle_ms)
             conn.state = ACTIVE
             if reused:
                 pass
@@ -342,16 +417,118 @@ class TCPConnector(PublishedConnectorAttributes):
                     self._shared.end_open(key, opening, error)
             else:
                 await self._connect(conn, url, key, timeouts, proxy)
-            if conn.http2 is None:
+            if not isinstance(conn.driver, HTTP2Driver):  # conn.http2 is None, inline
                 return HTTP11Lease(conn, reused)
             self._shared.add(key, conn)
             return HTTP2Stream(conn, reused)
         except BaseException:
-            conn.state = ACTIVE  # whatever failed, the slot is leased until given back
-            conn.close()
-            self._lease_count(-1)
-            self._return_slot(conn)
+            self._give_back_failed(conn)
             raise
+
+    def pool_key(self, url: ParsedURL, options: SendOptions) -> PoolKey:
+        """Return the pool key of ``url`` sent with ``options``: all that shapes its connection.
+
+        HTTP/2 may be negotiated when asked for (by the request or this
+        connector) on ``https``, or on ``http`` with prior knowledge; never
+        through a proxy.
+        """
+        proxy = options.proxy
+        secure = url.scheme in ("https", "wss")  # url.is_secure, inline
+        return PoolKey(
+            url.scheme,
+            url.host,
+            url.port,
+            options.verify,
+            options.ssl if secure else None,
+            proxy.pool_id if proxy is not None else None,
+            proxy is None
+            and (options.http2 or self.http2)
+            and (secure or self.http2_config.prior_knowledge),
+        )
+
+    def _remember_pool_key(self, url: ParsedURL, options: SendOptions) -> PoolKey:
+        """Compute :meth:`pool_key` and keep it in the memo (bounded: cleared when full)."""
+        memo = self._pool_keys
+        if len(memo) >= POOL_KEY_MEMO_SIZE:
+            memo.clear()
+        key = self.pool_key(url, options)
+        memo[url.url] = (options, key)
+        return key
+
+    async def send(
+        self, request: Request, options: SendOptions, scope: deadline | None = None
+    ) -> HttpResponse:
+        """Send ``request`` once and return its response (head, and body stream or body).
+
+        Acquires a lease (an HTTP/1.1 slot or an HTTP/2 stream), which sends
+        the head and body; a body of known length up to :data:`PRELOAD_LIMIT`
+        is read at once (unless ``options.stream``) and the lease given back,
+        a larger one is left to the response's body stream, which gives it
+        back when read or closed. The lease records the timing marks. On any
+        error the lease is closed and given back before the error propagates
+        (retrying is the caller's: :func:`aiosonic.retry.send_with_retry`).
+
+        Args:
+            request: The request, as the client prepared it.
+            options: How to send it; ``options.proxy`` is the proxy chosen.
+            scope: The request's whole deadline; a streamed body's reads stay
+                bounded by it after this returns.
+
+        Raises:
+            NetworkError: See :meth:`acquire` and the drivers; the error's
+                ``request_sent``, ``reused_connection`` and ``unprocessed``
+                say whether a retry is safe.
+        """
+        url = request.url
+        timeouts = options.timeouts
+        proxy = options.proxy
+        # pool_key(), memoised (see _pool_keys).
+        known = self._pool_keys.get(url.url)
+        if known is not None and known[0] == options:  # the same object, mostly: no __eq__
+            key = known[1]
+        else:
+            key = self._remember_pool_key(url, options)
+        h11_head = None
+        if not key.http2:
+            # HTTP/1.1 for sure: serialise the head now, so a request that
+            # cannot be written fails before a connection is opened.
+            # (http11_head()'s memo, inline: the hot path.)
+            h11_head = request.serialized if proxy is None else None
+            if h11_head is None:
+                h11_head = http11_head(request, proxy)
+        started = time.perf_counter()
+        # acquire(), inline: no coroutine when a pooled connection is ready.
+        taken = self._lease_nowait(url, key, timeouts)
+        lease: HTTP11Lease | HTTP2Stream
+        if isinstance(taken, HTTP11Lease):
+            lease = taken
+        else:
+            lease = await self._acquire(url, key, timeouts, proxy, scope, taken)
+        acquired = time.perf_counter()
+        try:
+            head = await lease.send(request, proxy, timeouts.sock_read, h11_head)
+        except BaseException:
+            lease.close()
+            self.release(lease)
+            raise
+        lease.started, lease.acquired, lease.head_at = started, acquired, time.perf_counter()
+        length = head.content_length
+        body = lease.body_stream(self, length)
+        raw = lease.body_done = None
+        if not head.has_body or (
+            not options.stream and length is not None and length <= PRELOAD_LIMIT
+        ):
+            raw = body.read_all_nowait()
+            if raw is None:  # not all here yet: wait for it
+                raw = await body.read_all()
+            lease.body_done = time.perf_counter()
+        elif scope is not None:
+            # Streamed: request_timeout goes on bounding its reads.
+            lease.limit_reads(scope)
+        limits: DecodingLimits = self
+        if options.max_decompressed_size is not None:  # the client's or the request's own
+            limits = DecodeLimits(options.max_decompressed_size, self.max_content_encodings)
+        return HttpResponse(head, url.url, request.method, body, limits, raw, lease)
 
     async def _wait_for_slot(
         self,
@@ -499,9 +676,14 @@ class TCPConnector(PublishedConnectorAttributes):
     def _lease_count(self, delta: int) -> None:
         leased = self._leased = max(self._leased + delta, 0)
         if leased == 0:
-            self._all_free.set()
-        elif leased == delta:  # was 0: the event is set only then
-            self._all_free.clear()
+            self._wake_all_free()
+
+    def _wake_all_free(self) -> None:
+        """Wake wait_free_pool(), if it waits: no lease is out."""
+        event = self._all_free
+        if event is not None:
+            self._all_free = None
+            event.set()
 
     def release(self, conn: HTTP11Lease | HTTP2Stream | Connection) -> None:
         """Take back a lease (once; idempotent), closing what must not be reused.
@@ -525,7 +707,9 @@ class TCPConnector(PublishedConnectorAttributes):
             return
         if self._unread:  # a response handed out unread held it (note_unread)
             self._unread.pop(id(conn), None)
-        self._lease_count(-1)
+        leased = self._leased = max(self._leased - 1, 0)  # _lease_count(-1), inline
+        if leased == 0 and self._all_free is not None:
+            self._wake_all_free()
         self._return_slot(slot)
 
     def _release_stream(self, lease: HTTP2Stream) -> None:
@@ -764,7 +948,11 @@ class TCPConnector(PublishedConnectorAttributes):
 
     async def wait_free_pool(self) -> bool:
         """Wait until every leased connection is back in its pool."""
-        await self._all_free.wait()
+        while self._leased:
+            event = self._all_free
+            if event is None:
+                event = self._all_free = asyncio.Event()
+            await event.wait()
         return True
 
     async def cleanup(self) -> None:

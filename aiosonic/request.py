@@ -19,7 +19,7 @@ import json as jsonlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from multidict import MultiMapping
 
@@ -30,11 +30,18 @@ from aiosonic.urlencoded import field_pairs, urlencode_fields
 from aiosonic.urls import ParsedURL
 from aiosonic.version import VERSION
 
+if TYPE_CHECKING:
+    import ssl as ssllib
+
+    from aiosonic.proxy import Proxy
+    from aiosonic.timeout import Timeouts
+
 __all__ = [
     "DEFAULT_USER_AGENT",
     "HeadersType",
     "Request",
     "RequestBody",
+    "SendOptions",
     "StreamedBody",
     "body_pieces",
     "build_request",
@@ -83,13 +90,15 @@ class Request:
     chunked: bool = False
     replayable: bool = True
     extensions: dict[str, Any] = field(default_factory=dict)
-    #: The serialised head, filled on first send; do not mutate a sent Request.
+    # Memos of what each lease makes from this request, kept because the
+    # client re-sends cached simple requests (HTTPClient._simple_requests):
+    # serialising an HTTP/1.1 head costs about 10 us, more than the rest of
+    # a small GET's client side. Each is written by one lease kind only, and
+    # ``with_headers`` drops them; do not mutate a sent Request.
+    #: The HTTP/1.1 origin-form head (``HTTP11Lease.send`` fills it).
     serialized: bytes | None = None
-    #: The HTTP/2 header block, likewise filled on first send over HTTP/2.
+    #: The HTTP/2 header block (``HTTP2Stream.send`` fills it).
     h2_headers: list[tuple[bytes, bytes]] | None = None
-    #: How the client last sent it (its settings, pool key, HTTP/1.1 head,
-    #: method bytes), kept for the next send with the same settings.
-    route: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
         """Return the first value of header ``name`` (case-insensitive)."""
@@ -107,7 +116,6 @@ class Request:
             extensions=dict(self.extensions),
             serialized=None,
             h2_headers=None,
-            route=None,
         )
 
     def with_header(self, name: str, value: str) -> Request:
@@ -120,6 +128,34 @@ class Request:
         headers = [pair for pair in self.headers if pair[0].lower() != lname]
         headers.append((name, value))
         return self.with_headers(headers)
+
+
+class SendOptions(NamedTuple):
+    """How one request is sent: the settings ``request()`` resolved, made once per call.
+
+    Immutable (a tuple: cheap to build on the hot path). The client builds it
+    from ``request()``'s arguments and its own defaults, and the connector's
+    ``send`` reads it; redirect and auth hops of the same call share it
+    (the environment's proxy, chosen per hop, makes a copy).
+
+    Attributes:
+        verify: Verify the TLS certificate.
+        ssl: The caller's SSL context, used as it is; None: a shared one.
+        timeouts: The deadlines (the connector's unless the request had its own).
+        proxy: The proxy this hop goes through, or None.
+        http2: Negotiate HTTP/2 where the connector can.
+        stream: Leave the body unread, however small.
+        max_decompressed_size: Most bytes the body may decode to; None: the
+            connector's limit.
+    """
+
+    verify: bool
+    ssl: ssllib.SSLContext | None
+    timeouts: Timeouts
+    proxy: Proxy | None = None
+    http2: bool = False
+    stream: bool = False
+    max_decompressed_size: int | None = None
 
 
 async def body_pieces(body: StreamedBody) -> AsyncIterator[bytes]:

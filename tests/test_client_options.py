@@ -331,3 +331,30 @@ async def test_request_takes_the_published_positional_order(
         with pytest.raises(MaxRedirects, match="max_redirects=2"):
             await client.request(*args, 2)
         assert len((await client.request(*args, 3)).history) == 3
+
+
+async def test_default_options_follow_the_client_settings_they_are_made_of() -> None:
+    # request() without options of its own reuses one SendOptions; it must be
+    # what resolving the defaults afresh gives, also after a setting changed.
+    from aiosonic.proxy import Proxy
+    from aiosonic.timeout import Timeouts
+
+    async with aiosonic.HTTPClient() as client:
+
+        def fresh() -> object:
+            return client._options(True, None, None, False, False, None, None, None)
+
+        first = client._default_options()
+        assert first == fresh() and client._default_options() is first
+        changes = [
+            ("verify_ssl", False),
+            ("http2", True),
+            ("proxy", Proxy("http://proxy.test:3128")),
+            ("max_decompressed_size", 1234),
+        ]
+        for name, value in changes:
+            setattr(client, name, value)
+            assert client._default_options() == fresh()
+        client.connector.timeouts = Timeouts(sock_read=1.5)
+        assert client._default_options() == fresh()
+        assert client._default_options().timeouts.sock_read == 1.5

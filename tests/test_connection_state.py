@@ -125,3 +125,23 @@ async def test_the_connector_takes_a_lease_back_once() -> None:
     assert not driver.is_closed  # kept for the next request
     await connector.cleanup()
     assert driver.is_closed and slot.state is ConnectionState.CLOSED
+
+
+@pytest.mark.parametrize("state", list(ConnectionState))
+@pytest.mark.parametrize("reusable", [True, False])
+@pytest.mark.parametrize("key", [KEY, OTHER])
+@pytest.mark.parametrize(("idle_seconds", "max_idle_ms"), [(0, None), (0, 1000), (5, 1000)])
+def test_is_reusable_for_agrees_with_the_predicates_it_joins(
+    state: ConnectionState,
+    reusable: bool,
+    key: PoolKey,
+    idle_seconds: float,
+    max_idle_ms: float | None,
+) -> None:
+    # is_reusable_for() is the connector's one call per request: the same
+    # answer as key equality, is_available() and has_expired(), asked apart.
+    conn, _ = connected(reusable)
+    conn.state = state
+    conn.last_released_time = time.monotonic() - idle_seconds
+    plain = conn.key == key and conn.is_available() and not conn.has_expired(max_idle_ms)
+    assert conn.is_reusable_for(key, max_idle_ms) is plain

@@ -332,3 +332,30 @@ async def test_request_after_close_raises_connector_closed(http_server):
     with pytest.raises(ConnectorClosed):
         await client.get(http_server.url + "/")
     assert http_server.requests == 0
+
+
+@pytest.mark.parametrize("http2", [False, True])
+@pytest.mark.parametrize("verify", [True, False])
+@pytest.mark.parametrize(
+    "url", ["http://a.test/x", "https://a.test/x", "https://a.test:8443/y", "http://b.test/"]
+)
+async def test_send_memoises_the_pool_key_that_pool_key_computes(
+    url: str, verify: bool, http2: bool
+) -> None:
+    # send() looks the pool key up in a memo instead of building one per
+    # request; whatever it finds there is what pool_key() says.
+    from aiosonic.proxy import Proxy
+    from aiosonic.request import SendOptions, build_request
+    from aiosonic.timeout import Timeouts
+    from aiosonic.urls import parse_url
+
+    connector = TCPConnector(uds="/nonexistent/aiosonic-test.sock")
+    proxy = Proxy("http://user:pw@proxy.test:3128")
+    for chosen in (None, proxy):
+        options = SendOptions(verify, None, Timeouts(sock_connect=0.01), chosen, http2)
+        request = build_request("GET", parse_url(url), None, None, None, None, False)
+        with pytest.raises(aiosonic.exceptions.AiosonicError):
+            await connector.send(request, options)  # fails to connect; the key is kept
+        memoised = connector._pool_keys[request.url.url]
+        assert memoised == (options, connector.pool_key(request.url, options))
+    await connector.cleanup()

@@ -44,6 +44,14 @@ RULES = [
         "aiosonic/response.py",
         forbid=("aiosonic.drivers", "aiosonic.connection", "aiosonic.connectors"),
     ),
+    # The client sits above the protocols: it hands a request to the connector
+    # and gets a response back; leases, drivers and wire formats are below it.
+    Rule(
+        "aiosonic/client.py",
+        forbid=("aiosonic.protocols", "aiosonic.drivers", "aiosonic.connection"),
+    ),
+    # Retry is policy around "send once": no I/O of its own.
+    Rule("aiosonic/retry.py", forbid=IO),
 ]
 
 
