@@ -8,7 +8,10 @@ Through a proxy, :mod:`aiosonic.tunnel` does the proxy's part (CONNECT, SOCKS5,
 TLS inside the tunnel) with this connector's DNS and TCP, under the same deadline.
 It also decides at release whether a connection is kept (synchronously:
 ``Connection.check_in`` says whether to close it), and tracks leases so
-``wait_requests()`` can wait on an event instead of polling.
+``wait_requests()`` can wait on an event instead of polling. It records each
+connection it opens in a :class:`~aiosonic.stats.ConnectionBook` (for
+``stats()``, at no cost per request), and takes out of reuse the connections
+whose peer address left their host's DNS answer when the cache refreshes it.
 
 An HTTP/1.1 request leases a whole slot (:class:`~aiosonic.connection.HTTP11Lease`).
 HTTP/2 connections sit in the same pools. A request leases a *stream*
@@ -56,11 +59,12 @@ from aiosonic.pools import Pool, PoolConfig, PublishedPoolAdapter, SmartPool, as
 from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.proxy import Proxy
 from aiosonic.resolver import AbstractResolver, DefaultResolver
+from aiosonic.stats import ConnectionBook, ConnectorStats
 from aiosonic.tcp_helpers import SocketOptions
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import SHARED_CONTEXTS, ClientCert
 from aiosonic.tunnel import open_via_proxy
-from aiosonic.urls import ParsedURL, PoolKey, parse_url
+from aiosonic.urls import Origin, ParsedURL, PoolKey, parse_url
 
 __all__ = ["Http2Config", "TCPConnector"]
 
@@ -71,6 +75,8 @@ UNREAD_SITES_SHOWN = 3
 logger = logging.getLogger(__name__)
 
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
+#: A transport's ``(host, port)`` address, or None when it has none (UNIX socket).
+Address = tuple[str, int] | None
 
 
 class TCPConnector:
@@ -159,6 +165,8 @@ class TCPConnector:
         self.pool_cls = pool_cls or SmartPool
         self.resolver = resolver or DefaultResolver()
         self.dns = DNSCache(self.resolver, ttl_dns_cache, use_dns_cache)
+        self.dns.on_answer = self._follow_dns
+        self._book = ConnectionBook()
         self.conn_max_requests = conn_max_requests
         self.limits = limits
         self.max_decompressed_size = max_decompressed_size
@@ -195,8 +203,9 @@ class TCPConnector:
         self._all_free = asyncio.Event()
         self._all_free.set()
         self._closed = False
-        # Tasks waiting for a slot (close() fails them), and those it cancelled.
-        self._waiting: dict[asyncio.Task[Any], None] = {}
+        # Tasks waiting for a slot (close() fails them) and their origins, and
+        # those close() cancelled.
+        self._waiting: dict[asyncio.Task[Any], Origin] = {}
         self._closed_waits: set[asyncio.Task[Any]] = set()
         # Leases held by responses handed out unread: id -> (pool, url, where made).
         self._unread: dict[int, tuple[Any, str, str]] = {}
@@ -208,10 +217,28 @@ class TCPConnector:
         self._owned: OwnedTransports | None = None
 
     def __repr__(self) -> str:
+        totals = self.stats()
         return (
-            f"<TCPConnector [pools={len(self.pools)}, leased={self._leased}, "
+            f"<TCPConnector [pools={len(self.pools)}, leased={self._leased}; connections: "
+            f"idle={totals.idle} opened={totals.opened} reused={totals.reused} "
+            f"closed={totals.closed}; waiting={totals.waiting}; dns: hits={totals.dns_hits} "
+            f"misses={totals.dns_misses}; tls handshakes={totals.tls_handshakes}; "
             f"closed={self._closed}]>"
         )
+
+    def stats(self) -> ConnectorStats:
+        """Return connection counts per origin, and their totals.
+
+        Computed now from the connector's book and its pools; keeping the
+        book costs nothing per request (see :mod:`aiosonic.stats`). A
+        connection closed by the server counts as closed from the first
+        read after it is gone.
+
+        Returns:
+            The totals, and an :class:`~aiosonic.stats.OriginStats` per
+            ``(scheme, host, port)`` in ``origins``.
+        """
+        return self._book.snapshot(self._waiting.values())
 
     def name_owner(self, what: str) -> None:
         """Name who made this connector in the ResourceWarning of a forgotten close.
@@ -349,7 +376,7 @@ class TCPConnector:
         task = asyncio.current_task()
         assert task is not None  # deadline scopes need a task too
         cancelling = task.cancelling()
-        self._waiting[task] = None
+        self._waiting[task] = key.origin
         if scope is not None:
             scope.waiting_on = lambda: f"waiting for a connection slot: {self.describe_pool(pool)}"
         if logger.isEnabledFor(logging.DEBUG) and pool.free_conns() <= 0:
@@ -451,7 +478,7 @@ class TCPConnector:
         try:
             async with scope:
                 started = time.perf_counter()
-                transport, driver, dns_seconds = await self._open(url, key, proxy)
+                transport, driver, dialer = await self._open(url, key, proxy)
                 if isinstance(driver, HTTP2Driver):
                     try:
                         await driver.wait_ready()  # the server's SETTINGS: its stream limit
@@ -465,14 +492,61 @@ class TCPConnector:
                 f"no connection within sock_connect={timeouts.sock_connect}s "
                 f"({url.host}:{url.port}{f' via {proxy.key}' if proxy else ''})"
             ) from exc
+        dns_seconds = dialer.dns_seconds if dialer is not None else 0.0
         conn.attach(key, transport, driver)
         owned = self._owned
         if owned is None:
             owned = self._owned = OwnedTransports(self, self._owner_name, self._site)
         owned.add(driver)
         conn.connect_timings = (dns_seconds, time.perf_counter() - started - dns_seconds)
+        self._record(conn, url, transport, driver, dialer, proxy)
         if isinstance(driver, HTTP11Driver) and key.http2 and url.is_secure:
             self._shared.remember_h11(key)
+
+    def _record(
+        self,
+        conn: Connection,
+        url: ParsedURL,
+        transport: asyncio.Transport,
+        driver: HTTP11Driver | HTTP2Driver,
+        dialer: TCPDialer | None,
+        proxy: Proxy | None,
+    ) -> None:
+        """Note a new connection: its addresses, and the book's counts (once per connection)."""
+        remote = _address(transport.get_extra_info("peername"))
+        driver.addresses = (remote, _address(transport.get_extra_info("sockname")))
+        # Only a direct TCP connection's peer is an address of the URL's host.
+        direct = dialer is not None and proxy is None and self.uds is None
+        self._book.opened(
+            (url.scheme, url.host, url.port),
+            conn,
+            driver,
+            tls=url.is_secure,
+            dns_hits=dialer.dns_hits if dialer is not None else 0,
+            dns_misses=dialer.dns_misses if dialer is not None else 0,
+            peer_ip=remote[0] if direct and remote is not None else None,
+        )
+        if direct:
+            self.dns.keep_fresh(url.host, url.port)
+
+    def _follow_dns(self, host: str, port: int, answers: list[dict[str, Any]]) -> bool:
+        """Take out of reuse the connections to ``host`` at addresses no longer in ``answers``.
+
+        Called by the DNS cache each time it stores an answer (a lookup, or
+        the refresh of an expired answer). An idle connection is closed now;
+        one in use finishes its exchange and is closed when it comes back.
+
+        Returns:
+            Whether connections to ``host``:``port`` remain: the cache then
+            refreshes the answer when it expires.
+        """
+        stale, kept = self._book.stale(host, port, [str(answer["host"]) for answer in answers])
+        for conn in stale:
+            logger.debug("%r: its peer left the DNS answer for %s:%d; not reused", conn, host, port)
+            if conn.http2 is not None:
+                self._shared.remove(conn)  # no new streams on it
+            conn.retire()
+        return kept
 
     def _lease_count(self, delta: int) -> None:
         leased = self._leased = max(self._leased + delta, 0)
@@ -563,8 +637,8 @@ class TCPConnector:
 
     async def _open(
         self, url: ParsedURL, key: PoolKey, proxy: Proxy | None = None
-    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, float]:
-        """Resolve, connect and (for https) handshake; return the DNS time too.
+    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, TCPDialer | None]:
+        """Resolve, connect and (for https) handshake; return the dialer too (its DNS facts).
 
         With a proxy, :func:`aiosonic.tunnel.open_via_proxy` does the proxy's
         part; name resolution and TCP still go through this connector. A
@@ -610,12 +684,12 @@ class TCPConnector:
                 url.host,
             )
             assert negotiator.driver is not None
-            return transport, negotiator.driver, dialer.dns_seconds
+            return transport, negotiator.driver, dialer
         if proxy is None and key.http2 and h2_config.prior_knowledge:
             transport, h2_driver = await dialer.open_transport(
                 url.host, url.port, h2_factory, None, None
             )
-            return transport, h2_driver, dialer.dns_seconds
+            return transport, h2_driver, dialer
         if proxy is not None:
             proxy_ssl = self.tls.get(key.verify) if proxy.scheme == "https" else None
             transport, driver = await open_via_proxy(
@@ -629,11 +703,11 @@ class TCPConnector:
                 ssl_ctx,
                 url.host if ssl_ctx is not None else None,
             )
-        return transport, driver, dialer.dns_seconds
+        return transport, driver, dialer
 
     async def _open_stream(
         self, backend: NetworkBackendInterface, url: ParsedURL, key: PoolKey
-    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, float]:
+    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, None]:
         """Open a connection through a custom backend's stream (TLS on it for ``https``)."""
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
         if ssl_ctx is not None and key.http2 and key.ssl is None:
@@ -658,7 +732,7 @@ class TCPConnector:
         except BaseException:
             await asyncio.shield(stream.close())
             raise
-        return transport, driver, 0.0
+        return transport, driver, None
 
     async def open_websocket_transport(
         self,
@@ -743,6 +817,13 @@ class TCPConnector:
         for pool in self.pools.values():
             await pool.close_idle()
         await self.dns.close()
+
+
+def _address(info: Any) -> Address:
+    """``(host, port)`` of a ``peername``/``sockname`` (IPv6's 4-tuple too); None otherwise."""
+    if isinstance(info, tuple) and len(info) >= 2:
+        return str(info[0]), int(info[1])
+    return None
 
 
 def _normalise_pool_name(name: str) -> str:

@@ -83,6 +83,11 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         limits: Parser limits for responses on this connection.
     """
 
+    #: ``(remote, local)`` ``(host, port)`` addresses of the transport, set by
+    #: the connector once it is open; None: unknown (a UNIX socket, a mock).
+    #: A class default: no store per driver until the connector sets it.
+    addresses: tuple[tuple[str, int] | None, tuple[str, int] | None] = (None, None)
+
     def __init__(self, limits: H11Limits | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._parser = ResponseParser(limits)

@@ -85,6 +85,11 @@ class HTTP2Driver(asyncio.Protocol):
         config: Windows, frame and header limits.
     """
 
+    #: ``(remote, local)`` ``(host, port)`` addresses of the transport, set by
+    #: the connector once it is open; None: unknown (a UNIX socket, a mock).
+    #: A class default: no store per driver until the connector sets it.
+    addresses: tuple[tuple[str, int] | None, tuple[str, int] | None] = (None, None)
+
     def __init__(self, config: Http2Config | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self.config = config = config or Http2Config()
