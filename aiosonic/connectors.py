@@ -64,7 +64,7 @@ from aiosonic.tcp_helpers import SocketOptions
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import SHARED_CONTEXTS, ClientCert
 from aiosonic.tunnel import open_via_proxy
-from aiosonic.urls import Origin, ParsedURL, PoolKey, parse_url
+from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
 __all__ = ["Http2Config", "TCPConnector"]
 
@@ -203,9 +203,9 @@ class TCPConnector:
         self._all_free = asyncio.Event()
         self._all_free.set()
         self._closed = False
-        # Tasks waiting for a slot (close() fails them) and their origins, and
-        # those close() cancelled.
-        self._waiting: dict[asyncio.Task[Any], Origin] = {}
+        # Tasks waiting for a slot (close() fails them) and their pool keys
+        # (stats() counts them per origin), and those close() cancelled.
+        self._waiting: dict[asyncio.Task[Any], PoolKey] = {}
         self._closed_waits: set[asyncio.Task[Any]] = set()
         # Leases held by responses handed out unread: id -> (pool, url, where made).
         self._unread: dict[int, tuple[Any, str, str]] = {}
@@ -238,7 +238,7 @@ class TCPConnector:
             The totals, and an :class:`~aiosonic.stats.OriginStats` per
             ``(scheme, host, port)`` in ``origins``.
         """
-        return self._book.snapshot(self._waiting.values())
+        return self._book.snapshot(key[:3] for key in self._waiting.values())
 
     def name_owner(self, what: str) -> None:
         """Name who made this connector in the ResourceWarning of a forgotten close.
@@ -376,7 +376,7 @@ class TCPConnector:
         task = asyncio.current_task()
         assert task is not None  # deadline scopes need a task too
         cancelling = task.cancelling()
-        self._waiting[task] = key.origin
+        self._waiting[task] = key
         if scope is not None:
             scope.waiting_on = lambda: f"waiting for a connection slot: {self.describe_pool(pool)}"
         if logger.isEnabledFor(logging.DEBUG) and pool.free_conns() <= 0:

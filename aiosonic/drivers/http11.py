@@ -83,11 +83,6 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         limits: Parser limits for responses on this connection.
     """
 
-    #: ``(remote, local)`` ``(host, port)`` addresses of the transport, set by
-    #: the connector once it is open; None: unknown (a UNIX socket, a mock).
-    #: A class default: no store per driver until the connector sets it.
-    addresses: tuple[tuple[str, int] | None, tuple[str, int] | None] = (None, None)
-
     def __init__(self, limits: H11Limits | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._parser = ResponseParser(limits)
@@ -108,6 +103,9 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         self.reused = False
         self.requests_count = 0
         self._url = ""
+        #: ``(remote, local)`` ``(host, port)`` addresses of the transport, set
+        #: by the connector once it is open; None: unknown (UNIX socket, mock).
+        self.addresses: tuple[tuple[str, int] | None, tuple[str, int] | None] = (None, None)
         # The sock_read timer (see _readable), which also enforces the
         # request's whole deadline (loop time; infinity: none).
         self._read_timeout: float | None = None
