@@ -32,6 +32,7 @@ import asyncio
 import logging
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -40,7 +41,7 @@ from aiosonic.backends import NetworkBackend, NetworkBackendInterface
 from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease
 from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE
 from aiosonic.dialer import TCPDialer
-from aiosonic.dns_cache import DNSCache
+from aiosonic.dns_cache import AnswerListener, DNSCache
 from aiosonic.drivers.http2 import Http2Config, HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver
 from aiosonic.drivers.negotiate import ALPN_H2_AND_H11, ALPN_H11, ALPNNegotiator
@@ -165,7 +166,9 @@ class TCPConnector:
         self.pool_cls = pool_cls or SmartPool
         self.resolver = resolver or DefaultResolver()
         self.dns = DNSCache(self.resolver, ttl_dns_cache, use_dns_cache)
-        self.dns.on_answer = self._follow_dns
+        # Held weakly: a refresh timer keeps the cache alive, and it must not
+        # keep a forgotten connector (and its sockets) alive with it.
+        self.dns.on_answer = _dns_follower(weakref.ref(self))
         self._book = ConnectionBook()
         self.conn_max_requests = conn_max_requests
         self.limits = limits
@@ -817,6 +820,16 @@ class TCPConnector:
         for pool in self.pools.values():
             await pool.close_idle()
         await self.dns.close()
+
+
+def _dns_follower(connector: weakref.ref[TCPConnector]) -> AnswerListener:
+    """``DNSCache.on_answer`` for ``connector``, without a reference to it."""
+
+    def follow(host: str, port: int, answers: list[dict[str, Any]]) -> bool:
+        alive = connector()
+        return alive is not None and alive._follow_dns(host, port, answers)
+
+    return follow
 
 
 def _address(info: Any) -> Address:

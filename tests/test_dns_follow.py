@@ -10,7 +10,10 @@ remain), never per request.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+import warnings
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -287,3 +290,24 @@ async def test_http2_stream_in_flight_finishes_and_new_streams_go_to_the_new_add
         await connector.cleanup()
         for server in servers:
             await server.close()
+
+
+async def test_a_forgotten_connector_is_collected_while_its_answer_is_kept_fresh(
+    twins: Twins,
+) -> None:
+    resolver = SwitchableResolver("127.0.0.1")
+
+    async def forget() -> weakref.ref[TCPConnector]:
+        connector = TCPConnector(resolver=resolver, ttl_dns_cache=60_000)
+        client = aiosonic.HTTPClient(connector)
+        assert await text(client, f"http://follow.test:{twins.port}/") == "127.0.0.1"
+        assert "refreshing: 1" in repr(connector.dns)  # a timer holds the cache
+        return weakref.ref(connector)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        forgotten = await forget()
+        gc.collect()
+        assert forgotten() is None  # the cache's timer did not keep it alive
+        await twins.wait_ended("127.0.0.1")  # and its socket was closed
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)]
