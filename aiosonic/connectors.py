@@ -55,7 +55,7 @@ from aiosonic.exceptions import (
 )
 from aiosonic.h2_sharing import SharedConnections
 from aiosonic.happy_eyeballs import DEFAULT_DELAY, check_delay
-from aiosonic.leaks import OwnedTransports, creation_site
+from aiosonic.leaks import OwnedTransports, Site, creation_site
 from aiosonic.pools import Pool, PoolConfig, PublishedPoolAdapter, SmartPool, as_pool
 from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.proxy import Proxy
@@ -212,11 +212,13 @@ class TCPConnector:
         self._closed_waits: set[asyncio.Task[Any]] = set()
         # Leases held by responses handed out unread: id -> (pool, url, where made).
         self._unread: dict[int, tuple[Any, str, str]] = {}
-        # Where this connector was made, for the warning if it is collected
-        # unclosed; the finalizer that closes its sockets then is set up with
-        # the first connection (a client that never connects costs nothing).
-        self._site = creation_site()
-        self._owner_name = "TCPConnector"
+        # Who made this connector and where, for the warning if it is
+        # collected unclosed; the finalizer that closes its sockets then is
+        # set up with the first connection (a client that never connects
+        # costs nothing). One attribute for both: CPython 3.11 keeps an
+        # instance's attributes inline (fast to read) only up to 30 of them,
+        # and the connector is read on every request.
+        self._made_by: tuple[str, Site] = ("TCPConnector", creation_site())
         self._owned: OwnedTransports | None = None
 
     def __repr__(self) -> str:
@@ -249,7 +251,7 @@ class TCPConnector:
         ``HTTPClient`` says so for the connector it makes itself: the user
         made a client, not a connector.
         """
-        self._owner_name = what
+        self._made_by = (what, self._made_by[1])
 
     async def __aenter__(self) -> TCPConnector:
         return self
@@ -499,7 +501,7 @@ class TCPConnector:
         conn.attach(key, transport, driver)
         owned = self._owned
         if owned is None:
-            owned = self._owned = OwnedTransports(self, self._owner_name, self._site)
+            owned = self._owned = OwnedTransports(self, *self._made_by)
         owned.add(driver)
         conn.connect_timings = (dns_seconds, time.perf_counter() - started - dns_seconds)
         self._record(conn, url, transport, driver, dialer, proxy)
