@@ -5,6 +5,8 @@ The names the published aiosonic (0.14 to 1.3.3) exported from here are kept,
 so ``from aiosonic import HTTPClient, HTTPStatusError, HeadersType`` works.
 """
 
+from typing import TYPE_CHECKING
+
 from aiosonic.auth import Auth, AuthBase, AuthType, BasicAuth, BearerAuth, DigestAuth
 from aiosonic.backends import (
     NetworkBackend,
@@ -28,6 +30,7 @@ from aiosonic.exceptions import (
     MissingWriterException,
     ReadTimeout,
     RequestTimeout,
+    ScopeTimeout,
     SSEConnectionError,
     SSEParsingError,
     WebSocketMessageTooBig,
@@ -41,7 +44,7 @@ from aiosonic.resolver import get_loop
 from aiosonic.response import HttpResponse
 from aiosonic.sse_client import SSEClient, SSEConnection
 from aiosonic.sse_config import RequestConfig
-from aiosonic.timeout import Timeouts
+from aiosonic.timeout import Timeouts, TimeoutScope
 from aiosonic.types import BodyType, DataType, HeadersType, ParamsType, ParsedBodyType
 from aiosonic.version import VERSION
 from aiosonic.web_socket_client import (
@@ -57,6 +60,15 @@ from aiosonic.web_socket_client import (
 )
 
 __version__ = VERSION
+
+if TYPE_CHECKING:
+    # At run time ``aiosonic.timeout`` is the submodule, whose class makes it
+    # callable: ``aiosonic.timeout(3.0)`` opens a TimeoutScope, and
+    # ``aiosonic.timeout.Timeouts`` is still the published class. This tells a
+    # type checker both.
+    from aiosonic.timeout import _TimeoutModule
+
+    timeout: _TimeoutModule
 
 __all__ = [
     "AioSonicBaseClient",
@@ -102,6 +114,7 @@ __all__ = [
     "ReadTimeout",
     "RequestConfig",
     "RequestTimeout",
+    "ScopeTimeout",
     "SSEClient",
     "SSEConnection",
     "SSEConnectionError",
@@ -109,6 +122,7 @@ __all__ = [
     "SSEParsingError",
     "SmartPool",
     "TCPConnector",
+    "TimeoutScope",
     "Timeouts",
     "VERSION",
     "WEBSOCKET_GUID",
@@ -119,4 +133,18 @@ __all__ = [
     "WsPool",
     "__version__",
     "get_loop",
+    "timeout",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Serve names the published module had that ours does not use (PEP 562, on first use)."""
+    from aiosonic._published import resolve
+
+    return resolve(__name__, name)
+
+
+def __dir__() -> list[str]:
+    from aiosonic._published import names
+
+    return names(__name__, globals())

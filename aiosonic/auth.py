@@ -27,6 +27,7 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import ParseResult, SplitResult, unquote
 
 from aiosonic.exceptions import AuthenticationError, InvalidRequest
 from aiosonic.headers import HttpHeaders
@@ -55,6 +56,7 @@ __all__ = [
     "as_auth",
     "auth_for_host",
     "normalize_auths",
+    "resolve_auth",
     "send_with_auth",
 ]
 
@@ -130,10 +132,21 @@ class BasicAuth(Auth):
 
     def __init__(self, username: str, password: str) -> None:
         self.username = username
+        self._password = password
         self._header = basic_credentials(username, password)
 
     def __repr__(self) -> str:
         return f"<BasicAuth user={self.username!r}>"
+
+    @property
+    def password(self) -> str:
+        """The password (kept out of ``repr()``); setting it re-encodes the header."""
+        return self._password
+
+    @password.setter
+    def password(self, value: str) -> None:
+        self._header = basic_credentials(self.username, value)
+        self._password = value
 
     def apply(self, headers: HttpHeaders, method: str, url: str) -> None:
         """Set the ``Authorization`` header (the published 1.x interface)."""
@@ -353,6 +366,38 @@ def auth_for_host(auths: dict[str, AuthBase], host: str, port: int) -> AuthBase 
     return found if found is not None else auths.get(host)
 
 
+def resolve_auth(
+    auth: AuthType, urlparsed: ParseResult | SplitResult, auths: AuthsType = None
+) -> AuthBase | None:
+    """Return the scheme a request uses, in the published 1.3 order.
+
+    The first found wins: ``auth`` itself, the URL's ``user:password@``
+    (Basic), then the entry of ``auths`` for the URL's host (``host:port``
+    first, the scheme's default port filled in, then ``host``).
+
+    Args:
+        auth: The request's ``auth=``.
+        urlparsed: The parsed request URL.
+        auths: Schemes by ``"host"`` or ``"host:port"``, as ``HTTPClient(auths=...)``.
+
+    Returns:
+        The scheme, or None when the request goes without authentication.
+
+    Raises:
+        InvalidRequest: ``auth`` or a value of ``auths`` is not a scheme or
+            ``(user, password)``.
+    """
+    scheme = as_auth(auth)
+    if scheme is not None:
+        return scheme
+    if urlparsed.username is not None:
+        return BasicAuth(unquote(urlparsed.username), unquote(urlparsed.password or ""))
+    if not auths or not urlparsed.hostname:
+        return None
+    port = urlparsed.port or (443 if urlparsed.scheme in ("https", "wss") else 80)
+    return auth_for_host(normalize_auths(auths), urlparsed.hostname, port)
+
+
 def as_auth(value: AuthType) -> AuthBase | None:
     """Return ``value`` as an auth scheme; ``(user, password)`` means Basic.
 
@@ -419,3 +464,16 @@ async def send_with_auth(
         )
     finally:
         await flow.aclose()
+
+
+def __getattr__(name: str) -> object:
+    """Serve names the published module had that ours does not use (PEP 562, on first use)."""
+    from aiosonic._published import resolve
+
+    return resolve(__name__, name)
+
+
+def __dir__() -> list[str]:
+    from aiosonic._published import names
+
+    return names(__name__, globals())

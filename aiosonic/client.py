@@ -21,6 +21,7 @@ from inspect import isawaitable
 from types import TracebackType
 from typing import Any
 
+from aiosonic._published import PublishedClientAttributes
 from aiosonic.auth import (
     AuthBase,
     AuthsType,
@@ -79,7 +80,7 @@ EVENT_HOOKS = ("request", "response")
 EventHook = Callable[..., Any]
 
 
-class HTTPClient(HTTPVerbs):
+class HTTPClient(HTTPVerbs, PublishedClientAttributes):
     """An asyncio HTTP client.
 
     Args:
@@ -795,3 +796,16 @@ def _may_retry(exc: NetworkError, request: Request, attempt: int) -> bool:
     if not exc.request_sent:
         return True
     return request.method in IDEMPOTENT_METHODS and request.replayable
+
+
+def __getattr__(name: str) -> object:
+    """Serve names the published module had that ours does not use (PEP 562, on first use)."""
+    from aiosonic._published import resolve
+
+    return resolve(__name__, name)
+
+
+def __dir__() -> list[str]:
+    from aiosonic._published import names
+
+    return names(__name__, globals())

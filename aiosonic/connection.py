@@ -437,12 +437,13 @@ class HTTP2Stream:
 
 
 def __getattr__(name: str) -> object:
-    """Serve ``TCPConnector``, which 0.14 to 0.23 exported from here (PEP 562).
+    """Serve names the published module had that ours does not use (PEP 562, on first use)."""
+    from aiosonic._published import resolve
 
-    Imported on first use: :mod:`aiosonic.connectors` imports this module.
-    """
-    if name == "TCPConnector":
-        from aiosonic.connectors import TCPConnector
+    return resolve(__name__, name)
 
-        return TCPConnector
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    from aiosonic._published import names
+
+    return names(__name__, globals())

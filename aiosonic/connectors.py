@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
+from aiosonic._published import PublishedConnectorAttributes
 from aiosonic.backends import NetworkBackend, NetworkBackendInterface
 from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease
 from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE
@@ -80,7 +81,7 @@ _P = TypeVar("_P", bound=asyncio.BaseProtocol)
 Address = tuple[str, int] | None
 
 
-class TCPConnector:
+class TCPConnector(PublishedConnectorAttributes):
     """Open, pool and recycle connections.
 
     Args:
@@ -847,3 +848,16 @@ def _normalise_pool_name(name: str) -> str:
         return name
     url = parse_url(name if "://" in name else f"http://{name}")
     return f"{url.scheme}://{url.host}:{url.port}"
+
+
+def __getattr__(name: str) -> object:
+    """Serve names the published module had that ours does not use (PEP 562, on first use)."""
+    from aiosonic._published import resolve
+
+    return resolve(__name__, name)
+
+
+def __dir__() -> list[str]:
+    from aiosonic._published import names
+
+    return names(__name__, globals())

@@ -258,6 +258,22 @@ class CookieJar:
         """Forget every cookie."""
         self._domains.clear()
 
+    def by_domain(self) -> dict[str, SimpleCookie]:
+        """Return a snapshot of the live cookies: a ``SimpleCookie`` per domain.
+
+        The published client kept its cookies so (``cookies_map``); changing
+        the snapshot changes nothing in the jar.
+        """
+        now = self._clock()
+        snapshot: dict[str, SimpleCookie] = {}
+        for domain, cookies in self._domains.items():
+            for cookie in sorted(cookies.values(), key=lambda c: c.creation):
+                if cookie.expires_at is not None and cookie.expires_at <= now:
+                    continue
+                group = snapshot.setdefault(domain, SimpleCookie())
+                group[cookie.morsel.key] = cookie.morsel.copy()
+        return snapshot
+
     def __len__(self) -> int:
         self._drop_expired(self._clock())
         return sum(len(cookies) for cookies in self._domains.values())

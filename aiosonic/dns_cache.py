@@ -101,6 +101,11 @@ class DNSCache:
             f"refreshing: {len(self._refreshes)}, resolver: {self._resolver!r}]>"
         )
 
+    @property
+    def is_enabled(self) -> bool:
+        """Whether answers are kept (``enabled=`` of the constructor)."""
+        return self._enabled
+
     async def __aenter__(self) -> DNSCache:
         return self
 

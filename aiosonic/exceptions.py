@@ -10,6 +10,7 @@ working::
     │   ├── ReadTimeout                         sock_read: one wait for server bytes
     │   ├── ConnectionPoolAcquireTimeout        pool_acquire: the wait for a slot
     │   └── RequestTimeout                      request_timeout: request() as a whole
+    │       └── ScopeTimeout                    an ``aiosonic.timeout()`` scope ran out
     ├── NetworkError (ConnectionError)          the transport failed
     │   ├── ConnectError                        no connection; nothing was sent
     │   │   ├── ResolveError                    the host name did not resolve
@@ -87,6 +88,7 @@ __all__ = [
     "ReadTimeout",
     "RemoteProtocolError",
     "RequestTimeout",
+    "ScopeTimeout",
     "ResolveError",
     "ResponseIncomplete",
     "ResponseJSONError",
@@ -154,6 +156,13 @@ class ConnectionPoolAcquireTimeout(BaseTimeout):
 
 class RequestTimeout(BaseTimeout):
     """``request_timeout`` ran out: the request as a whole took too long."""
+
+
+class ScopeTimeout(RequestTimeout):
+    """An ``async with aiosonic.timeout(seconds)`` scope ran out.
+
+    The message names the scope: its budget and where it was made.
+    """
 
 
 # --- network ----------------------------------------------------------------

@@ -9,7 +9,7 @@ in ``aiosonic.protocols``, not here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from multidict import CIMultiDict
 
@@ -112,3 +112,7 @@ class HttpHeaders(CIMultiDict[str]):
         if kwargs:
             pairs.extend((name, _as_text(value)) for name, value in kwargs.items())
         super().__init__(pairs)
+
+    def lower_items(self) -> Iterator[tuple[str, str]]:
+        """Yield ``(lower-case name, value)`` pairs, one per value (the published 1.3 method)."""
+        return ((name.lower(), value) for name, value in self.items())

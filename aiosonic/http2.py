@@ -63,3 +63,16 @@ class Http2Config:
             raise ValueError(f"max_header_list_size must be positive: {self}")
         if self.max_concurrent_streams is not None and self.max_concurrent_streams < 1:
             raise ValueError(f"max_concurrent_streams must be positive: {self}")
+
+
+def __getattr__(name: str) -> object:
+    """Serve names the published module had that ours does not use (PEP 562, on first use)."""
+    from aiosonic._published import resolve
+
+    return resolve(__name__, name)
+
+
+def __dir__() -> list[str]:
+    from aiosonic._published import names
+
+    return names(__name__, globals())

@@ -460,6 +460,15 @@ class MultipartForm:
         return tuple(self._parts)
 
     @property
+    def fields(self) -> tuple[Part, ...]:
+        """The published name of :attr:`parts` (it held ``(name, value[, filename])`` tuples).
+
+        Each :class:`Part` has ``name`` and ``filename``, and reading its value
+        is the form's job: build a new form rather than changing this one.
+        """
+        return self.parts
+
+    @property
     def content_type(self) -> str:
         """The request's Content-Type value, boundary included."""
         return f"multipart/form-data; boundary={self._boundary}"
@@ -627,3 +636,16 @@ class MultipartForm:
 
     def __repr__(self) -> str:
         return f"<MultipartForm parts={len(self._parts)} boundary={self._boundary!r}>"
+
+
+def __getattr__(name: str) -> object:
+    """Serve names the published module had that ours does not use (PEP 562, on first use)."""
+    from aiosonic._published import resolve
+
+    return resolve(__name__, name)
+
+
+def __dir__() -> list[str]:
+    from aiosonic._published import names
+
+    return names(__name__, globals())

@@ -29,6 +29,7 @@ from urllib.parse import ParseResult, SplitResult
 __all__ = [
     "BasePool",
     "CyclicQueuePool",
+    "Http2MultiplexPool",
     "Pool",
     "PoolConfig",
     "PublishedPool",
@@ -258,6 +259,51 @@ class BasePool(ABC):
     def _init_slots(self) -> None:
         """Set up the pool's own structure once the shared state exists."""
 
+    # The published pools kept their connector's settings on themselves; ours
+    # read them from the connector. Only code written against those pools uses
+    # these, so the defaults are imported when asked for (this module imports
+    # nothing from aiosonic otherwise). They stay settable, as the published
+    # attributes were, for subclasses that assign them.
+    _timeouts: Any = None
+    _http2_config: Any = None
+
+    @property
+    def conf(self) -> PoolConfig:
+        """The published name of :attr:`config`."""
+        return self.config
+
+    @conf.setter
+    def conf(self, value: PoolConfig) -> None:
+        self.config = value
+
+    @property
+    def timeouts(self) -> Any:
+        """The connector's ``Timeouts`` (the default one when the connector has none)."""
+        found = self._timeouts or getattr(self.connector, "timeouts", None)
+        if found is None:
+            from aiosonic.timeout import Timeouts
+
+            found = Timeouts()
+        return found
+
+    @timeouts.setter
+    def timeouts(self, value: Any) -> None:
+        self._timeouts = value
+
+    @property
+    def http2_config(self) -> Any:
+        """The connector's ``Http2Config`` (the default one when the connector has none)."""
+        found = self._http2_config or getattr(self.connector, "http2_config", None)
+        if found is None:
+            from aiosonic.http2 import Http2Config
+
+            found = Http2Config()
+        return found
+
+    @http2_config.setter
+    def http2_config(self, value: Any) -> None:
+        self._http2_config = value
+
     def __repr__(self) -> str:
         return (
             f"<{type(self).__name__} [size={self.pool_size}, free={self.free_conns()}, "
@@ -458,6 +504,11 @@ class CyclicQueuePool(BasePool):
         for _ in range(self.pool_size):
             self._queue.put_nowait(self._new_slot())
 
+    @property
+    def pool(self) -> asyncio.Queue[Any]:
+        """The queue of free slots (0.14 to 0.20 exposed it under this name); do not change it."""
+        return self._queue
+
     async def acquire(self, urlparsed: URLParts | None = None, key: Any = None) -> Any:
         """Wait for and return the next slot in rotation (whatever the URL or key)."""
         return await self._queue.get()
@@ -479,6 +530,15 @@ class CyclicQueuePool(BasePool):
             conn = queue.get_nowait()
             conn.close()
             queue.put_nowait(conn)
+
+
+class Http2MultiplexPool(SmartPool):
+    """The pool the published ``TCPConnector(http2=True)`` chose; here a :class:`SmartPool`.
+
+    Ours shares an HTTP/2 connection among concurrent requests in the
+    connector, whatever the pool (:mod:`aiosonic.h2_sharing`), so passing
+    ``pool_cls=Http2MultiplexPool`` works and behaves as the default pool.
+    """
 
 
 class WsPool(BasePool):
@@ -507,3 +567,16 @@ class WsPool(BasePool):
     def free_conns(self) -> int:
         """Return the slots not in use (a new one is always free)."""
         return max(self.pool_size - self._leased, 0)
+
+
+def __getattr__(name: str) -> object:
+    """Serve names the published module had that ours does not use (PEP 562, on first use)."""
+    from aiosonic._published import resolve
+
+    return resolve(__name__, name)
+
+
+def __dir__() -> list[str]:
+    from aiosonic._published import names
+
+    return names(__name__, globals())

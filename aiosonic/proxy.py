@@ -12,11 +12,11 @@ import base64
 import hashlib
 import urllib.request
 from collections.abc import Callable, Mapping
-from urllib.parse import unquote, urlsplit
+from urllib.parse import ParseResult, SplitResult, unquote, urlsplit
 
 from aiosonic.exceptions import InvalidRequest
 
-__all__ = ["EnvironmentProxies", "Proxy"]
+__all__ = ["EnvironmentProxies", "Proxy", "proxy_from_environment"]
 
 # urllib's own NO_PROXY matcher: undocumented but there since Python 2;
 # typeshed leaves it out.
@@ -56,6 +56,17 @@ class Proxy:
         user, _, password = (auth or "").partition(":")
         self.username = user if auth is not None else None
         self.password = password if auth is not None else None
+
+    @classmethod
+    def from_url(cls, url: str) -> Proxy:
+        """Build a proxy from its URL, with the credentials of its ``user:password@`` part.
+
+        The published 1.3 constructor; ``Proxy(url)`` does the same.
+
+        Raises:
+            InvalidRequest: The URL is not a usable proxy URL.
+        """
+        return cls(url)
 
     def __repr__(self) -> str:
         shown = " (with auth)" if self.auth else ""
@@ -164,3 +175,44 @@ class EnvironmentProxies:
                 or _proxy_bypass(f"[{host}]:{port}", self._no_proxy)
             )
         return bool(_proxy_bypass(f"{host}:{port}", self._no_proxy))
+
+
+def proxy_from_environment(urlparsed: ParseResult | SplitResult) -> Proxy | None:
+    """Return the proxy the environment sets for a URL (the published 1.3 helper).
+
+    ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``ALL_PROXY`` are read by the URL's
+    scheme, and ``NO_PROXY`` sends hosts direct, as :class:`EnvironmentProxies`
+    does for ``HTTPClient(trust_env=True)``; the environment is read on each call.
+
+    Args:
+        urlparsed: The parsed request URL.
+
+    Returns:
+        The proxy, or None when the URL goes direct.
+
+    Raises:
+        InvalidRequest: A proxy variable holds an unusable URL.
+    """
+    if not urlparsed.hostname:
+        return None
+    try:
+        port = urlparsed.port
+    except ValueError:
+        return None
+    scheme = urlparsed.scheme.lower()
+    if port is None:
+        port = 443 if scheme in ("https", "wss") else 80
+    return EnvironmentProxies().proxy_for(scheme, urlparsed.hostname, port)
+
+
+def __getattr__(name: str) -> object:
+    """Serve names the published module had that ours does not use (PEP 562, on first use)."""
+    from aiosonic._published import resolve
+
+    return resolve(__name__, name)
+
+
+def __dir__() -> list[str]:
+    from aiosonic._published import names
+
+    return names(__name__, globals())

@@ -218,6 +218,15 @@ class ThreadedResolver(AbstractResolver):
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, whose thread pool runs the lookups (the published attribute).
+
+        Raises:
+            RuntimeError: No event loop is running in this thread.
+        """
+        return get_loop()
+
     async def resolve(
         self, hostname: str, port: int = 0, family: int = socket.AF_INET
     ) -> list[dict[str, Any]]:

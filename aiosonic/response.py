@@ -25,6 +25,7 @@ from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from types import TracebackType
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from aiosonic.decoders import ContentDecoder, build_decoder
 from aiosonic.exceptions import HTTPStatusError, ResponseJSONError, StreamConsumed
@@ -378,6 +379,23 @@ class HttpResponse:
         if not value:
             return {}
         return {link.get("rel") or link["url"]: link for link in parse_link_header(value)}
+
+    # The published attributes below are derived when read: no store per response.
+
+    @property
+    def chunks_readed(self) -> bool:
+        """Whether the body was read to its end (the published attribute, spelling kept)."""
+        return self._content is not None or self.is_consumed
+
+    @property
+    def compressed(self) -> str:
+        """The ``Content-Encoding`` value, ``""`` for none (the published attribute)."""
+        return self._raw_header(b"content-encoding") or ""
+
+    @property
+    def request_meta(self) -> dict[str, str]:
+        """``{"from_path": <path of the request URL>}``, as the published response had it."""
+        return {"from_path": urlsplit(self.url).path or "/"}
 
     @property
     def headers(self) -> HttpHeaders:

@@ -16,6 +16,14 @@ Each field of :class:`Timeouts` is enforced in exactly one layer:
 the connection's one :class:`~aiosonic.timer.LazyTimer`, with no task or loop
 timer per read (see ``aiosonic.drivers.http11`` and ``aiosonic.drivers.h2_stream``).
 
+For callers, the module is also callable: ``async with aiosonic.timeout(3.0)
+as t:`` is a :class:`TimeoutScope`, one deadline over everything in the
+block however many requests it makes (the httpx 1.0 design's ``timeout()``).
+It is plain ``asyncio.timeout`` underneath: opened once per block, not per
+request, so its loop timer costs nothing measurable. ``import
+aiosonic.timeout`` and ``from aiosonic.timeout import Timeouts`` still find
+this module.
+
 Where the loop timer costs nothing measurable (``sock_connect``, once per new
 connection) the connector uses plain ``asyncio.timeout``; the scopes opened
 per request (``request_timeout``, ``pool_acquire``) are :class:`deadline`.
@@ -25,15 +33,17 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
+import types
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-from aiosonic.exceptions import BaseTimeout
+from aiosonic.exceptions import BaseTimeout, InvalidRequest, ScopeTimeout
 from aiosonic.timer import LazyTimer
 
-__all__ = ["Timeouts", "deadline"]
+__all__ = ["TimeoutScope", "Timeouts", "deadline"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,3 +282,142 @@ def _book_for(loop: asyncio.AbstractEventLoop) -> _Book:
         book = _books[loop] = _Book(loop)
     _last_loop, _last_book = weakref.ref(loop), book
     return book
+
+
+class TimeoutScope:
+    """One deadline over a whole ``async with`` block: ``aiosonic.timeout(seconds)``.
+
+    Everything awaited inside is bounded, however many requests, redirects or
+    body reads it makes. Scopes nest and compose with :class:`Timeouts`: the
+    tightest deadline fires first. A ``Timeouts`` deadline that fires raises
+    its own error; this scope's expiry raises :class:`ScopeTimeout` (a
+    ``RequestTimeout``), whose message gives the budget and where the scope
+    was made. A connection the scope interrupted mid-response is closed, not
+    pooled.
+
+    :meth:`cancel` lifts the deadline, e.g. once a streamed response has
+    started, so that reading its body is not bounded::
+
+        async with aiosonic.timeout(3.0) as t:
+            async with client.stream("GET", url) as response:
+                t.cancel()
+                async for chunk in response.stream:
+                    ...
+
+    Args:
+        seconds: The budget from entering the block; ``None`` means unbounded.
+
+    Raises:
+        InvalidRequest: ``seconds`` is negative, not a number, or not finite.
+    """
+
+    __slots__ = ("_cancelled", "_exited", "_inner", "_made_at", "_seconds")
+
+    def __init__(self, seconds: float | None, *, _depth: int = 1) -> None:
+        if seconds is not None and (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not 0 <= seconds < math.inf
+        ):
+            raise InvalidRequest(
+                f"aiosonic.timeout() takes a number of seconds >= 0 or None, not {seconds!r}"
+            )
+        self._seconds = seconds
+        self._cancelled = self._exited = False
+        self._inner: asyncio.Timeout | None = None
+        caller = sys._getframe(_depth)
+        self._made_at = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+
+    def __repr__(self) -> str:
+        return f"<TimeoutScope [{self._seconds} s, {self.state}]>"
+
+    @property
+    def state(self) -> str:
+        """``"created"``, ``"active"``, ``"cancelled"``, ``"expired"`` or ``"exited"``."""
+        if self.expired():
+            return "expired"
+        if self._cancelled:
+            return "cancelled"
+        if self._inner is None:
+            return "created"
+        return "exited" if self._exited else "active"
+
+    @property
+    def seconds(self) -> float | None:
+        """The budget this scope was made with."""
+        return self._seconds
+
+    @property
+    def deadline(self) -> float | None:
+        """The loop time the scope runs out at; None if unbounded, cancelled or not entered."""
+        inner = self._inner
+        if inner is None or self._cancelled:
+            return None
+        return inner.when()
+
+    def expired(self) -> bool:
+        """Whether the scope ran out (its block was interrupted)."""
+        return self._inner is not None and self._inner.expired()
+
+    def cancel(self) -> None:
+        """Lift the deadline: the rest of the block runs unbounded by this scope.
+
+        Harmless before entering (the scope then never arms), after the
+        block ended, and twice. Too late once the scope has run out.
+        """
+        if self._cancelled or self._exited or self.expired():
+            return
+        self._cancelled = True
+        if self._inner is not None:
+            self._inner.reschedule(None)
+
+    async def __aenter__(self) -> TimeoutScope:
+        if self._inner is not None:
+            raise RuntimeError("an aiosonic.timeout() scope cannot be entered twice")
+        seconds = None if self._cancelled else self._seconds
+        inner = self._inner = asyncio.timeout(seconds)
+        await inner.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        inner = self._inner
+        assert inner is not None, "__aexit__ without __aenter__"
+        try:
+            await inner.__aexit__(exc_type, exc, tb)
+        except TimeoutError as timeout_exc:
+            if not inner.expired() or timeout_exc is exc:
+                raise
+            raise ScopeTimeout(
+                f"aiosonic.timeout({self._seconds}) ran out: the block made at "
+                f"{self._made_at} took longer than {self._seconds} s"
+            ) from timeout_exc
+        finally:
+            self._exited = True
+
+
+_Scope = TimeoutScope  # for _TimeoutModule, whose attribute of that name shadows it
+
+
+class _TimeoutModule(types.ModuleType):
+    """This module's class: it is also callable, as ``aiosonic.timeout(seconds)``.
+
+    The annotations tell a type checker what the module holds (``aiosonic``'s
+    ``__init__`` declares ``timeout`` with this type), so ``aiosonic.timeout(3.0)``
+    and ``aiosonic.timeout.Timeouts`` both type-check.
+    """
+
+    Timeouts: type[Timeouts]
+    TimeoutScope: type[TimeoutScope]
+    deadline: type[deadline]
+
+    def __call__(self, seconds: float | None) -> _Scope:
+        """Return a :class:`TimeoutScope` of ``seconds``; see there."""
+        return _Scope(seconds, _depth=2)
+
+
+sys.modules[__name__].__class__ = _TimeoutModule

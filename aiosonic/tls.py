@@ -24,6 +24,7 @@ __all__ = [
     "TLSContextCache",
     "as_client_cert",
     "create_default_context",
+    "get_default_ssl_context",
 ]
 
 #: Configurations kept at once; a cache of contexts, not a record of them.
@@ -125,6 +126,19 @@ def create_default_context(
     if cert is not None:
         cert.load_into(context)
     return context
+
+
+def get_default_ssl_context(verify: bool = True, http2: bool = False) -> ssl.SSLContext:
+    """Build a new client context (the published helper's name and arguments).
+
+    Args:
+        verify: Verify the peer certificate and host name.
+        http2: Offer ``h2`` before ``http/1.1`` with ALPN.
+
+    Returns:
+        A new context, configured as :func:`create_default_context` does.
+    """
+    return create_default_context(verify, ("h2", "http/1.1") if http2 else ("http/1.1",))
 
 
 class TLSContextCache:

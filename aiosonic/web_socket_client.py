@@ -579,3 +579,16 @@ def _core_for(url: str, config: WebSocketConfig, subprotocols: list[str] | None)
         max_size=(config.max_message_size, config.max_frame_size),
     )
     return core
+
+
+def __getattr__(name: str) -> object:
+    """Serve names the published module had that ours does not use (PEP 562, on first use)."""
+    from aiosonic._published import resolve
+
+    return resolve(__name__, name)
+
+
+def __dir__() -> list[str]:
+    from aiosonic._published import names
+
+    return names(__name__, globals())

@@ -44,6 +44,9 @@ _H2 = Row(
 )  # fmt: skip
 
 
+_NOT_OURS = tuple(name for name in CLIENT_SCRIPTS if name != OURS)
+
+
 def _on_uvloop(row: Row) -> Row:
     """The same row with every client on uvloop."""
     return Row(
@@ -61,6 +64,21 @@ ROWS = [
     _H2,
     Row("cold_https", "cold HTTPS GET, new client", "cold_https", "/small", 1, tls=True, cold=True),
     *(_on_uvloop(r) for r in (_SMALL_C1, _SMALL_C64, _TLS, _H2)),
+    # Ours only: compare with "GET 100 B, C=64" above (the default backend).
+    Row(
+        "backend_get_small_c64",
+        "GET 100 B, C=64, user-written stream backend",
+        "backend_get_small",
+        "/small",
+        64,
+        na=_NOT_OURS,
+    ),
 ]
 # (scenario, client) -> why that client has no number in rows of that scenario.
-NA_REASONS = {("h2_get_small", "aiohttp"): "aiohttp has no HTTP/2 client (not applicable)"}
+NA_REASONS = {
+    ("h2_get_small", "aiohttp"): "aiohttp has no HTTP/2 client (not applicable)",
+    **{
+        ("backend_get_small", name): "aiosonic's own network-backend interface (ours only)"
+        for name in _NOT_OURS
+    },
+}

@@ -73,6 +73,9 @@ SCENARIOS = {
     "tls_get_small": ("get_small", True, False),
     "h2_get_small": ("get_small", True, True),
     "cold_https": ("cold", True, False),
+    # Ours only: the same small GET through a user-written (stream-based) network
+    # backend, i.e. through aiosonic's stream adapter instead of its own protocol.
+    "backend_get_small": ("get_small", False, False),
 }
 
 
@@ -199,6 +202,8 @@ async def _run(client_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
     tls = _tls(args)
     check = _protocol_check(client_cls, tls)
 
+    if hasattr(client_cls, "scenario"):  # a client script that varies by scenario
+        client_cls.scenario = args.scenario
     client = await client_cls(args.concurrency, tls).__aenter__()
     close_error = None
     try:

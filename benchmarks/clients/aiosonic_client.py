@@ -13,6 +13,10 @@ both versions' documented way).  h2_get_small also passes ``http2=True`` to
 ``TCPConnector`` (if this version accepts it; 1.3.3 then uses its one-shared-connection
 ``Http2MultiplexPool``) and to every request, and sets ALPN ``h2, http/1.1`` on its
 context (ours offers only what a caller's context offers).
+
+backend_get_small (ours only): ``TCPConnector(network_backend=...)`` with a
+pass-through backend written as a user would (``NetworkBackendInterface`` around the
+default ``NetworkBackend``), so requests go through the stream adapter.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ def load() -> Any:
     params = inspect.signature(TCPConnector).parameters
     connector_http2 = "http2" in params
 
-    def make_connector(concurrency: int, http2: bool) -> Any:
-        extra = {"http2": True} if http2 and connector_http2 else {}
+    def make_connector(concurrency: int, http2: bool, backend: Any = None) -> Any:
+        extra: dict[str, Any] = {"http2": True} if http2 and connector_http2 else {}
+        if backend is not None:
+            extra["network_backend"] = backend
         if "pool_size" in params:
             return TCPConnector(pool_size=concurrency, conn_max_requests=None, **extra)
         if "pool_configs" in params:
@@ -56,6 +62,7 @@ def load() -> Any:
         version = _version(aiosonic)
         module_path = aiosonic.__file__
         http2_hint = "" if connector_http2 else "TCPConnector has no http2 parameter"
+        scenario = ""  # set by the harness
 
         def __init__(self, concurrency: int, tls: Tls | None = None) -> None:
             self.concurrency = concurrency
@@ -71,7 +78,8 @@ def load() -> Any:
                     # h2 itself, as our docs say (1.3.3 would add it on its own).
                     context.set_alpn_protocols(["h2", "http/1.1"])
                 self.kw = {"ssl": context, **({"http2": True} if http2 else {})}
-            self.connector = make_connector(self.concurrency, http2)
+            backend = _passthrough_backend() if self.scenario == "backend_get_small" else None
+            self.connector = make_connector(self.concurrency, http2, backend)
             self.cm = HTTPClient(connector=self.connector)
             self.client = await self.cm.__aenter__()
             return self
@@ -94,6 +102,20 @@ def load() -> Any:
             return resp.status_code, await resp.content(), resp.http_version
 
     return Client
+
+
+def _passthrough_backend() -> Any:
+    """A user-written backend that only forwards to the default one (ours only)."""
+    from aiosonic import NetworkBackend, NetworkBackendInterface, NetworkStreamInterface
+
+    class PassThroughBackend(NetworkBackendInterface):
+        def __init__(self) -> None:
+            self._inner = NetworkBackend()
+
+        async def connect(self, host: str, port: int) -> NetworkStreamInterface:
+            return await self._inner.connect(host, port)
+
+    return PassThroughBackend()
 
 
 if __name__ == "__main__":
