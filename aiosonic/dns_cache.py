@@ -24,7 +24,7 @@ from typing import Any, Literal
 from aiosonic.exceptions import ResolveError
 from aiosonic.resolver import AbstractResolver, ip_literal_answer
 
-__all__ = ["AnswerListener", "DNSCache"]
+__all__ = ["DNSCache"]
 
 #: What a cache entry is keyed on: host, port and address family.
 _Key = tuple[str, int, int]
