@@ -25,7 +25,7 @@ UNIT_TESTS := tests/test_h11_response.py tests/test_h11_fuzz.py tests/test_h11_r
 	tests/test_headers.py tests/test_decoders.py tests/test_http_auth.py \
 	tests/test_http2_core.py tests/test_h2_protocol.py tests/test_happy_eyeballs.py \
 	tests/test_h11_rules.py tests/test_sse_protocol.py tests/test_layering.py tests/test_timer.py \
-	tests/test_websocket_protocol.py tests/compat
+	tests/test_websocket_protocol.py tests/test_websocket_unmask.py tests/compat
 
 unit: $(STAMP)
 	AIOSONIC_TEST_NO_SOCKETS=1 $(PY) -m pytest -q -p no:cacheprovider $(UNIT_TESTS)

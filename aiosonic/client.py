@@ -233,7 +233,9 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
         is released. A request still waiting for a pool slot raises
         ``ConnectorClosed`` (``request_sent`` False), as does every request
         made after close. ``wait_requests()`` before ``close()`` waits for
-        what is in flight.
+        what is in flight. WebSockets opened through the client's own
+        connector (``WebSocketClient(client.connector)``) are closed with 1001
+        (going away), each waiting at most its ``close_timeout`` for the server.
         """
         if self._owns_connector:
             await self.connector.cleanup()
@@ -709,6 +711,9 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
     async def wait_requests(self, timeout: float = 30) -> bool:  # noqa: ASYNC109
         """Wait until no request is running and every connection is released.
 
+        WebSockets opened through the same connector (``WebSocketClient(client.connector)``)
+        count too: this waits for them to end.
+
         Args:
             timeout: Seconds to wait at most.
 
@@ -720,7 +725,12 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
                 while True:
                     await self._idle.wait()
                     await self.connector.wait_free_pool()
-                    if not self._active and self.connector.is_all_free():
+                    await self.connector.wait_websockets()
+                    if (
+                        not self._active
+                        and self.connector.is_all_free()
+                        and not self.connector.open_websockets
+                    ):
                         return True
         except TimeoutError:
             return False

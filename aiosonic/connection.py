@@ -405,6 +405,27 @@ class HTTP2Stream:
         )
         return driver.response_head(stream)
 
+    def open_with_headers(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        body: RequestBody,
+        method: str,
+        url: str,
+    ) -> Coroutine[Any, Any, ResponseHead]:
+        """Open a stream with ``headers`` as they are; await the result for the response head.
+
+        For a request the client does not build (an RFC 8441 extended
+        CONNECT): no read deadline, as a WebSocket may be quiet for long.
+        """
+        driver = self.driver
+        self._stream = stream = driver.open_stream(headers, body, method, url, None, self.reused)
+        return driver.response_head(stream)
+
+    @property
+    def stream(self) -> H2StreamState | None:
+        """The stream this lease opened, until it is closed."""
+        return self._stream
+
     def body_stream(self, owner: LeaseOwner, content_length: int | None) -> HTTP2Body:
         """Return the body of the response whose head :meth:`send` returned.
 

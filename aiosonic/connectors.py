@@ -35,7 +35,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 from aiosonic._published import PublishedConnectorAttributes
 from aiosonic.backends import NetworkBackend, NetworkBackendInterface
@@ -59,16 +59,17 @@ from aiosonic.happy_eyeballs import DEFAULT_DELAY, check_delay
 from aiosonic.leaks import OwnedTransports, Site, creation_site
 from aiosonic.pools import Pool, PoolConfig, PublishedPoolAdapter, SmartPool, as_pool
 from aiosonic.protocols.h11_events import H11Limits
+from aiosonic.protocols.websocket import CLOSE_GOING_AWAY
 from aiosonic.proxy import Proxy
 from aiosonic.resolver import AbstractResolver, DefaultResolver
 from aiosonic.stats import ConnectionBook, ConnectorStats
 from aiosonic.tcp_helpers import SocketOptions
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import SHARED_CONTEXTS, ClientCert
-from aiosonic.tunnel import open_via_proxy
+from aiosonic.tunnel import open_tunnel, open_via_proxy
 from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
-__all__ = ["Http2Config", "TCPConnector"]
+__all__ = ["Http2Config", "OpenWebSocket", "TCPConnector"]
 
 DEFAULT_POOL_KEY = ":default"
 #: How many unread responses a pool-wait message names (with where each was made).
@@ -79,6 +80,20 @@ logger = logging.getLogger(__name__)
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
 #: A transport's ``(host, port)`` address, or None when it has none (UNIX socket).
 Address = tuple[str, int] | None
+
+
+class OpenWebSocket(Protocol):
+    """What the connector needs of an open WebSocket it tracks: a bounded close.
+
+    :class:`aiosonic.web_socket_client.WebSocketConnection` is one. Its
+    ``close`` sends a close frame, waits at most its ``close_timeout`` for the
+    server's, then drops the transport; it must not raise for a connection
+    that already ended.
+    """
+
+    async def close(self, code: int, reason: str) -> None:
+        """Run the close handshake with ``code``, bounded; idempotent."""
+        ...
 
 
 class TCPConnector(PublishedConnectorAttributes):
@@ -221,15 +236,21 @@ class TCPConnector(PublishedConnectorAttributes):
         # and the connector is read on every request.
         self._made_by: tuple[str, Site] = ("TCPConnector", creation_site())
         self._owned: OwnedTransports | None = None
+        # WebSockets opened through this connector and still open. They are in
+        # no pool; cleanup() closes them (1001), wait_websockets() waits for them.
+        self._websockets: dict[OpenWebSocket, None] = {}
+        self._no_websockets = asyncio.Event()
+        self._no_websockets.set()
 
     def __repr__(self) -> str:
         totals = self.stats()
+        websockets = f"websockets={len(self._websockets)}; " if self._websockets else ""
         return (
             f"<TCPConnector [pools={len(self.pools)}, leased={self._leased}; connections: "
             f"idle={totals.idle} opened={totals.opened} reused={totals.reused} "
             f"closed={totals.closed}; waiting={totals.waiting}; dns: hits={totals.dns_hits} "
             f"misses={totals.dns_misses}; tls handshakes={totals.tls_handshakes}; "
-            f"closed={self._closed}]>"
+            f"{websockets}closed={self._closed}]>"
         )
 
     def stats(self) -> ConnectorStats:
@@ -756,13 +777,13 @@ class TCPConnector(PublishedConnectorAttributes):
             url: The ``ws://``/``wss://`` URL; its host and port are dialled.
             ssl_ctx: TLS settings, or None for plaintext.
             factory: Builds the protocol of the new transport.
-            proxy: A SOCKS5 proxy, or an HTTP(S) proxy for ``wss://`` (a
-                CONNECT tunnel, then TLS to the origin inside it).
+            proxy: A SOCKS5 proxy, or an HTTP(S) proxy: a CONNECT tunnel,
+                with TLS to the origin inside it for ``wss://``.
 
         Raises:
             ConnectorClosed: The connector was closed.
-            InvalidRequest: The connector has a custom ``network_backend`` or
-                ``uds``, or ``ws://`` through an HTTP proxy (not supported yet).
+            InvalidRequest: The connector has a custom ``network_backend``, or
+                ``uds`` and a proxy.
             ConnectError: The host did not resolve or refused the connection.
             TLSError: The TLS handshake or certificate check failed.
             ProxyError: The proxy refused the tunnel.
@@ -776,21 +797,43 @@ class TCPConnector(PublishedConnectorAttributes):
             )
         dialer = TCPDialer(self.dns, self.socket_options, self.happy_eyeballs_delay, self.uds)
         if proxy is not None:
-            if self.uds is not None or (ssl_ctx is None and not proxy.is_socks):
+            if self.uds is not None:
                 raise InvalidRequest(
-                    f"cannot open {url.url} through {proxy!r}: a plaintext WebSocket goes "
-                    f"through a SOCKS proxy only (and no proxy with uds=)"
+                    f"a connector with uds={self.uds!r} connects to that socket only; "
+                    f"it cannot open {url.url} through {proxy!r}"
                 )
             proxy_ssl = self.tls.get(True) if proxy.scheme == "https" else None
-            # The tunnel builds the protocol it is given; it is typed for HTTP/1.1 drivers.
-            return cast(
-                "tuple[asyncio.Transport, _P]",
-                await open_via_proxy(
-                    proxy, url, dialer, cast(Any, factory), ssl_ctx, proxy_ssl, self.limits
-                ),
-            )
+            # Always a tunnel, ws:// too: a WebSocket is a byte stream of its own.
+            return await open_tunnel(proxy, url, dialer, factory, ssl_ctx, proxy_ssl, self.limits)
         server_hostname = url.host if ssl_ctx is not None else None
         return await dialer.open_transport(url.host, url.port, factory, ssl_ctx, server_hostname)
+
+    def track_websocket(self, websocket: OpenWebSocket) -> None:
+        """Count ``websocket`` as open until :meth:`forget_websocket`; cleanup() closes it.
+
+        Raises:
+            ConnectorClosed: The connector was closed while the WebSocket was
+                being opened; the caller closes it.
+        """
+        if self._closed:
+            raise ConnectorClosed(f"the client was closed while {websocket!r} was being opened")
+        self._websockets[websocket] = None
+        self._no_websockets.clear()
+
+    def forget_websocket(self, websocket: OpenWebSocket) -> None:
+        """Stop counting ``websocket`` (it ended); idempotent."""
+        self._websockets.pop(websocket, None)
+        if not self._websockets:
+            self._no_websockets.set()
+
+    @property
+    def open_websockets(self) -> int:
+        """How many WebSockets opened through this connector are still open."""
+        return len(self._websockets)
+
+    async def wait_websockets(self) -> None:
+        """Wait until every WebSocket opened through this connector has ended."""
+        await self._no_websockets.wait()
 
     # --- shutdown -----------------------------------------------------------
 
@@ -811,6 +854,10 @@ class TCPConnector(PublishedConnectorAttributes):
         A request still waiting for a pool slot raises ConnectorClosed, and
         so does every request made afterwards. A pool class without
         ``close_idle()`` (a user's) is cleaned up at once, as before.
+
+        Every WebSocket still open is closed with 1001 (going away), all at
+        once, each waiting at most its ``close_timeout`` for the server's
+        close frame before its transport is dropped.
         """
         if self._closed:
             return
@@ -820,6 +867,15 @@ class TCPConnector(PublishedConnectorAttributes):
         for task in list(self._waiting):
             self._closed_waits.add(task)
             task.cancel()
+        if self._websockets:
+            websockets = list(self._websockets)
+            results = await asyncio.gather(
+                *(ws.close(CLOSE_GOING_AWAY, "") for ws in websockets), return_exceptions=True
+            )
+            for websocket, result in zip(websockets, results, strict=True):
+                if isinstance(result, BaseException):
+                    # One failed close must not keep the others (or the pools) open.
+                    logger.debug("closing %r failed: %r", websocket, result)
         for pool in self.pools.values():
             await pool.close_idle()
         await self.dns.close()

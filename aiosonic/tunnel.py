@@ -7,6 +7,10 @@ Lives here, one function per way through a proxy, all behind
   client then writes requests in absolute-form (RFC 9112 §3.2.2).
 * HTTP proxy, ``https://`` origin: a ``CONNECT`` tunnel (RFC 9110 §9.3.6),
   then TLS to the origin *inside* it, with the origin's SNI and host name check.
+* HTTP proxy, plaintext origin that needs a byte stream of its own (a
+  ``ws://`` WebSocket, :func:`open_tunnel`): a ``CONNECT`` tunnel with no TLS
+  inside; the proxy cannot rewrite the upgrade, and a WebSocket is not a
+  request it could forward in absolute-form anyway.
 * SOCKS5 proxy (RFC 1928, user/password per RFC 1929) through the optional
   ``python-socks`` package; ``socks5h://`` lets the proxy resolve the name.
 
@@ -47,7 +51,13 @@ if TYPE_CHECKING:
     from aiosonic.proxy import Proxy
     from aiosonic.urls import ParsedURL
 
-__all__ = ["Dialer", "connect_request_head", "open_via_proxy", "uses_absolute_form"]
+__all__ = [
+    "Dialer",
+    "connect_request_head",
+    "open_tunnel",
+    "open_via_proxy",
+    "uses_absolute_form",
+]
 
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
 
@@ -121,13 +131,47 @@ async def open_via_proxy(
         TLSError: The TLS handshake with the origin (or proxy) failed.
         InvalidRequest: A SOCKS proxy without ``python-socks`` installed.
     """
-    if proxy.is_socks:
-        return await _open_socks(proxy, url, dialer, driver_factory, ssl_ctx)
-    if ssl_ctx is None:
+    if ssl_ctx is None and not proxy.is_socks:
         return await _dial_proxy(proxy, dialer, driver_factory, proxy_ssl_ctx)
-    return await _open_connect_tunnel(
-        proxy, url, dialer, driver_factory, ssl_ctx, proxy_ssl_ctx, limits
-    )
+    return await open_tunnel(proxy, url, dialer, driver_factory, ssl_ctx, proxy_ssl_ctx, limits)
+
+
+async def open_tunnel(
+    proxy: Proxy,
+    url: ParsedURL,
+    dialer: Dialer,
+    factory: Callable[[], _P],
+    ssl_ctx: ssl.SSLContext | None,
+    proxy_ssl_ctx: ssl.SSLContext | None,
+    limits: H11Limits | None = None,
+) -> tuple[asyncio.Transport, _P]:
+    """Open a byte stream to ``url``'s origin through ``proxy``, whatever its scheme.
+
+    A SOCKS5 connection, or a ``CONNECT`` tunnel through an HTTP(S) proxy
+    even for a plaintext origin (a ``ws://`` WebSocket); then TLS to the
+    origin inside it when ``ssl_ctx`` is set.
+
+    Args:
+        proxy: The proxy to go through.
+        url: The URL; its origin is the tunnel's target.
+        dialer: Resolves names and opens TCP (+TLS) connections.
+        factory: Builds the protocol of the stream to the origin.
+        ssl_ctx: TLS settings for the origin, or None for plaintext.
+        proxy_ssl_ctx: TLS settings for an ``https://`` proxy, else None.
+        limits: Parser limits for the proxy's reply to CONNECT.
+
+    Returns:
+        The transport to the origin and the protocol ``factory`` built for it.
+
+    Raises:
+        ProxyError: The proxy refused the tunnel or answered nonsense.
+        ConnectError: The proxy could not be reached.
+        TLSError: The TLS handshake with the origin (or proxy) failed.
+        InvalidRequest: A SOCKS proxy without ``python-socks`` installed.
+    """
+    if proxy.is_socks:
+        return await _open_socks(proxy, url, dialer, factory, ssl_ctx)
+    return await _open_connect_tunnel(proxy, url, dialer, factory, ssl_ctx, proxy_ssl_ctx, limits)
 
 
 async def _dial_proxy(
@@ -231,12 +275,12 @@ async def _open_connect_tunnel(
     proxy: Proxy,
     url: ParsedURL,
     dialer: Dialer,
-    driver_factory: Callable[[], HTTP11Driver],
-    ssl_ctx: ssl.SSLContext,
+    driver_factory: Callable[[], _P],
+    ssl_ctx: ssl.SSLContext | None,
     proxy_ssl_ctx: ssl.SSLContext | None,
     limits: H11Limits | None,
-) -> tuple[asyncio.Transport, HTTP11Driver]:
-    """CONNECT to the origin through an HTTP proxy, then TLS inside the tunnel."""
+) -> tuple[asyncio.Transport, _P]:
+    """CONNECT to the origin through an HTTP proxy; with ``ssl_ctx``, TLS inside the tunnel."""
     host = f"[{url.host}]" if ":" in url.host else url.host
     authority = f"{host}:{url.port}"
     where = f"CONNECT {authority} via {proxy.key}"
@@ -258,13 +302,18 @@ async def _open_connect_tunnel(
                 f"proxy refused the tunnel: {status} {reason} ({where})", status_code=status
             )
         if reader.unread:
-            # The origin speaks only after our TLS ClientHello; bytes here
-            # would be fed to the handshake as if the origin had sent them.
+            # The origin speaks only after our TLS ClientHello (or our
+            # WebSocket upgrade request); bytes here would be taken as its answer.
             raise ProxyError(
                 f"proxy sent {reader.unread} unexpected byte(s) after its {status} reply ({where})",
                 status_code=status,
             )
         driver = driver_factory()
+        if ssl_ctx is None:
+            # Plaintext inside the tunnel: the proxy's socket is the stream.
+            transport.set_protocol(driver)
+            driver.connection_made(transport)
+            return transport, driver
         loop = asyncio.get_running_loop()
         try:
             tls_transport = await loop.start_tls(
@@ -291,9 +340,9 @@ async def _open_socks(
     proxy: Proxy,
     url: ParsedURL,
     dialer: Dialer,
-    driver_factory: Callable[[], HTTP11Driver],
+    driver_factory: Callable[[], _P],
     ssl_ctx: ssl.SSLContext | None,
-) -> tuple[asyncio.Transport, HTTP11Driver]:
+) -> tuple[asyncio.Transport, _P]:
     """Open a SOCKS5 connection to the origin, then TLS to it when ``ssl_ctx`` is set."""
     try:
         from python_socks import ProxyConnectionError, ProxyTimeoutError, ProxyType

@@ -26,29 +26,36 @@ from typing import Any
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Close, Opcode
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
+from aiosonic.connection import HTTP2Stream
 from aiosonic.connectors import TCPConnector
-from aiosonic.drivers.websocket import WebSocketDriver
+from aiosonic.drivers.h2_websocket import H2WebSocketDriver, H2WebSocketStream
+from aiosonic.drivers.stream_transport import StreamTransport
+from aiosonic.drivers.websocket import WebSocketDriver, driver_class
 from aiosonic.exceptions import (
     ConnectionDisconnected,
+    ConnectorClosed,
     ConnectTimeout,
     InvalidRequest,
     ReadTimeout,
     WebSocketError,
+    WebSocketHandshakeError,
     WebSocketMessageTooBig,
 )
 from aiosonic.pools import WsPool
 from aiosonic.protocols.websocket import (
+    CLOSE_GOING_AWAY,
     DEFAULT_QUEUE_MAXSIZE,
     Message,
     MessageType,
     WebSocketConfig,
 )
-from aiosonic.proxy import Proxy
+from aiosonic.proxy import EnvironmentProxies, Proxy
 from aiosonic.timeout import Timeouts, deadline
-from aiosonic.urls import parse_url
+from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
 __all__ = [
     "CRLF",
@@ -162,7 +169,10 @@ class WebSocketConnection:
         self.subprotocol: str | None = conn.subprotocol
         self._max_msg_size = max_msg_size
         self._keep_alive_task: asyncio.Task[None] | None = None
+        # Called once with this connection when it ends, by close() or by the
+        # server (the transport lost): the client and connector stop counting it.
         self._on_close: list[Any] = []
+        conn.lost.add_done_callback(self._ended)
 
     def __repr__(self) -> str:
         return f"<WebSocketConnection {self.conn!r}>"
@@ -349,9 +359,17 @@ class WebSocketConnection:
         try:
             await self.conn.close(code, reason)
         finally:
-            for callback in self._on_close:
-                callback(self)
-            self._on_close.clear()
+            self._run_on_close()
+
+    def _ended(self, lost: asyncio.Future[None]) -> None:
+        """The transport is gone (either side closed): stop pinging, stop being counted."""
+        self.stop_keep_alive()
+        self._run_on_close()
+
+    def _run_on_close(self) -> None:
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback(self)
 
     async def __aenter__(self) -> WebSocketConnection:
         return self
@@ -372,16 +390,25 @@ class WebSocketClient:
         connector: The connector whose DNS cache, dialer, TLS contexts and
             ``timeouts.sock_connect`` are used. A WebSocket is never put in
             its pools. By default the client makes (and closes) its own.
+        trust_env: Take the proxy of a connection without ``proxy=`` from
+            ``HTTP_PROXY`` (``ws://``), ``HTTPS_PROXY`` (``wss://``),
+            ``ALL_PROXY`` and ``NO_PROXY``, as ``HTTPClient(trust_env=True)`` does.
 
     ``async with WebSocketClient() as client`` closes, on exit, every
-    connection it opened that is still open (a bounded close handshake each).
+    connection it opened that is still open: a close frame with 1001 (going
+    away), then a wait of at most ``close_timeout`` for the server's. So does
+    the cleanup of the connector (``HTTPClient.close()`` when the two share
+    it), for every WebSocket opened through it.
     """
 
-    def __init__(self, connector: TCPConnector | None = None) -> None:
+    def __init__(self, connector: TCPConnector | None = None, *, trust_env: bool = False) -> None:
         self._owns_connector = connector is None
+        self._env_proxies = EnvironmentProxies() if trust_env else None
         self.connector = connector or TCPConnector(pool_cls=WsPool)
         self.timeouts: Timeouts = self.connector.timeouts
         self._open: dict[WebSocketConnection, None] = {}
+        self._none_open = asyncio.Event()
+        self._none_open.set()
 
     def __repr__(self) -> str:
         return f"<WebSocketClient [open={len(self._open)}]>"
@@ -421,16 +448,18 @@ class WebSocketClient:
             max_msg_size: The published limit, on one received frame; sets
                 ``max_frame_size`` (None: no frame limit). By default the
                 limits of ``config`` hold.
-            proxy: A SOCKS5 proxy (``ws://`` and ``wss://``), or an HTTP(S)
-                proxy for ``wss://`` (CONNECT, then TLS inside the tunnel).
+            proxy: A SOCKS5 proxy, or an HTTP(S) proxy: a CONNECT tunnel
+                (RFC 9110 §9.3.6), with TLS to the origin inside it for
+                ``wss://``. Without it, the environment's proxy if the client
+                was made with ``trust_env=True``.
             config: Limits and compression (:class:`WebSocketConfig`).
             **settings: Any :class:`WebSocketConfig` field, over ``config``:
                 ``max_message_size``, ``max_frame_size``, ``read_buffer_size``,
                 ``write_buffer_size``, ``max_write_buffer_size``,
                 ``compression``, ``client_max_window_bits``,
                 ``server_no_context_takeover``, ``client_no_context_takeover``,
-                ``close_timeout``; and ``queue_maxsize``/``drop_frames`` as in
-                ``conn_opts``.
+                ``close_timeout``, ``accept_masked_frames``; and
+                ``queue_maxsize``/``drop_frames`` as in ``conn_opts``.
 
         Returns:
             The open connection.
@@ -455,6 +484,8 @@ class WebSocketClient:
         parsed = parse_url(url)
         if parsed.scheme not in ("ws", "wss"):
             raise InvalidRequest(f"a WebSocket URL must be ws:// or wss://, not {url!r}")
+        if proxy is None and self._env_proxies is not None and not self.connector.uds:
+            proxy = self._env_proxies.proxy_for(parsed.scheme, parsed.host, parsed.port)
         secure = parsed.scheme == "wss" or ssl is not None
         ssl_ctx = (ssl or self.connector.tls.get(verify)) if secure else None
         core = _core_for(parsed.url, config, subprotocols)
@@ -473,32 +504,149 @@ class WebSocketClient:
                     f"no WebSocket connection within sock_connect={timeout}s ({parsed.url})"
                 ),
             ):
-                _, driver = await self.connector.open_websocket_transport(
-                    parsed,
-                    ssl_ctx,
-                    lambda: _driver_for(core, request, config, parsed.url, opts),
-                    proxy,
-                )
+                if self._may_use_http2(parsed, ssl, proxy, config):
+                    driver = await self._open_over_http2(
+                        parsed, verify, ssl, headers, subprotocols, config, opts
+                    )
+                if driver is None:
+                    _, driver = await self.connector.open_websocket_transport(
+                        parsed,
+                        ssl_ctx,
+                        lambda: _driver_for(core, request, config, parsed.url, opts),
+                        proxy,
+                    )
                 await driver.opened
         except BaseException:
             if driver is not None:
                 driver.abort()
             raise
         connection = WebSocketConnection(driver, **opts)
+        try:
+            self.connector.track_websocket(connection)
+        except ConnectorClosed:
+            await connection.close(CLOSE_GOING_AWAY)
+            raise
         self._open[connection] = None
+        self._none_open.clear()
         connection._on_close.append(self._forget)
         if start_keepalive:
             connection.start_keep_alive(keepalive_interval)
         return connection
 
+    def _may_use_http2(
+        self,
+        url: ParsedURL,
+        ssl: ssl_module.SSLContext | None,
+        proxy: Proxy | None,
+        config: WebSocketConfig,
+    ) -> bool:
+        """Whether to look for an HTTP/2 connection first (RFC 8441).
+
+        Only on a connector that speaks HTTP/2 (``http2=True``), for
+        ``wss://`` or, with h2c prior knowledge, ``ws://``; not through a
+        proxy (the connector's HTTP/2 is direct only), and not with
+        compression (not negotiated over HTTP/2 here).
+        """
+        connector = self.connector
+        if not connector.http2 or proxy is not None or config.compression:
+            return False
+        if url.scheme == "wss":
+            return True
+        return ssl is None and connector.http2_config.prior_knowledge
+
+    async def _open_over_http2(
+        self,
+        url: ParsedURL,
+        verify: bool,
+        ssl: ssl_module.SSLContext | None,
+        headers: dict[str, str] | None,
+        subprotocols: list[str] | None,
+        config: WebSocketConfig,
+        opts: dict[str, Any],
+    ) -> WebSocketDriver | None:
+        """Open the WebSocket as a stream of an HTTP/2 connection (RFC 8441 extended CONNECT).
+
+        Takes a stream on the connector's HTTP/2 connection to the origin
+        (opening one if none is pooled). Returns None, the lease given back,
+        when the origin speaks HTTP/1.1 or did not send
+        SETTINGS_ENABLE_CONNECT_PROTOCOL=1: then the caller upgrades on
+        HTTP/1.1.
+
+        Raises:
+            WebSocketHandshakeError: The server answered the CONNECT with
+                another status than 200, or a subprotocol not offered.
+        """
+        connector = self.connector
+        secure = url.scheme == "wss"
+        http_url = parse_url(f"{'https' if secure else 'http'}{url.url[len(url.scheme) :]}")
+        key = PoolKey(
+            http_url.scheme,
+            http_url.host,
+            http_url.port,
+            verify,
+            ssl if secure else None,
+            None,
+            True,
+        )
+        lease = await connector.acquire(http_url, key, connector.timeouts)
+        if not isinstance(lease, HTTP2Stream) or not lease.driver.accepts_extended_connect:
+            connector.release(lease)
+            return None
+        stream = H2WebSocketStream(lease, connector.release, url.url)
+        head = await stream.open(_extended_connect_headers(http_url, headers, subprotocols))
+        try:
+            if head.status_code != 200:
+                raise WebSocketHandshakeError(
+                    f"WebSocket upgrade failed ({url.url}): the server answered the HTTP/2 "
+                    f"extended CONNECT with {head.status_code}, not 200 (RFC 8441 §5)",
+                    status_code=head.status_code,
+                )
+            picked = _picked_subprotocol(head.headers, subprotocols, url.url)
+        except BaseException:
+            await stream.close()
+            raise
+        core = _core_for(url.url, config, subprotocols, State.OPEN)
+        core.subprotocol = picked
+        driver = H2WebSocketDriver(core, config, url.url, head)
+        driver.set_queue(*_queue_bounds(opts))
+        StreamTransport(stream, driver).start()
+        return driver
+
     def _forget(self, connection: WebSocketConnection) -> None:
         self._open.pop(connection, None)
+        self.connector.forget_websocket(connection)
+        if not self._open:
+            self._none_open.set()
+
+    async def wait_requests(self, timeout: float = 30) -> bool:  # noqa: ASYNC109 - as HTTPClient's
+        """Wait until every connection this client opened has ended, by either side.
+
+        Args:
+            timeout: Seconds to wait at most.
+
+        Returns:
+            True when none is open, False when ``timeout`` ran out first.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._none_open.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
-        """Close every connection still open (bounded each), then our own connector."""
+        """Close every connection still open, then our own connector; idempotent.
+
+        Each gets a close frame with 1001 (going away) and waits at most its
+        ``close_timeout`` for the server's close frame; then its transport is
+        dropped. They close at the same time, so this takes at most the
+        longest ``close_timeout``.
+        """
         open_now = list(self._open)
         if open_now:
-            await asyncio.gather(*(conn.close() for conn in open_now), return_exceptions=True)
+            await asyncio.gather(
+                *(conn.close(CLOSE_GOING_AWAY) for conn in open_now), return_exceptions=True
+            )
         if self._owns_connector:
             await self.connector.cleanup()
 
@@ -525,7 +673,7 @@ def _driver_for(
 
     The server may send its first messages with its answer to the upgrade.
     """
-    driver = WebSocketDriver(core, request, config, url)
+    driver = driver_class(config)(core, request, config, url)
     driver.set_queue(*_queue_bounds(opts))
     return driver
 
@@ -559,8 +707,16 @@ def _build_config(
     return config
 
 
-def _core_for(url: str, config: WebSocketConfig, subprotocols: list[str] | None) -> ClientProtocol:
-    """Build the sans-I/O core for ``url`` with ``config``'s limits and extensions."""
+def _core_for(
+    url: str,
+    config: WebSocketConfig,
+    subprotocols: list[str] | None,
+    state: State = State.CONNECTING,
+) -> ClientProtocol:
+    """Build the sans-I/O core for ``url`` with ``config``'s limits and extensions.
+
+    ``state`` OPEN for a WebSocket whose handshake was not HTTP/1.1's (RFC 8441).
+    """
     extensions = None
     if config.compression:
         extensions = [
@@ -576,9 +732,63 @@ def _core_for(url: str, config: WebSocketConfig, subprotocols: list[str] | None)
         parse_uri(url),
         extensions=extensions,
         subprotocols=[Subprotocol(name) for name in subprotocols] if subprotocols else None,
+        state=state,
         max_size=(config.max_message_size, config.max_frame_size),
     )
     return core
+
+
+#: Fields of HTTP/1.1's upgrade that HTTP/2 forbids or replaces (RFC 9113 §8.2.2,
+#: RFC 8441 §5: no Sec-WebSocket-Key/Accept; Host becomes :authority).
+_NOT_OVER_HTTP2 = frozenset(
+    {
+        "connection",
+        "upgrade",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "host",
+        "sec-websocket-key",
+    }
+)
+
+
+def _extended_connect_headers(
+    url: ParsedURL, headers: dict[str, str] | None, subprotocols: list[str] | None
+) -> list[tuple[bytes, bytes]]:
+    """Return the header list of an RFC 8441 §4 extended CONNECT for ``url``."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    fields = [
+        (b":method", b"CONNECT"),
+        (b":protocol", b"websocket"),
+        (b":scheme", url.scheme.encode()),
+        (b":path", url.target.encode()),
+        (b":authority", f"{host}:{url.port}".encode()),
+        (b"sec-websocket-version", b"13"),
+    ]
+    if subprotocols:
+        fields.append((b"sec-websocket-protocol", ", ".join(subprotocols).encode()))
+    for name, value in (headers or {}).items():
+        lowered = name.lower()
+        if lowered not in _NOT_OVER_HTTP2:
+            fields.append((lowered.encode(), value.encode("latin-1")))
+    return fields
+
+
+def _picked_subprotocol(
+    headers: list[tuple[bytes, bytes]], offered: list[str] | None, where: str
+) -> Subprotocol | None:
+    """Return the subprotocol the server's 200 names, which must be one we offered."""
+    for name, value in headers:
+        if name.lower() == b"sec-websocket-protocol":
+            picked = value.decode("latin-1").strip()
+            if not offered or picked not in offered:
+                raise WebSocketHandshakeError(
+                    f"WebSocket upgrade failed ({where}): the server picked the subprotocol "
+                    f"{picked!r}, which was not offered"
+                )
+            return Subprotocol(picked)
+    return None
 
 
 def __getattr__(name: str) -> object:

@@ -45,7 +45,12 @@ from aiosonic.exceptions import (
 from aiosonic.proxy import Proxy
 from aiosonic.timeout import Timeouts
 from tests.conftest import RawServer
-from tests.test_proxy import TunnelRelay, _start_socks
+from tests.test_proxy import (
+    PROXY_CREDENTIALS,
+    TunnelRelay,
+    _start_socks,
+    proxy_py,  # noqa: F401 - the fixture, requested by name below
+)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -322,7 +327,8 @@ async def test_client_close_closes_open_connections(aiohttp_ws: AiohttpWS) -> No
     first, second = await client.connect(aiohttp_ws.url), await client.connect(aiohttp_ws.url)
     await client.close()
     assert not first.connected and not second.connected
-    assert sorted(aiohttp_ws.closes) == [1000, 1000]  # type: ignore[attr-defined]
+    # 1001, going away: the client is closed under them (RFC 6455 §7.4.1).
+    assert sorted(aiohttp_ws.closes) == [1001, 1001]  # type: ignore[attr-defined]
     assert repr(client) == "<WebSocketClient [open=0]>"
 
 
@@ -456,6 +462,54 @@ async def test_masked_server_frame_fails_1002(raw_server: Any) -> None:
     await _fails_with(
         raw_server, frame(0x2, b"hi", mask=True), WebSocketProtocolError, 1002, "incorrect masking"
     )
+
+
+async def test_masked_server_frames_accepted_when_asked(raw_server: Any) -> None:
+    """accept_masked_frames=True: masked frames, sent with the 101 in one write, are read."""
+    record: list[bytes] = []
+    send = (
+        frame(0x1, "masked é".encode(), mask=True)
+        + frame(0x2, b"\x00" * 200, mask=False)  # unmasked ones still pass
+        + frame(0x2, b"ab", fin=False, mask=True)
+        + frame(0x0, b"c" * 70_000, mask=True)
+        + frame(0x9, b"ping?", mask=True)
+        + frame(0x8, struct.pack(">H", 1000) + b"done", mask=True)
+    )
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _accept(reader, writer)  # the 101 ...
+        writer.write(send)  # ... and the frames go out before the client reads either
+        record.append(await reader.read(-1))
+
+    server = await raw_server(handler)
+    async with WebSocketClient() as client:
+        conn = await client.connect(_ws(server), accept_masked_frames=True, read_buffer_size=100)
+        assert type(conn.conn).__name__ == "MaskTolerantWebSocketDriver"
+        got = [message.data async for message in conn]
+        assert got == ["masked é", b"\x00" * 200, b"ab" + b"c" * 70_000]
+        assert conn.close_code == 1000 and conn.close_reason == "done"
+    assert await _wait_for(lambda: bool(record))
+    frames = client_frames(record[0])
+    assert (0xA, b"ping?") in frames  # the masked ping was answered
+    assert close_code_of(frames) == 1000
+
+
+async def test_accepting_masked_frames_keeps_every_other_check(raw_server: Any) -> None:
+    conn = await _fails_with(
+        raw_server,
+        frame(0x2, b"x", rsv1=True, mask=True),
+        WebSocketProtocolError,
+        1002,
+        "reserved bits must be 0",
+        accept_masked_frames=True,
+    )
+    assert type(conn.conn).__name__ == "MaskTolerantWebSocketDriver"
+
+
+async def test_default_driver_has_no_unmasking_step(ws_echo: str) -> None:
+    async with WebSocketClient() as client:
+        conn = await client.connect(ws_echo)
+        assert type(conn.conn) is aiosonic.drivers.websocket.WebSocketDriver
 
 
 async def test_frame_over_max_frame_size_fails_1009_on_its_header(raw_server: Any) -> None:
@@ -819,10 +873,64 @@ async def test_wss_through_an_http_proxy_tunnel(
     assert b"via CONNECT" not in bytes(tunnel.client_bytes[0])  # TLS inside the tunnel
 
 
-async def test_plain_ws_through_an_http_proxy_is_refused(ws_echo: str) -> None:
+async def test_plain_ws_through_an_http_proxy_tunnel(
+    tunnel_relay: tuple[TunnelRelay, RawServer], ws_echo: str
+) -> None:
+    """ws:// through an HTTP proxy: CONNECT, then the upgrade in plaintext inside the tunnel."""
+    tunnel, proxy_server = tunnel_relay
+    port = int(ws_echo.rsplit(":", 1)[1].split("/")[0])
     async with WebSocketClient() as client:
-        with pytest.raises(ValueError, match="through a SOCKS proxy only"):
+        conn = await client.connect(ws_echo, proxy=Proxy(f"http://127.0.0.1:{proxy_server.port}"))
+        await conn.send_text("via CONNECT")
+        assert await conn.receive_text(timeout=5) == "via CONNECT"
+    assert tunnel.heads == [
+        f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    ]
+    # Origin-form inside the tunnel, as on a direct connection.
+    assert bytes(tunnel.client_bytes[0]).startswith(b"GET /echo HTTP/1.1\r\n")
+
+
+async def test_plain_ws_through_proxy_py(proxy_py: str, ws_echo: str) -> None:  # noqa: F811
+    """A real HTTP proxy (proxy.py, basic auth): the tunnel carries the WebSocket."""
+    async with WebSocketClient() as client:
+        conn = await client.connect(ws_echo, proxy=Proxy(proxy_py, auth=PROXY_CREDENTIALS))
+        for text in ("through", "proxy.py", "x" * 100_000):
+            await conn.send_text(text)
+            assert await conn.receive_text(timeout=5) == text
+        with pytest.raises(aiosonic.exceptions.ProxyError, match="407"):
+            await client.connect(ws_echo, proxy=Proxy(proxy_py))
+
+
+async def test_trust_env_takes_the_proxy_from_the_environment(
+    tunnel_relay: tuple[TunnelRelay, RawServer], ws_echo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tunnel, proxy_server = tunnel_relay
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy_server.port}")
+    async with WebSocketClient() as client:  # trust_env is off by default
+        conn = await client.connect(ws_echo)
+        await conn.send_text("direct")
+        assert await conn.receive_text(timeout=5) == "direct"
+    assert tunnel.tunnels == 0
+    async with WebSocketClient(trust_env=True) as client:
+        conn = await client.connect(ws_echo)
+        await conn.send_text("via env")
+        assert await conn.receive_text(timeout=5) == "via env"
+    assert tunnel.tunnels == 1 and tunnel.heads[0].startswith(b"CONNECT 127.0.0.1:")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with WebSocketClient(trust_env=True) as client:
+        await client.connect(ws_echo)
+    assert tunnel.tunnels == 1  # NO_PROXY: direct
+
+
+async def test_proxy_with_uds_is_refused(ws_echo: str) -> None:
+    connector = TCPConnector(uds="/nonexistent.sock")
+    async with WebSocketClient(connector) as client:
+        with pytest.raises(ValueError, match="connects to that socket only"):
             await client.connect(ws_echo, proxy=Proxy("http://127.0.0.1:9"))
+    await connector.cleanup()
 
 
 # --- buffer limits ----------------------------------------------------------------

@@ -94,10 +94,10 @@ class BodySender:
         self, stream: H2StreamState, body: bytes | bytearray | memoryview | StreamedBody
     ) -> None:
         if isinstance(body, bytes | bytearray | memoryview):
-            await self._send_data(stream, memoryview(body))
+            await self.send_data(stream, memoryview(body))
         else:
             async for piece in body_pieces(body):
-                await self._send_data(stream, memoryview(piece))
+                await self.send_data(stream, memoryview(piece))
         stream.raise_if_failed()
         if stream.remote_ended:
             return  # the server answered early and ended the stream; stop uploading
@@ -105,7 +105,8 @@ class BodySender:
         stream.local_ended = True
         self._flush()
 
-    async def _send_data(self, stream: H2StreamState, data: memoryview) -> None:
+    async def send_data(self, stream: H2StreamState, data: memoryview) -> None:
+        """Queue ``data`` on ``stream`` as DATA frames, waiting for window; flush each batch."""
         conn = self._conn
         while data:
             stream.raise_if_failed()

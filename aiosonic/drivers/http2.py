@@ -201,6 +201,9 @@ class HTTP2Driver(asyncio.Protocol):
         self._max_streams = min(limit, cap) if cap is not None else limit
         #: The server's SETTINGS_MAX_HEADER_LIST_SIZE, if it sent one.
         self.peer_max_header_list_size: int | None = settings.max_header_list_size
+        #: The server sent SETTINGS_ENABLE_CONNECT_PROTOCOL=1: it takes
+        #: extended CONNECT (RFC 8441 §3), so WebSockets can be its streams.
+        self.accepts_extended_connect = settings.enable_connect_protocol == 1
 
     def can_take_stream(self) -> bool:
         """Whether one more request may be leased onto this connection now."""
@@ -292,6 +295,14 @@ class HTTP2Driver(asyncio.Protocol):
             assert body is not None
             self._sender.start(stream, body)
         return stream
+
+    async def send_data(self, stream: H2StreamState, data: bytes) -> None:
+        """Send ``data`` on an open stream, within its flow-control windows.
+
+        For a stream opened with a body that does not end on its own (an RFC
+        8441 WebSocket): the caller writes while the stream lives.
+        """
+        await self._sender.send_data(stream, memoryview(data))
 
     async def response_head(self, stream: H2StreamState) -> ResponseHead:
         """Return the stream's final response head; on any failure, abandon the stream.

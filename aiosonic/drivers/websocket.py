@@ -58,9 +58,10 @@ from aiosonic.protocols.websocket import (
     MessageAssembler,
     WebSocketConfig,
 )
+from aiosonic.protocols.ws_unmask import MaskedFrameFilter
 from aiosonic.timeout import deadline
 
-__all__ = ["WebSocketDriver"]
+__all__ = ["MaskTolerantWebSocketDriver", "WebSocketDriver", "driver_class"]
 
 logger = logging.getLogger(__name__)
 
@@ -553,3 +554,26 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         """Drop the connection now, without a close frame."""
         if self.transport is not None:
             self.transport.abort()
+
+
+class MaskTolerantWebSocketDriver(WebSocketDriver):
+    """A driver that unmasks frames the server masked before the core sees them.
+
+    For ``accept_masked_frames=True`` only: a subclass, so the default driver
+    pays nothing for the option, not even a check per read.
+    """
+
+    def __init__(
+        self, core: ClientProtocol, request: Request, config: WebSocketConfig, where: str
+    ) -> None:
+        super().__init__(core, request, config, where)
+        self._unmask = MaskedFrameFilter(in_http_head=True).feed
+
+    def data_received(self, data: bytes) -> None:
+        """Unmask the frames in ``data``, then feed it to the core."""
+        super().data_received(self._unmask(data))
+
+
+def driver_class(config: WebSocketConfig) -> type[WebSocketDriver]:
+    """Return the driver class for ``config`` (the mask-tolerant one when it asks for it)."""
+    return MaskTolerantWebSocketDriver if config.accept_masked_frames else WebSocketDriver

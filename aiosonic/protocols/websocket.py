@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = [
+    "CLOSE_GOING_AWAY",
     "CLOSE_INVALID_DATA",
     "CLOSE_MESSAGE_TOO_BIG",
     "CLOSE_PROTOCOL_ERROR",
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 # --- close codes (RFC 6455 §7.4.1) --------------------------------------------
+#: The endpoint is going away: what a client sends to the WebSockets still open
+#: when it (or the connector under it) is closed.
+CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
 #: Text that is not UTF-8 (RFC 6455 §8.1).
 CLOSE_INVALID_DATA = 1007
@@ -87,6 +91,10 @@ class WebSocketConfig:
             third of the CPU of level 6 for about the same ratio on JSON).
         close_timeout: Seconds close() waits for the close handshake before
             it drops the connection.
+        accept_masked_frames: Accept frames the server masked, unmasking
+            them (:mod:`aiosonic.protocols.ws_unmask`), instead of failing
+            with 1002 as RFC 6455 §5.1 asks. For servers that break that
+            rule; off by default, and free when off.
 
     Raises:
         ValueError: A size below 1, or window bits out of range.
@@ -104,6 +112,7 @@ class WebSocketConfig:
     client_no_context_takeover: bool = False
     compression_level: int = 1
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT
+    accept_masked_frames: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_message_size", "max_frame_size", "max_write_buffer_size"):
