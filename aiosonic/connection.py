@@ -202,11 +202,25 @@ class Connection:
                 the request limit).
         """
         driver = self.driver
-        if keep and driver is not None and driver.is_reusable():  # is_reusable(), inline
+        # (A retired slot has no key: see retire().)
+        if keep and driver is not None and driver.is_reusable() and self.key is not None:
             self.state = IDLE
             return False
         self.state = CLOSED
         return self.is_connected
+
+    def retire(self) -> None:
+        """Never hand this transport out again: close it now if idle, at check-in if leased.
+
+        The connector retires connections whose peer left their host's DNS
+        answer. A leased slot's exchange goes on (its lease holds the
+        driver); without a key, no request's key matches it, and
+        :meth:`check_in` closes it.
+        """
+        if self.state is ACTIVE:
+            self.key = None
+        else:
+            self.close()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """Return transport information (``peername``, ``ssl_object``...)."""
@@ -311,6 +325,16 @@ class HTTP11Lease(BaseLease):
         state = "RELEASED" if self.released else "HELD"
         return f"<HTTP11Lease [{state}, reused={self.reused}, {self.slot!r}]>"
 
+    @property
+    def remote_addr(self) -> tuple[str, int] | None:
+        """``(host, port)`` the transport is connected to (None: unknown)."""
+        return self.driver.addresses[0]
+
+    @property
+    def local_addr(self) -> tuple[str, int] | None:
+        """``(host, port)`` of this end of the transport (None: unknown)."""
+        return self.driver.addresses[1]
+
     # Plain methods returning the driver's coroutine: awaiting them costs no
     # coroutine frame of their own.
 
@@ -410,6 +434,16 @@ class HTTP2Stream(BaseLease):
 
     def __repr__(self) -> str:
         return f"<HTTP2Stream [{self._stream!r} on {self.driver!r}]>"
+
+    @property
+    def remote_addr(self) -> tuple[str, int] | None:
+        """``(host, port)`` the connection is connected to (None: unknown)."""
+        return self.driver.addresses[0]
+
+    @property
+    def local_addr(self) -> tuple[str, int] | None:
+        """``(host, port)`` of this end of the connection (None: unknown)."""
+        return self.driver.addresses[1]
 
     def send(
         self,

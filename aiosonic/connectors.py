@@ -8,7 +8,10 @@ Through a proxy, :mod:`aiosonic.tunnel` does the proxy's part (CONNECT, SOCKS5,
 TLS inside the tunnel) with this connector's DNS and TCP, under the same deadline.
 It also decides at release whether a connection is kept (synchronously:
 ``Connection.check_in`` says whether to close it), and tracks leases so
-``wait_requests()`` can wait on an event instead of polling.
+``wait_requests()`` can wait on an event instead of polling. It records each
+connection it opens in a :class:`~aiosonic.stats.ConnectionBook` (for
+``stats()``, at no cost per request), and takes out of reuse the connections
+whose peer address left their host's DNS answer when the cache refreshes it.
 
 An HTTP/1.1 request leases a whole slot (:class:`~aiosonic.connection.HTTP11Lease`).
 HTTP/2 connections sit in the same pools. A request leases a *stream*
@@ -33,16 +36,18 @@ import asyncio
 import logging
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from aiosonic._published import PublishedConnectorAttributes
 from aiosonic.backends import NetworkBackend, NetworkBackendInterface
 from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease, http11_head
+from aiosonic.connector_tracking import OpenWebSocket, OpenWebSockets, SlotWaiters
 from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE, DecodeLimits
 from aiosonic.dialer import TCPDialer
-from aiosonic.dns_cache import DNSCache
+from aiosonic.dns_cache import AnswerListener, DNSCache
 from aiosonic.drivers.http2 import Http2Config, HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver
 from aiosonic.drivers.negotiate import ALPN_H2_AND_H11, ALPN_H11, ALPNNegotiator
@@ -56,7 +61,7 @@ from aiosonic.exceptions import (
 )
 from aiosonic.h2_sharing import SharedConnections
 from aiosonic.happy_eyeballs import DEFAULT_DELAY, check_delay
-from aiosonic.leaks import OwnedTransports, creation_site
+from aiosonic.leaks import OwnedTransports, Site, creation_site
 from aiosonic.pools import Pool, PoolConfig, PublishedPoolAdapter, SmartPool, as_pool
 from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.protocols.websocket import CLOSE_GOING_AWAY
@@ -64,6 +69,7 @@ from aiosonic.proxy import Proxy
 from aiosonic.request import Request, SendOptions
 from aiosonic.resolver import AbstractResolver, DefaultResolver
 from aiosonic.response import DecodingLimits, HttpResponse
+from aiosonic.stats import ConnectionBook, ConnectorStats
 from aiosonic.tcp_helpers import SocketOptions
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import SHARED_CONTEXTS, ClientCert
@@ -85,20 +91,8 @@ UNREAD_SITES_SHOWN = 3
 logger = logging.getLogger(__name__)
 
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
-
-
-class OpenWebSocket(Protocol):
-    """What the connector needs of an open WebSocket it tracks: a bounded close.
-
-    :class:`aiosonic.web_socket_client.WebSocketConnection` is one. Its
-    ``close`` sends a close frame, waits at most its ``close_timeout`` for the
-    server's, then drops the transport; it must not raise for a connection
-    that already ended.
-    """
-
-    async def close(self, code: int, reason: str) -> None:
-        """Run the close handshake with ``code``, bounded; idempotent."""
-        ...
+#: A transport's ``(host, port)`` address, or None when it has none (UNIX socket).
+Address = tuple[str, int] | None
 
 
 class TCPConnector(PublishedConnectorAttributes):
@@ -187,6 +181,10 @@ class TCPConnector(PublishedConnectorAttributes):
         self.pool_cls = pool_cls or SmartPool
         self.resolver = resolver or DefaultResolver()
         self.dns = DNSCache(self.resolver, ttl_dns_cache, use_dns_cache)
+        # Held weakly: a refresh timer keeps the cache alive, and it must not
+        # keep a forgotten connector (and its sockets) alive with it.
+        self.dns.on_answer = _dns_follower(weakref.ref(self))
+        self._book = ConnectionBook()
         self.conn_max_requests = conn_max_requests
         self.limits = limits
         self.max_decompressed_size = max_decompressed_size
@@ -230,29 +228,46 @@ class TCPConnector(PublishedConnectorAttributes):
         # waits, so a request toggles no Event (two calls each way) at low load.
         self._all_free: asyncio.Event | None = None
         self._closed = False
-        # Tasks waiting for a slot (close() fails them), and those it cancelled.
-        self._waiting: dict[asyncio.Task[Any], None] = {}
-        self._closed_waits: set[asyncio.Task[Any]] = set()
+        # Tasks waiting for a slot: close() fails them, stats() counts them.
+        self._waiting = SlotWaiters()
         # Leases held by responses handed out unread: id -> (pool, url, where made).
         self._unread: dict[int, tuple[Any, str, str]] = {}
-        # Where this connector was made, for the warning if it is collected
-        # unclosed; the finalizer that closes its sockets then is set up with
-        # the first connection (a client that never connects costs nothing).
-        self._site = creation_site()
-        self._owner_name = "TCPConnector"
+        # Who made this connector and where, for the warning if it is
+        # collected unclosed; the finalizer that closes its sockets then is
+        # set up with the first connection (a client that never connects
+        # costs nothing). One attribute for both: CPython 3.11 keeps an
+        # instance's attributes inline (fast to read) only up to 30 of them,
+        # and the connector is read on every request.
+        self._made_by: tuple[str, Site] = ("TCPConnector", creation_site())
         self._owned: OwnedTransports | None = None
         # WebSockets opened through this connector and still open. They are in
         # no pool; cleanup() closes them (1001), wait_websockets() waits for them.
-        self._websockets: dict[OpenWebSocket, None] = {}
-        self._no_websockets = asyncio.Event()
-        self._no_websockets.set()
+        self._websockets = OpenWebSockets()
 
     def __repr__(self) -> str:
-        websockets = f"websockets={len(self._websockets)}, " if self._websockets else ""
+        totals = self.stats()
+        websockets = f"websockets={len(self._websockets)}; " if self._websockets else ""
         return (
-            f"<TCPConnector [pools={len(self.pools)}, leased={self._leased}, "
+            f"<TCPConnector [pools={len(self.pools)}, leased={self._leased}; connections: "
+            f"idle={totals.idle} opened={totals.opened} reused={totals.reused} "
+            f"closed={totals.closed}; waiting={totals.waiting}; dns: hits={totals.dns_hits} "
+            f"misses={totals.dns_misses}; tls handshakes={totals.tls_handshakes}; "
             f"{websockets}closed={self._closed}]>"
         )
+
+    def stats(self) -> ConnectorStats:
+        """Return connection counts per origin, and their totals.
+
+        Computed now from the connector's book and its pools; keeping the
+        book costs nothing per request (see :mod:`aiosonic.stats`). A
+        connection closed by the server counts as closed from the first
+        read after it is gone.
+
+        Returns:
+            The totals, and an :class:`~aiosonic.stats.OriginStats` per
+            ``(scheme, host, port)`` in ``origins``.
+        """
+        return self._book.snapshot(self._waiting.origins())
 
     def name_owner(self, what: str) -> None:
         """Name who made this connector in the ResourceWarning of a forgotten close.
@@ -260,7 +275,7 @@ class TCPConnector(PublishedConnectorAttributes):
         ``HTTPClient`` says so for the connector it makes itself: the user
         made a client, not a connector.
         """
-        self._owner_name = what
+        self._made_by = (what, self._made_by[1])
 
     async def __aenter__(self) -> TCPConnector:
         return self
@@ -548,7 +563,7 @@ class TCPConnector(PublishedConnectorAttributes):
         task = asyncio.current_task()
         assert task is not None  # deadline scopes need a task too
         cancelling = task.cancelling()
-        self._waiting[task] = None
+        self._waiting.enter(task, key)
         if scope is not None:
             scope.waiting_on = lambda: f"waiting for a connection slot: {self.describe_pool(pool)}"
         if logger.isEnabledFor(logging.DEBUG) and pool.free_conns() <= 0:
@@ -566,17 +581,15 @@ class TCPConnector(PublishedConnectorAttributes):
                 else:
                     taken = await self._pool_acquire(pool, url, key), False
         except asyncio.CancelledError:
-            closed_waits = self._closed_waits
-            if task in closed_waits:
-                closed_waits.discard(task)
-                if task.uncancel() <= cancelling:  # no other cancellation pending: ours
-                    raise ConnectorClosed(
-                        f"the client was closed while this request waited for a "
-                        f"connection slot; not sending to {url.url}"
-                    ) from None
+            # Cancelled by close(), and no other cancellation pending: ours.
+            if self._waiting.cancelled_by_close(task) and task.uncancel() <= cancelling:
+                raise ConnectorClosed(
+                    f"the client was closed while this request waited for a "
+                    f"connection slot; not sending to {url.url}"
+                ) from None
             raise
         finally:
-            del self._waiting[task]
+            self._waiting.leave(task)
         if scope is not None:
             # Kept on failure: the scope's own error, raised as it unwinds, says it.
             scope.waiting_on = None
@@ -650,7 +663,7 @@ class TCPConnector(PublishedConnectorAttributes):
         try:
             async with scope:
                 started = time.perf_counter()
-                transport, driver, dns_seconds = await self._open(url, key, proxy)
+                transport, driver, dialer = await self._open(url, key, proxy)
                 if isinstance(driver, HTTP2Driver):
                     try:
                         await driver.wait_ready()  # the server's SETTINGS: its stream limit
@@ -664,14 +677,61 @@ class TCPConnector(PublishedConnectorAttributes):
                 f"no connection within sock_connect={timeouts.sock_connect}s "
                 f"({url.host}:{url.port}{f' via {proxy.key}' if proxy else ''})"
             ) from exc
+        dns_seconds = dialer.dns_seconds if dialer is not None else 0.0
         conn.attach(key, transport, driver)
         owned = self._owned
         if owned is None:
-            owned = self._owned = OwnedTransports(self, self._owner_name, self._site)
+            owned = self._owned = OwnedTransports(self, *self._made_by)
         owned.add(driver)
         conn.connect_timings = (dns_seconds, time.perf_counter() - started - dns_seconds)
+        self._record(conn, url, transport, driver, dialer, proxy)
         if isinstance(driver, HTTP11Driver) and key.http2 and url.is_secure:
             self._shared.remember_h11(key)
+
+    def _record(
+        self,
+        conn: Connection,
+        url: ParsedURL,
+        transport: asyncio.Transport,
+        driver: HTTP11Driver | HTTP2Driver,
+        dialer: TCPDialer | None,
+        proxy: Proxy | None,
+    ) -> None:
+        """Note a new connection: its addresses, and the book's counts (once per connection)."""
+        remote = _address(transport.get_extra_info("peername"))
+        driver.addresses = (remote, _address(transport.get_extra_info("sockname")))
+        # Only a direct TCP connection's peer is an address of the URL's host.
+        direct = dialer is not None and proxy is None and self.uds is None
+        self._book.opened(
+            (url.scheme, url.host, url.port),
+            conn,
+            driver,
+            tls=url.is_secure,
+            dns_hits=dialer.dns_hits if dialer is not None else 0,
+            dns_misses=dialer.dns_misses if dialer is not None else 0,
+            peer_ip=remote[0] if direct and remote is not None else None,
+        )
+        if direct:
+            self.dns.keep_fresh(url.host, url.port)
+
+    def _follow_dns(self, host: str, port: int, answers: list[dict[str, Any]]) -> bool:
+        """Take out of reuse the connections to ``host`` at addresses no longer in ``answers``.
+
+        Called by the DNS cache each time it stores an answer (a lookup, or
+        the refresh of an expired answer). An idle connection is closed now;
+        one in use finishes its exchange and is closed when it comes back.
+
+        Returns:
+            Whether connections to ``host``:``port`` remain: the cache then
+            refreshes the answer when it expires.
+        """
+        stale, kept = self._book.stale(host, port, [str(answer["host"]) for answer in answers])
+        for conn in stale:
+            logger.debug("%r: its peer left the DNS answer for %s:%d; not reused", conn, host, port)
+            if conn.http2 is not None:
+                self._shared.remove(conn)  # no new streams on it
+            conn.retire()
+        return kept
 
     def _lease_count(self, delta: int) -> None:
         leased = self._leased = max(self._leased + delta, 0)
@@ -769,8 +829,8 @@ class TCPConnector(PublishedConnectorAttributes):
 
     async def _open(
         self, url: ParsedURL, key: PoolKey, proxy: Proxy | None = None
-    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, float]:
-        """Resolve, connect and (for https) handshake; return the DNS time too.
+    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, TCPDialer | None]:
+        """Resolve, connect and (for https) handshake; return the dialer too (its DNS facts).
 
         With a proxy, :func:`aiosonic.tunnel.open_via_proxy` does the proxy's
         part; name resolution and TCP still go through this connector. A
@@ -816,12 +876,12 @@ class TCPConnector(PublishedConnectorAttributes):
                 url.host,
             )
             assert negotiator.driver is not None
-            return transport, negotiator.driver, dialer.dns_seconds
+            return transport, negotiator.driver, dialer
         if proxy is None and key.http2 and h2_config.prior_knowledge:
             transport, h2_driver = await dialer.open_transport(
                 url.host, url.port, h2_factory, None, None
             )
-            return transport, h2_driver, dialer.dns_seconds
+            return transport, h2_driver, dialer
         if proxy is not None:
             proxy_ssl = self.tls.get(key.verify) if proxy.scheme == "https" else None
             transport, driver = await open_via_proxy(
@@ -835,11 +895,11 @@ class TCPConnector(PublishedConnectorAttributes):
                 ssl_ctx,
                 url.host if ssl_ctx is not None else None,
             )
-        return transport, driver, dialer.dns_seconds
+        return transport, driver, dialer
 
     async def _open_stream(
         self, backend: NetworkBackendInterface, url: ParsedURL, key: PoolKey
-    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, float]:
+    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, None]:
         """Open a connection through a custom backend's stream (TLS on it for ``https``)."""
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
         if ssl_ctx is not None and key.http2 and key.ssl is None:
@@ -864,7 +924,7 @@ class TCPConnector(PublishedConnectorAttributes):
         except BaseException:
             await asyncio.shield(stream.close())
             raise
-        return transport, driver, 0.0
+        return transport, driver, None
 
     async def open_websocket_transport(
         self,
@@ -922,14 +982,11 @@ class TCPConnector(PublishedConnectorAttributes):
         """
         if self._closed:
             raise ConnectorClosed(f"the client was closed while {websocket!r} was being opened")
-        self._websockets[websocket] = None
-        self._no_websockets.clear()
+        self._websockets.add(websocket)
 
     def forget_websocket(self, websocket: OpenWebSocket) -> None:
         """Stop counting ``websocket`` (it ended); idempotent."""
-        self._websockets.pop(websocket, None)
-        if not self._websockets:
-            self._no_websockets.set()
+        self._websockets.discard(websocket)
 
     @property
     def open_websockets(self) -> int:
@@ -938,7 +995,7 @@ class TCPConnector(PublishedConnectorAttributes):
 
     async def wait_websockets(self) -> None:
         """Wait until every WebSocket opened through this connector has ended."""
-        await self._no_websockets.wait()
+        await self._websockets.wait()
 
     # --- shutdown -----------------------------------------------------------
 
@@ -973,21 +1030,28 @@ class TCPConnector(PublishedConnectorAttributes):
         self._closed = True
         if self._owned is not None:
             self._owned.disarm()
-        for task in list(self._waiting):
-            self._closed_waits.add(task)
-            task.cancel()
-        if self._websockets:
-            websockets = list(self._websockets)
-            results = await asyncio.gather(
-                *(ws.close(CLOSE_GOING_AWAY, "") for ws in websockets), return_exceptions=True
-            )
-            for websocket, result in zip(websockets, results, strict=True):
-                if isinstance(result, BaseException):
-                    # One failed close must not keep the others (or the pools) open.
-                    logger.debug("closing %r failed: %r", websocket, result)
+        self._waiting.cancel_all()
+        await self._websockets.close_all(CLOSE_GOING_AWAY)
         for pool in self.pools.values():
             await pool.close_idle()
         await self.dns.close()
+
+
+def _dns_follower(connector: weakref.ref[TCPConnector]) -> AnswerListener:
+    """``DNSCache.on_answer`` for ``connector``, without a reference to it."""
+
+    def follow(host: str, port: int, answers: list[dict[str, Any]]) -> bool:
+        alive = connector()
+        return alive is not None and alive._follow_dns(host, port, answers)
+
+    return follow
+
+
+def _address(info: Any) -> Address:
+    """``(host, port)`` of a ``peername``/``sockname`` (IPv6's 4-tuple too); None otherwise."""
+    if isinstance(info, tuple) and len(info) >= 2:
+        return str(info[0]), int(info[1])
+    return None
 
 
 def _normalise_pool_name(name: str) -> str:

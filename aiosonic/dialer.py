@@ -6,7 +6,8 @@ them, Happy Eyeballs style (RFC 8305, :mod:`aiosonic.happy_eyeballs`). One
 attempt is TCP, the connector's :class:`~aiosonic.tcp_helpers.SocketOptions`
 and, for ``https``, the TLS handshake: a server that takes the TCP connection
 but never answers TLS must not win the race and stall the request. It records
-the time spent in DNS for the response's timings. The connector uses it
+the time spent in DNS for the response's timings, and whether the lookups
+were answered from the cache (the connector's statistics). The connector uses it
 directly, and :mod:`aiosonic.tunnel` uses it to reach proxies. Deadlines are
 the caller's (``sock_connect`` around the whole dial, race included).
 """
@@ -68,7 +69,8 @@ class TCPDialer:
     """DNS (through the cache) and TCP (+TLS) for one new connection.
 
     Implements :class:`aiosonic.tunnel.Dialer`; records the time spent in DNS
-    for the response's timings.
+    for the response's timings, and how many lookups the cache answered
+    (``dns_hits``) or sent to the resolver (``dns_misses``).
 
     Args:
         dns: The connector's DNS cache.
@@ -82,7 +84,7 @@ class TCPDialer:
             the TLS server (SNI, certificate check).
     """
 
-    __slots__ = ("_delay", "_dns", "_options", "_uds", "dns_seconds")
+    __slots__ = ("_delay", "_dns", "_options", "_uds", "dns_hits", "dns_misses", "dns_seconds")
 
     def __init__(
         self,
@@ -96,11 +98,19 @@ class TCPDialer:
         self._delay = happy_eyeballs_delay
         self._uds = uds
         self.dns_seconds = 0.0
+        self.dns_hits = 0
+        self.dns_misses = 0
 
     async def _lookup(self, host: str, port: int) -> list[_Answer]:
+        dns = self._dns
+        state = dns.cache_state(host, port, socket.AF_UNSPEC)
+        if state == "hit":
+            self.dns_hits += 1
+        elif state == "miss":
+            self.dns_misses += 1
         started = time.perf_counter()
         try:
-            return await self._dns.lookup(host, port, socket.AF_UNSPEC)
+            return await dns.lookup(host, port, socket.AF_UNSPEC)
         finally:
             self.dns_seconds += time.perf_counter() - started
 

@@ -2,7 +2,10 @@
 
 Lives here: :class:`DNSCache`, which answers IP literals at once, keeps
 answers for a time-to-live, bounds how many it keeps, and lets concurrent
-lookups of one name share a single resolver call (single flight).
+lookups of one name share a single resolver call (single flight). It also
+tells its owner of every answer it stores (``on_answer``), and refreshes an
+answer when it expires while the owner still wants it (the connector, while
+it holds connections to the host): connections follow the DNS records.
 
 Does not live here: how names are resolved (:mod:`aiosonic.resolver`) and
 any deadline on the lookup (the connector's ``sock_connect`` scope).
@@ -16,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from aiosonic.exceptions import ResolveError
 from aiosonic.resolver import AbstractResolver, ip_literal_answer
@@ -26,6 +29,8 @@ __all__ = ["DNSCache"]
 #: What a cache entry is keyed on: host, port and address family.
 _Key = tuple[str, int, int]
 _Answers = list[dict[str, Any]]
+#: ``on_answer(host, port, answers) -> keep fresh``: see :attr:`DNSCache.on_answer`.
+AnswerListener = Callable[[str, int, _Answers], bool]
 
 
 def _copy(answers: _Answers) -> _Answers:
@@ -49,6 +54,14 @@ class DNSCache:
         max_entries: How many (host, port, family) answers are kept at most;
             past it the oldest stored answer is dropped.
         clock: Monotonic time source in seconds (tests inject a fake one).
+
+    Attributes:
+        on_answer: Called with ``(host, port, answers)`` each time the
+            resolver's answer for a name is stored (in any family), in the
+            first lookup and in every refresh. It returns whether the answer
+            should be kept fresh: if so, the name is resolved again, in the
+            background, as soon as the answer expires (and ``on_answer`` is
+            called again). ``None``: nobody listens, nothing is refreshed.
 
     Raises:
         ValueError: ``ttl_ms`` is negative or ``max_entries`` is below 1.
@@ -74,14 +87,18 @@ class DNSCache:
         # key -> (expiry on self._clock or None for never, answers); oldest first.
         self._entries: OrderedDict[_Key, tuple[float | None, _Answers]] = OrderedDict()
         self._in_flight: dict[_Key, asyncio.Task[_Answers]] = {}
+        # key -> the timer that refreshes its answer when it expires.
+        self._refreshes: dict[_Key, asyncio.TimerHandle] = {}
         self._closed = False
+        self.on_answer: AnswerListener | None = None
 
     def __repr__(self) -> str:
         ttl = "forever" if self._ttl_ms is None else f"{self._ttl_ms}ms"
         state = "closed" if self._closed else "enabled" if self._enabled else "disabled"
         return (
             f"<DNSCache [{state}, entries: {len(self._entries)}/{self._max_entries}, "
-            f"ttl: {ttl}, in flight: {len(self._in_flight)}, resolver: {self._resolver!r}]>"
+            f"ttl: {ttl}, in flight: {len(self._in_flight)}, "
+            f"refreshing: {len(self._refreshes)}, resolver: {self._resolver!r}]>"
         )
 
     @property
@@ -141,13 +158,63 @@ class DNSCache:
             return _copy(cached)
         task = self._in_flight.get(key)
         if task is None:
-            task = asyncio.get_running_loop().create_task(
-                self._resolver.resolve(host, port, family),
-                name=f"aiosonic DNS lookup {host}:{port}",
-            )
-            self._in_flight[key] = task
-            task.add_done_callback(lambda done: self._settle(key, done))
+            task = self._start(key)
         return _copy(await self._wait(task, host, port))
+
+    def _start(self, key: _Key) -> asyncio.Task[_Answers]:
+        """Start the shared resolver call for ``key``."""
+        host, port, family = key
+        task = asyncio.get_running_loop().create_task(
+            self._resolver.resolve(host, port, family),
+            name=f"aiosonic DNS lookup {host}:{port}",
+        )
+        self._in_flight[key] = task
+        task.add_done_callback(lambda done: self._settle(key, done))
+        return task
+
+    def cache_state(
+        self, host: str, port: int, family: int = socket.AF_UNSPEC
+    ) -> Literal["literal", "hit", "miss"]:
+        """Say how :meth:`lookup` would answer now, without looking anything up.
+
+        Returns:
+            ``"literal"``: ``host`` is an IP address (no DNS at all);
+            ``"hit"``: a fresh answer is cached; ``"miss"``: the lookup asks
+            the resolver, or waits for a lookup in flight.
+        """
+        if ip_literal_answer(host, port) is not None:
+            return "literal"
+        if self._enabled and self._fresh((host, port, family)) is not None:
+            return "hit"
+        return "miss"
+
+    def keep_fresh(self, host: str, port: int, family: int = socket.AF_UNSPEC) -> None:
+        """Refresh the cached answer for ``host`` when it expires (see ``on_answer``).
+
+        Does nothing for a name with no cached answer, one with no expiry, or
+        one already being kept fresh. Cheap: the connector calls it once per
+        new connection.
+        """
+        key = (host, port, family)
+        if key in self._refreshes or self._closed:
+            return
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is not None:
+            self._schedule_refresh(key, entry[0])
+
+    def _schedule_refresh(self, key: _Key, expires_at: float) -> None:
+        old = self._refreshes.pop(key, None)
+        if old is not None:
+            old.cancel()
+        delay = max(expires_at - self._clock(), 0.0)
+        loop = asyncio.get_running_loop()
+        self._refreshes[key] = loop.call_later(delay, self._refresh, key)
+
+    def _refresh(self, key: _Key) -> None:
+        """Resolve ``key`` again in the background (its answer expired while wanted)."""
+        del self._refreshes[key]
+        if not self._closed and key not in self._in_flight:
+            self._start(key)
 
     async def _wait(self, task: asyncio.Task[_Answers], host: str, port: int) -> _Answers:
         """Wait for a shared lookup; cancelling this caller leaves it running.
@@ -208,6 +275,9 @@ class DNSCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
+        listener = self.on_answer
+        if listener is not None and listener(key[0], key[1], answers) and expires_at is not None:
+            self._schedule_refresh(key, expires_at)
 
     def invalidate(self, host: str, port: int) -> None:
         """Forget the cached answers for ``host``:``port`` in every family.
@@ -230,6 +300,9 @@ class DNSCache:
         if self._closed:
             return
         self._closed = True
+        for timer in self._refreshes.values():
+            timer.cancel()
+        self._refreshes.clear()
         tasks = list(self._in_flight.values())
         for task in tasks:
             task.cancel()

@@ -444,6 +444,24 @@ class HttpResponse:
         return self._cookies
 
     @property
+    def remote_addr(self) -> tuple[str, int] | None:
+        """``(host, port)`` of the peer of the connection that carried this response.
+
+        The server's address (a proxy's, through one). None when unknown: a
+        UNIX socket, the mock transport, a response built by hand. Read from
+        what the connector noted once per connection, not per response.
+        """
+        return getattr(self.marks, "remote_addr", None)
+
+    @property
+    def local_addr(self) -> tuple[str, int] | None:
+        """``(host, port)`` of this end of the connection that carried this response.
+
+        None when unknown, as for :attr:`remote_addr`.
+        """
+        return getattr(self.marks, "local_addr", None)
+
+    @property
     def ok(self) -> bool:
         """Whether the status is 2xx."""
         return 200 <= self.status_code < 300

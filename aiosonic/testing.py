@@ -229,9 +229,7 @@ class _MockStream(NetworkStreamInterface):
     def get_extra_info(self, key: str) -> Any:
         if key == "ssl_object":
             return self._ssl_object
-        if key == "server_addr":
-            return self._address
-        return None
+        return None  # no addresses: responses' remote_addr and local_addr are None
 
     async def close(self) -> None:
         self.closed = True

@@ -103,6 +103,9 @@ class HTTP11Driver(asyncio.BufferedProtocol):
         self.reused = False
         self.requests_count = 0
         self._url = ""
+        #: ``(remote, local)`` ``(host, port)`` addresses of the transport, set
+        #: by the connector once it is open; None: unknown (UNIX socket, mock).
+        self.addresses: tuple[tuple[str, int] | None, tuple[str, int] | None] = (None, None)
         # The sock_read timer (see _readable), which also enforces the
         # request's whole deadline (loop time; infinity: none).
         self._read_timeout: float | None = None

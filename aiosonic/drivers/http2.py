@@ -107,6 +107,9 @@ class HTTP2Driver(asyncio.Protocol):
         #: Streams leased by the connector (sent or about to be).
         self.reserved = 0
         self.requests_count = 0
+        #: ``(remote, local)`` ``(host, port)`` addresses of the transport, set
+        #: by the connector once it is open; None: unknown (UNIX socket, mock).
+        self.addresses: tuple[tuple[str, int] | None, tuple[str, int] | None] = (None, None)
         #: Called when this connection may take more streams than before
         #: (a stream ended, SETTINGS raised the limit) or none at all (GOAWAY,
         #: closed); the connector wakes requests waiting for capacity.
