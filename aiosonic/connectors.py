@@ -918,15 +918,22 @@ class TCPConnector(PublishedConnectorAttributes):
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
         if ssl_ctx is not None and key.http2 and key.ssl is None:
             ssl_ctx = self.tls.get(key.verify, ALPN_H2_AND_H11)
-        stream = await backend.connect(url.host, url.port)
+        # uvloop's start_tls does the handshake in the context the transport
+        # was made in (at connect), so the session is offered from there on.
+        session_dial = self.tls.dial(key, ssl_ctx)
+        with session_dial:
+            stream = await backend.connect(url.host, url.port)
+            try:
+                if ssl_ctx is not None:
+                    await stream.start_tls(ssl_ctx, url.host)
+            except BaseException as exc:
+                await asyncio.shield(stream.close())
+                if isinstance(exc, ssl.SSLError):
+                    raise TLSError.from_handshake(f"{url.host}:{url.port}", exc) from exc
+                raise
         try:
             h2 = False
             if ssl_ctx is not None:
-                try:
-                    with self.tls.dial(key, ssl_ctx) as session_dial:
-                        await stream.start_tls(ssl_ctx, url.host)
-                except ssl.SSLError as exc:
-                    raise TLSError.from_handshake(f"{url.host}:{url.port}", exc) from exc
                 ssl_object = stream.get_extra_info("ssl_object")
                 session_dial.handshaken(ssl_object)
                 h2 = ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"

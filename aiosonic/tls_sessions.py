@@ -167,11 +167,14 @@ class TLSSessions:
         """Return the shared context for ``verify``, ``alpn`` and ``cert`` (see TLSContextCache)."""
         return self.contexts.get(verify, alpn, cert)
 
-    def dial(self, key: Hashable, context: ssl.SSLContext) -> SessionDial:
+    def dial(self, key: Hashable, context: ssl.SSLContext | None) -> SessionDial:
         """Return the dial to ``key`` with ``context``: its session to offer, if any.
 
         A context that is not a :class:`ResumingContext` (one the caller
-        built) cannot be given a session: such dials are not tracked.
+        built), or None (plaintext), cannot be given a session: such dials
+        are not tracked. Enter the dial before the transport is made: uvloop's
+        ``start_tls`` runs the handshake in the context of the transport's
+        creation.
         """
         if not self.enabled or not isinstance(context, ResumingContext):
             return _NO_DIAL

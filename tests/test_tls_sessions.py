@@ -212,6 +212,35 @@ async def test_refused_session_is_dropped_and_the_request_works(
         assert origin(client, port).tls_resumed == 2  # the new server's session
 
 
+class StreamBackend(aiosonic.NetworkBackend):
+    """The default backend as a custom one: the connector does TLS with ``start_tls``."""
+
+
+@pytest.mark.parametrize("version", TLS_VERSIONS, ids=lambda v: v.name)
+async def test_connection_over_a_network_backend_resumes(
+    start_server: StartServer, server_cert: trustme.LeafCert, version: ssl.TLSVersion
+) -> None:
+    port = await start_server(server_context(server_cert, version))
+    async with fresh_client(network_backend=StreamBackend()) as client:
+        for _ in range(3):
+            await get_ok(client, f"https://127.0.0.1:{port}/", verify=False)
+        assert origin(client, port).tls_resumed == 2
+
+
+async def test_http2_offering_connection_resumes_its_own_session(
+    start_server: StartServer, server_cert: trustme.LeafCert
+) -> None:
+    """Offering h2 is another context (ALPN) and pool key: its sessions are its own."""
+    port = await start_server(server_context(server_cert))
+    url = f"https://127.0.0.1:{port}/"
+    async with fresh_client() as client:
+        await get_ok(client, url, verify=False)
+        await get_ok(client, url, verify=False, http2=True)
+        assert origin(client, port).tls_resumed == 0
+        await get_ok(client, url, verify=False, http2=True)
+        assert origin(client, port).tls_resumed == 1
+
+
 @pytest.mark.parametrize("version", TLS_VERSIONS, ids=lambda v: v.name)
 async def test_server_without_tickets_still_works(
     start_server: StartServer, server_cert: trustme.LeafCert, version: ssl.TLSVersion
