@@ -1072,8 +1072,8 @@ def _dns_follower(connector: weakref.ref[TCPConnector]) -> AnswerListener:
 
 def _session_reused(transport: asyncio.BaseTransport) -> bool:
     """Tell whether ``transport``'s TLS handshake resumed a session (no TLS: False)."""
-    ssl_object = transport.get_extra_info("ssl_object")
-    return ssl_object is not None and bool(ssl_object.session_reused)
+    ssl_object = transport.get_extra_info("ssl_object")  # a backend's may be its own
+    return isinstance(ssl_object, ssl.SSLObject) and ssl_object.session_reused
 
 
 def _address(info: Any) -> Address:

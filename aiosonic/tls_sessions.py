@@ -7,10 +7,13 @@ of ``create_connection`` or ``start_tls`` cannot ask for one. The public way
 in is the context itself: :class:`ResumingContext` is an
 :class:`ssl.SSLContext` whose ``wrap_bio`` adds the session that the dialing
 task offers (a :class:`contextvars.ContextVar`, set only around that task's
-handshake). The loops call ``wrap_bio`` from a callback scheduled in the
-dialing task's context (``connection_made``), so two dials in flight never
-see each other's session. Checked on CPython 3.11, 3.12 and 3.13, on asyncio
-and uvloop 0.23, with TLS 1.2 and 1.3 (benchmarks/results/tls_resumption.md).
+handshake). The loops call ``wrap_bio`` from ``connection_made``, run in a
+copy of the dialing task's context: asyncio's as it is at
+``create_connection`` or ``start_tls``, uvloop's ``start_tls`` as it was when
+the transport was made, so the offer is set before connecting. Two dials in
+flight never see each other's session. Checked on CPython 3.11, 3.12 and
+3.13, on asyncio and uvloop 0.23, with TLS 1.2 and 1.3
+(benchmarks/results/tls_resumption.md).
 
 :class:`TLSSessions` is one connector's store: per pool key (everything that
 shapes a connection: origin, verification, client certificate, context,
@@ -132,8 +135,12 @@ class SessionDial:
             self._token = None
 
     def handshaken(self, ssl_object: ssl.SSLObject | None) -> None:
-        """Note the connection the dial made (None if it has no TLS)."""
-        if self._sessions is not None and ssl_object is not None:
+        """Note the connection the dial made (None if it has no TLS).
+
+        A custom network backend's stream may answer ``ssl_object`` with its
+        own object (the mock transport's does): only an SSLObject is read.
+        """
+        if self._sessions is not None and isinstance(ssl_object, ssl.SSLObject):
             self._sessions.handshaken(self._key, ssl_object, self._offered)
 
 

@@ -316,7 +316,13 @@ class FakeSession:
         self.timeout = timeout
 
 
-class FakeSSLObject:
+class FakeSSLObject(ssl.SSLObject):
+    """An SSLObject's answers, set by hand (the store reads only SSLObjects)."""
+
+    context: Any = None
+    session: Any = None
+    session_reused: Any = False
+
     def __init__(
         self, context: ssl.SSLContext, session: FakeSession, version: str, reused: bool = False
     ) -> None:
@@ -335,7 +341,7 @@ def _connect(
     """One dial: what it offered; the connection it made carries ``new``."""
     dial = store.dial(key, context)
     offered = dial._offered
-    dial.handshaken(FakeSSLObject(context, new, version, reused=offered is not None))  # type: ignore[arg-type]
+    dial.handshaken(FakeSSLObject(context, new, version, reused=offered is not None))
     return offered
 
 
