@@ -121,7 +121,7 @@ def timing_rows(opts: argparse.Namespace, env: dict[str, str], url: str) -> list
     rows: list[dict[str, object]] = []
     print("| TLS | loop | C | resumption | wall ms/conn | client CPU ms/conn | resumed |")
     print("|---|---|---|---|---|---|---|")
-    for version in ("1.3", "1.2"):
+    for version in opts.tls or ["1.3", "1.2"]:
         for loop in ("asyncio", "uvloop"):
             for conc in opts.concurrency or [1, 16]:
                 for resume in (False, True):
@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, action="append")
+    parser.add_argument("--tls", action="append", choices=["1.2", "1.3"])
     parser.add_argument("--callgrind", action="store_true")
     parser.add_argument("--json", help="also write the rows to this file")
     opts = parser.parse_args()
