@@ -21,7 +21,7 @@ from typing import Any
 import certifi
 import pytest
 import trustme
-from conftest import read_request
+from conftest import HTTPServer, read_request
 
 import aiosonic
 from aiosonic.connectors import TCPConnector
@@ -385,3 +385,34 @@ def test_store_keeps_a_bounded_number_of_keys() -> None:
     assert len(store._entries) == MAX_SESSION_KEYS
     assert store.dial("k0", context)._offered is None  # the least recently used went
     assert store.dial(f"k{MAX_SESSION_KEYS + 4}", context)._offered is not None
+
+
+async def test_sessions_stay_with_their_client_certificate(
+    tls_ca: trustme.CA,
+    server_cert: trustme.LeafCert,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A resumed session carries the client's identity: it must never cross certificates."""
+    from test_client_cert import _whoami, issue
+
+    ca_file = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    context = server_context(server_cert)
+    tls_ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    server = HTTPServer(ssl_context=context)
+    server.app.router.add_get("/{tail:.*}", _whoami)
+    await server.start()
+    alice, bob = issue(tls_ca, "alice", tmp_path), issue(tls_ca, "bob", tmp_path)
+    try:
+        async with fresh_client() as client:
+            for _ in range(3):
+                for name, cert in (("alice", alice), ("bob", bob)):
+                    response = await client.request(server.url + "/", cert=cert)
+                    assert await response.text() == name
+            stats = client.connector.stats().get("https", "127.0.0.1", server.port)
+            assert (stats.tls_handshakes, stats.tls_resumed) == (6, 4)
+    finally:
+        await server.close()
