@@ -90,7 +90,9 @@ def collected(python: str, args: list[str], out: str) -> int:
         sys.exit(f"ws_callgrind: client failed ({result.returncode}):\n{result.stderr[-3000:]}")
     found = re.search(r"Collected\s*:\s*(\d+)", result.stderr)
     if found is None:
-        sys.exit(f"ws_callgrind: no 'Collected' line in valgrind's output:\n{result.stderr[-2000:]}")
+        sys.exit(
+            f"ws_callgrind: no 'Collected' line in valgrind's output:\n{result.stderr[-2000:]}"
+        )
     return int(found.group(1))
 
 
@@ -114,7 +116,8 @@ def main() -> None:
                 out = f"{opts.profile}.{loop_name}" if opts.profile else "/dev/null"
                 high = collected(opts.python, [*common, str(N2), *tail], out)
                 per = (high - low) / (N2 - N1)
-                print(f"{loop_name:8s} C={opts.conc} {opts.size} B: {per:,.0f} instructions/round trip")
+                shape = f"{loop_name:8s} C={opts.conc} {opts.size} B"
+                print(f"{shape}: {per:,.0f} instructions/round trip", flush=True)
         finally:
             server.terminate()
             server.wait(10)

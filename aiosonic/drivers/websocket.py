@@ -371,7 +371,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
     def _feed_core(self, data: bytes | bytearray | memoryview) -> None:
         """Feed ``data`` to the core and dispatch what it yields."""
         core = self._core
-        core.receive_data(data)
+        core.receive_data(cast(bytes, data))  # a view is fine: the core copies it
         for event in core.events_received():
             if type(event) is Response:
                 self._handshake_done(event)
