@@ -227,8 +227,8 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         or BINARY, unmasked, within the core's size limits, while the core is
         OPEN with no fragmented message in progress, becomes a message here:
         the core would do nothing else with it. Every other frame goes to the
-        core, whole or as the rest of the stream from its first byte, so the
-        core only ever sees whole frames from a frame boundary on and keeps
+        core from its first byte: whole, or its start now and the rest as it
+        arrives, so the core only ever sees frames from a boundary on and keeps
         every check it makes (opcodes, RSV bits, masking, sizes on the header,
         control frames, close); invalid UTF-8 also goes to the core, which
         fails with 1007 as before. A partial fast-path frame waits in
@@ -296,7 +296,8 @@ class WebSocketDriver(asyncio.BufferedProtocol):
                         continue
             # Everything else is the core's, from this frame boundary on.
             if head_fails_at_once(first, second):
-                self._to_core(view[pos:], b"")  # it fails the connection on these bytes
+                self._framing = False  # the core fails the connection on these bytes
+                self._feed_core(view[pos:])
                 return
             extent = frame_extent(view, pos)
             if extent is None:
