@@ -142,7 +142,7 @@ class deadline:
         # Cancellations pending at entry: not ours (see __exit__).
         self._cancelling = task.cancelling()
         self._state = _ENTERED
-        book = _last_book if _last_loop is not None and _last_loop() is loop else None
+        book = _last_book() if _last_loop() is loop else None
         self._book = book = book or _book_for(loop)
         # Open the scope in the book: one group per ``seconds``, in entry order.
         # (A budget of 0 or less is due at once: the book's timer runs on the
@@ -230,7 +230,7 @@ class _Book:
             per loop, and must not keep their loop alive).
     """
 
-    __slots__ = ("groups", "timer")
+    __slots__ = ("__weakref__", "groups", "timer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         #: Open scopes by their ``seconds``, in entry order (a dict as an ordered set).
@@ -267,20 +267,31 @@ class _Book:
         return earliest
 
 
-# The book of the loop used last, and of the others (forgotten with their loop).
-_last_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
-_last_book: _Book | None = None
-_books: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Book] = weakref.WeakKeyDictionary()
+# The book of the loop used last, and of the others, all held weakly. A
+# book's armed timer handle holds its loop, and a closed loop's handle never
+# fires: a strong reference here would keep every loop that ever opened a
+# scope alive (one per asyncio.run()). What keeps a book alive instead: its
+# open scopes, and while its timer is armed the loop itself (loop -> handle
+# -> timer -> book), a cycle the collector frees with the loop.
+def _dead() -> None:
+    return None
+
+
+_last_loop: Callable[[], asyncio.AbstractEventLoop | None] = _dead
+_last_book: Callable[[], _Book | None] = _dead
+_books: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.ref[_Book]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _book_for(loop: asyncio.AbstractEventLoop) -> _Book:
     global _last_loop, _last_book
-    if _last_loop is not None and _last_loop() is loop and _last_book is not None:
-        return _last_book
-    book = _books.get(loop)
+    known = _books.get(loop)
+    book = known() if known is not None else None
     if book is None:
-        book = _books[loop] = _Book(loop)
-    _last_loop, _last_book = weakref.ref(loop), book
+        book = _Book(loop)
+        _books[loop] = weakref.ref(book)
+    _last_loop, _last_book = weakref.ref(loop), weakref.ref(book)
     return book
 
 

@@ -18,6 +18,7 @@ import logging
 import ssl
 import time
 import warnings
+import weakref
 
 import pytest
 from conftest import open_sockets, read_request, wait_until
@@ -438,3 +439,38 @@ async def test_unclosed_http2_client_closes_its_connection_when_collected(h2_ser
         await server.conns[0].wait_closed(timeout=5)  # GOAWAY, then our socket closed
     messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert len(messages) == 1 and "in pk_client" in messages[0], messages  # made there
+
+
+async def test_a_loop_that_made_requests_is_freed_after_it_closes(raw_server) -> None:
+    """Each request opens a request_timeout scope, whose per-loop timer stays
+    armed after it (for the next request). A closed loop's timer never fires,
+    so a registry holding it strongly kept every such loop alive: one per
+    asyncio.run() of a program that calls it in a loop."""
+
+    async def keep_alive(reader, writer) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(length_response(b"ok"))
+
+    server = await raw_server(keep_alive)
+
+    async def one_request() -> bytes:
+        async with HTTPClient() as client:
+            response = await client.get(server.url + "/")
+            return await response.content()
+
+    def run_loops() -> list[weakref.ref[asyncio.AbstractEventLoop]]:
+        loops = []
+        for _ in range(5):
+            loop = asyncio.new_event_loop()
+            try:
+                assert loop.run_until_complete(one_request()) == b"ok"
+            finally:
+                loop.close()
+            loops.append(weakref.ref(loop))
+        return loops
+
+    # In a thread: this test's own loop serves the requests meanwhile.
+    loops = await asyncio.to_thread(run_loops)
+    gc.collect()
+    assert [ref() for ref in loops] == [None] * 5
