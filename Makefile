@@ -26,6 +26,7 @@ UNIT_TESTS := tests/test_h11_response.py tests/test_h11_fuzz.py tests/test_h11_r
 	tests/test_http2_core.py tests/test_h2_protocol.py tests/test_happy_eyeballs.py \
 	tests/test_h11_rules.py tests/test_sse_protocol.py tests/test_layering.py tests/test_timer.py \
 	tests/test_websocket_protocol.py tests/test_websocket_unmask.py tests/test_websocket_frames.py \
+	tests/test_websocket_receive_path.py \
 	tests/compat
 
 unit: $(STAMP)

@@ -56,9 +56,14 @@ from aiosonic.protocols.websocket import (
     InvalidUTF8,
     Message,
     MessageAssembler,
+    MessageType,
     WebSocketConfig,
 )
-from aiosonic.protocols.websocket_frames import DataFrameEncoder
+from aiosonic.protocols.websocket_frames import (
+    DataFrameEncoder,
+    frame_extent,
+    head_fails_at_once,
+)
 from aiosonic.protocols.ws_unmask import MaskedFrameFilter
 from aiosonic.timeout import deadline
 
@@ -72,6 +77,11 @@ _OPEN = State.OPEN
 #: Payloads below this are joined to their header for one write; bigger ones
 #: go in two writes rather than pay for a copy of the payload.
 _JOIN_BELOW = 64 * 1024
+_TEXT_MESSAGE, _BINARY_MESSAGE = MessageType.TEXT, MessageType.BINARY
+#: The HTTP/1.1 answer to the upgrade ends at its empty line (RFC 9112 §2.1).
+_HEAD_END = b"\r\n\r\n"
+#: A frame size no limit reaches (RFC 6455 §5.2: lengths are 63 bits).
+_NO_LIMIT = 1 << 63
 
 
 class WebSocketDriver(asyncio.BufferedProtocol):
@@ -116,6 +126,19 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         self._drop_frames = False
         #: Messages dropped because the queue was full (``drop_frames``).
         self.dropped_messages = 0
+        # The receive fast path (data_received): on once the core is OPEN.
+        self._in_head = core.state is State.CONNECTING
+        self._head_tail = b""
+        self._framing = core.state is _OPEN and self._fast_path_allowed()
+        #: Bytes of a frame not complete yet, at a frame boundary.
+        self._pending = bytearray()
+        #: How many bytes ``_pending`` needs before it is worth looking again.
+        self._need = 2
+        #: Bytes of the current frame the core still has to be fed.
+        self._core_owes = 0
+        limits = [n for n in (core.max_message_size, core.max_fragment_size) if n is not None]
+        #: The core's limit for a frame outside a fragmented message.
+        self._fast_limit = min(limits) if limits else _NO_LIMIT
 
     def __repr__(self) -> str:
         state = self._core.state.name
@@ -198,9 +221,158 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         self.data_received(cast(bytes, self._buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
+        """Take ``data`` from the socket: decode the common frames, feed the rest to the core.
+
+        The receive fast path. A whole frame with FIN=1, RSV1-3=0, opcode TEXT
+        or BINARY, unmasked, within the core's size limits, while the core is
+        OPEN with no fragmented message in progress, becomes a message here:
+        the core would do nothing else with it. Every other frame goes to the
+        core from its first byte: whole, or its start now and the rest as it
+        arrives, so the core only ever sees frames from a boundary on and keeps
+        every check it makes (opcodes, RSV bits, masking, sizes on the header,
+        control frames, close); invalid UTF-8 also goes to the core, which
+        fails with 1007 as before. A partial fast-path frame waits in
+        ``_pending`` until it is complete.
+        """
+        if not self._framing:
+            self._receive_unframed(data)
+            return
+        core = self._core
+        view: bytes | bytearray | memoryview = data
+        pending = self._pending
+        if pending:
+            pending += data
+            if len(pending) < self._need:
+                return
+            view = memoryview(pending)  # one copy per message, below; not resized again
+            self._pending = bytearray()
+        pos = 0
+        end = len(view)
+        owes = self._core_owes
+        if owes:  # the rest of a frame the core has begun
+            pos = owes if owes < end else end
+            self._core_owes = owes - pos
+            if not self._to_core(view[:pos], view[pos:]):
+                return
+        limit = self._fast_limit
+        need = 2
+        while pos < end:
+            available = end - pos
+            if available < 2:
+                need = 2
+                break
+            first = view[pos]
+            second = view[pos + 1]
+            if (first == 0x81 or first == 0x82) and second < 0x80 and core.current_size is None:
+                if second < 126:
+                    head, length = 2, second
+                elif second == 126:
+                    if available < 4:
+                        need = 4
+                        break
+                    head, length = 4, (view[pos + 2] << 8) | view[pos + 3]
+                else:
+                    if available < 10:
+                        need = 10
+                        break
+                    head, length = 10, int.from_bytes(view[pos + 2 : pos + 10], "big")
+                if length <= limit:
+                    stop = pos + head + length
+                    if stop > end:
+                        need = head + length
+                        break
+                    raw = bytes(view[pos + head : stop])
+                    if first == 0x82:
+                        self._deliver(Message(_BINARY_MESSAGE, raw, raw, 0x2))
+                        pos = stop
+                        continue
+                    try:
+                        text = raw.decode()
+                    except UnicodeDecodeError:
+                        pass  # to the core, which yields it; the assembler fails it with 1007
+                    else:
+                        self._deliver(Message(_TEXT_MESSAGE, text, raw, 0x1))
+                        pos = stop
+                        continue
+            # Everything else is the core's, from this frame boundary on.
+            if head_fails_at_once(first, second):
+                self._framing = False  # the core fails the connection on these bytes
+                self._feed_core(view[pos:])
+                return
+            extent = frame_extent(view, pos)
+            if extent is None:
+                need = available + 1
+                break
+            stop = pos + extent[0] + extent[1]
+            if stop > end:
+                self._core_owes = stop - end
+                stop = end
+            chunk, pos = view[pos:stop], stop
+            if not self._to_core(chunk, view[pos:]):
+                return
+        if pos < end:
+            self._pending = bytearray(view[pos:])  # a copy: ``data`` may be the read buffer
+            self._need = need
+
+    def _to_core(
+        self, chunk: bytes | bytearray | memoryview, rest: bytes | bytearray | memoryview
+    ) -> bool:
+        """Feed the core ``chunk`` (from a frame boundary); say whether the fast path goes on.
+
+        Once the core leaves OPEN (a close frame, an error) it gets ``rest``
+        and everything after it.
+        """
+        self._feed_core(chunk)
+        if self._core.state is _OPEN and self.error is None:
+            return True
+        self._framing = False
+        if rest:
+            self._feed_core(rest)
+        return False
+
+    def _receive_unframed(self, data: bytes) -> None:
+        """Feed ``data`` to the core: the upgrade's answer, or all of it without the fast path.
+
+        The fast path starts right after the HTTP head of a 101 answer: the
+        core is then OPEN, has been fed nothing after the head, and so waits
+        at a frame boundary.
+        """
+        if not self._in_head:
+            self._feed_core(data)
+            return
+        joined = self._head_tail + bytes(data)
+        found = joined.find(_HEAD_END)
+        if found < 0:
+            self._head_tail = joined[-3:]
+            self._feed_core(data)
+            if self._core.state is not State.CONNECTING:
+                self._in_head = False
+            return
+        cut = found + len(_HEAD_END) - len(self._head_tail)
+        self._in_head = False
+        self._feed_core(data[:cut])
+        core = self._core
+        if (
+            core.state is _OPEN
+            and self.error is None
+            and not core.reader.buffer
+            and self._fast_path_allowed()
+        ):
+            self._framing = True
+            if cut < len(data):
+                WebSocketDriver.data_received(self, data[cut:])  # not a subclass's filter again
+        elif cut < len(data):
+            self._feed_core(data[cut:])
+
+    def _fast_path_allowed(self) -> bool:
+        """Whether received frames may skip the core: no extension, no frame-level debug log."""
+        core = self._core
+        return not core.extensions and not core.debug
+
+    def _feed_core(self, data: bytes | bytearray | memoryview) -> None:
         """Feed ``data`` to the core and dispatch what it yields."""
         core = self._core
-        core.receive_data(data)
+        core.receive_data(cast(bytes, data))  # a view is fine: the core copies it
         for event in core.events_received():
             if type(event) is Response:
                 self._handshake_done(event)
@@ -232,6 +404,10 @@ class WebSocketDriver(asyncio.BufferedProtocol):
 
     def eof_received(self) -> bool | None:
         """Tell the core the server ended its side; the transport then closes."""
+        if self._pending:  # a partial frame: the core reports it as it did before
+            pending, self._pending = self._pending, bytearray()
+            self._feed_core(pending)
+        self._framing = False
         self._core.receive_eof()
         self._flush()
         if self._core.parser_exc is not None and self.error is None:

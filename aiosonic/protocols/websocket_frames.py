@@ -1,4 +1,4 @@
-"""Client data frames, encoded without the core: the send fast path (RFC 6455 §5.2, §5.3).
+"""Data frames without the core: the send fast path and frame headers for the receive one.
 
 websockets' ``ClientProtocol.send_text``/``send_binary`` build a ``Frame``,
 check it, run it through the extensions, write it into a fresh ``BytesIO``
@@ -13,10 +13,15 @@ its speedups are built), and masking keys taken from a pool of
 ``tests/test_websocket_frames.py`` checks the output against
 ``Frame.serialize`` byte for byte and through ``Frame.parse``.
 
-What does not live here: when the fast path may be taken (the driver
+For received frames, :func:`frame_extent` reads a server frame's header
+(RFC 6455 §5.2) so the driver knows where each frame ends: it decodes the
+common frame itself and feeds the core only whole frames, or the rest of the
+stream from a frame boundary on (see :mod:`aiosonic.drivers.websocket`).
+
+What does not live here: when a fast path may be taken (the driver
 decides: state OPEN, no fragmented message in progress, no extension, no
-frame-level debug logging), control frames and everything received (the
-core).
+frame-level debug logging), control frames and the checks of received
+frames (the core).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ try:  # websockets' C speedup, as websockets.frames itself picks it
 except ImportError:  # pragma: no cover - a build without the extension
     from websockets.utils import apply_mask
 
-__all__ = ["MASK_POOL_SIZE", "DataFrameEncoder"]
+__all__ = ["MASK_POOL_SIZE", "DataFrameEncoder", "frame_extent", "head_fails_at_once"]
 
 #: Masking keys drawn per ``os.urandom`` call: one system call per 256 frames
 #: rather than one per frame. Every key is still 4 bytes from the kernel's
@@ -44,6 +49,47 @@ _MASKED = 0x80
 _HEAD_7 = struct.Struct("!BB4s")
 _HEAD_16 = struct.Struct("!BBH4s")
 _HEAD_64 = struct.Struct("!BBQ4s")
+#: RFC 6455 §5.2: the opcodes defined (CONT, TEXT, BINARY, CLOSE, PING, PONG).
+_KNOWN_OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
+
+
+def frame_extent(data: bytes | bytearray | memoryview, pos: int) -> tuple[int, int] | None:
+    """Return the header size and payload size of the frame at ``data[pos:]``.
+
+    Returns:
+        ``(header_bytes, payload_bytes)``, or None while the header (2 to 14
+        bytes, with the masking key when the MASK bit is set) is incomplete.
+    """
+    available = len(data) - pos
+    if available < 2:
+        return None
+    second = data[pos + 1]
+    length = second & 0x7F
+    head = 2
+    if length == 126:
+        head = 4
+        if available < head:
+            return None
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+    elif length == 127:
+        head = 10
+        if available < head:
+            return None
+        length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+    if second & _MASKED:
+        head += 4
+        if available < head:
+            return None
+    return head, length
+
+
+def head_fails_at_once(first: int, second: int) -> bool:
+    """Whether a client's core fails a frame on its first two bytes alone.
+
+    An undefined opcode, or the MASK bit (a server must not mask, RFC 6455
+    §5.1): ``Frame.parse`` raises on those before it reads the length.
+    """
+    return (first & 0x0F) not in _KNOWN_OPCODES or bool(second & _MASKED)
 
 
 class DataFrameEncoder:
