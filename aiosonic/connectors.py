@@ -73,6 +73,7 @@ from aiosonic.stats import ConnectionBook, ConnectorStats
 from aiosonic.tcp_helpers import SocketOptions
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import SHARED_CONTEXTS, ClientCert
+from aiosonic.tls_sessions import TLSSessions
 from aiosonic.tunnel import open_tunnel, open_via_proxy
 from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
@@ -142,6 +143,14 @@ class TCPConnector(PublishedConnectorAttributes):
             default (None, or a plain :class:`~aiosonic.backends.NetworkBackend`)
             is the connector's own fast path: its DNS cache, Happy Eyeballs,
             socket options and asyncio transports. Not with ``uds`` or proxies.
+        tls_session_resumption: Offer a new connection the TLS session of the
+            last one with the same pool key (same origin and TLS settings),
+            so the server can skip the certificate exchange and key
+            agreement. Only with aiosonic's own contexts (``verify``,
+            ``cert``, :func:`aiosonic.tls.get_default_ssl_context`); a
+            plain :class:`ssl.SSLContext` passed as ``ssl=`` is used as it
+            is, without. Not through proxies. ``stats()`` counts
+            ``tls_resumed``.
 
     Raises:
         ValueError: ``max_decompressed_size`` or ``max_content_encodings`` is
@@ -168,6 +177,7 @@ class TCPConnector(PublishedConnectorAttributes):
         socket_options: SocketOptions | None = None,
         uds: str | None = None,
         network_backend: NetworkBackendInterface | None = None,
+        tls_session_resumption: bool = True,
     ) -> None:
         if max_decompressed_size < 1 or max_content_encodings < 1:
             raise ValueError(
@@ -189,7 +199,8 @@ class TCPConnector(PublishedConnectorAttributes):
         self.limits = limits
         self.max_decompressed_size = max_decompressed_size
         self.max_content_encodings = max_content_encodings
-        self.tls = SHARED_CONTEXTS
+        # The shared contexts, and this connector's sessions per pool key.
+        self.tls = TLSSessions(SHARED_CONTEXTS, tls_session_resumption)
         self.http2 = http2
         self.http2_config = http2_config or Http2Config()
         self.happy_eyeballs_delay = check_delay(happy_eyeballs_delay)
@@ -707,6 +718,7 @@ class TCPConnector(PublishedConnectorAttributes):
             conn,
             driver,
             tls=url.is_secure,
+            tls_resumed=url.is_secure and _session_reused(transport),
             dns_hits=dialer.dns_hits if dialer is not None else 0,
             dns_misses=dialer.dns_misses if dialer is not None else 0,
             peer_ip=remote[0] if direct and remote is not None else None,
@@ -868,13 +880,15 @@ class TCPConnector(PublishedConnectorAttributes):
             # shared, and an SSLContext can be neither copied nor asked which
             # ALPN protocols it offers. It offers what its owner set, and the
             # driver follows what the server picks from those.
-            transport, negotiator = await dialer.open_transport(
-                url.host,
-                url.port,
-                lambda: ALPNNegotiator(h2_factory, driver_factory),
-                ssl_ctx,
-                url.host,
-            )
+            with self.tls.dial(key, ssl_ctx) as session_dial:
+                transport, negotiator = await dialer.open_transport(
+                    url.host,
+                    url.port,
+                    lambda: ALPNNegotiator(h2_factory, driver_factory),
+                    ssl_ctx,
+                    url.host,
+                )
+            session_dial.handshaken(transport.get_extra_info("ssl_object"))
             assert negotiator.driver is not None
             return transport, negotiator.driver, dialer
         if proxy is None and key.http2 and h2_config.prior_knowledge:
@@ -904,15 +918,24 @@ class TCPConnector(PublishedConnectorAttributes):
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
         if ssl_ctx is not None and key.http2 and key.ssl is None:
             ssl_ctx = self.tls.get(key.verify, ALPN_H2_AND_H11)
-        stream = await backend.connect(url.host, url.port)
+        # uvloop's start_tls does the handshake in the context the transport
+        # was made in (at connect), so the session is offered from there on.
+        session_dial = self.tls.dial(key, ssl_ctx)
+        with session_dial:
+            stream = await backend.connect(url.host, url.port)
+            try:
+                if ssl_ctx is not None:
+                    await stream.start_tls(ssl_ctx, url.host)
+            except BaseException as exc:
+                await asyncio.shield(stream.close())
+                if isinstance(exc, ssl.SSLError):
+                    raise TLSError.from_handshake(f"{url.host}:{url.port}", exc) from exc
+                raise
         try:
             h2 = False
             if ssl_ctx is not None:
-                try:
-                    await stream.start_tls(ssl_ctx, url.host)
-                except ssl.SSLError as exc:
-                    raise TLSError.from_handshake(f"{url.host}:{url.port}", exc) from exc
                 ssl_object = stream.get_extra_info("ssl_object")
+                session_dial.handshaken(ssl_object)
                 h2 = ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
             else:
                 h2 = key.http2 and self.http2_config.prior_knowledge
@@ -1045,6 +1068,12 @@ def _dns_follower(connector: weakref.ref[TCPConnector]) -> AnswerListener:
         return alive is not None and alive._follow_dns(host, port, answers)
 
     return follow
+
+
+def _session_reused(transport: asyncio.BaseTransport) -> bool:
+    """Tell whether ``transport``'s TLS handshake resumed a session (no TLS: False)."""
+    ssl_object = transport.get_extra_info("ssl_object")  # a backend's may be its own
+    return isinstance(ssl_object, ssl.SSLObject) and ssl_object.session_reused
 
 
 def _address(info: Any) -> Address:

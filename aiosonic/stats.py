@@ -76,6 +76,8 @@ class StatsCounts:
             neither.
         tls_handshakes: TLS handshakes done with the origin (one per new
             ``https`` connection).
+        tls_resumed: Those of the handshakes that resumed an earlier TLS
+            session (``TCPConnector(tls_session_resumption=True)``).
     """
 
     idle: int = 0
@@ -87,6 +89,7 @@ class StatsCounts:
     dns_hits: int = 0
     dns_misses: int = 0
     tls_handshakes: int = 0
+    tls_resumed: int = 0
 
     def _counts_text(self) -> str:
         return (
@@ -140,7 +143,15 @@ class ConnectorStats(StatsCounts):
 
 _COUNTED = tuple(f.name for f in fields(StatsCounts))
 #: The counters that only grow (the others are the state now).
-_CUMULATIVE = ("opened", "closed", "reused", "dns_hits", "dns_misses", "tls_handshakes")
+_CUMULATIVE = (
+    "opened",
+    "closed",
+    "reused",
+    "dns_hits",
+    "dns_misses",
+    "tls_handshakes",
+    "tls_resumed",
+)
 
 
 class _Live:
@@ -157,7 +168,16 @@ class _Live:
 class _OriginBook:
     """Counters of one origin and its connections not yet seen closed."""
 
-    __slots__ = ("closed", "dns_hits", "dns_misses", "live", "opened", "reused", "tls_handshakes")
+    __slots__ = (
+        "closed",
+        "dns_hits",
+        "dns_misses",
+        "live",
+        "opened",
+        "reused",
+        "tls_handshakes",
+        "tls_resumed",
+    )
 
     def __init__(self) -> None:
         self.opened = 0
@@ -166,6 +186,7 @@ class _OriginBook:
         self.dns_hits = 0
         self.dns_misses = 0
         self.tls_handshakes = 0
+        self.tls_resumed = 0
         self.live: list[_Live] = []
 
     def sweep(self) -> None:
@@ -208,6 +229,7 @@ class ConnectionBook:
         driver: Driver,
         *,
         tls: bool,
+        tls_resumed: bool = False,
         dns_hits: int,
         dns_misses: int,
         peer_ip: str | None,
@@ -219,6 +241,7 @@ class ConnectionBook:
             slot: The pool slot it is attached to.
             driver: Its driver (closed drivers count as closed connections).
             tls: A TLS handshake with the origin was done.
+            tls_resumed: That handshake resumed an earlier session.
             dns_hits: Lookups answered from the DNS cache to open it.
             dns_misses: Lookups that went to the resolver to open it.
             peer_ip: The address it is connected to, when it is the origin's
@@ -233,6 +256,7 @@ class ConnectionBook:
             book.sweep()  # keeps ``live`` bounded by the open connections (+1)
         book.opened += 1
         book.tls_handshakes += tls
+        book.tls_resumed += tls_resumed
         book.dns_hits += dns_hits
         book.dns_misses += dns_misses
         book.live.append(_Live(slot, driver, peer_ip))
@@ -314,6 +338,7 @@ class ConnectionBook:
                 dns_hits=book.dns_hits,
                 dns_misses=book.dns_misses,
                 tls_handshakes=book.tls_handshakes,
+                tls_resumed=book.tls_resumed,
             )
         folded = self._folded
         totals = {name: sum(getattr(one, name) for one in per_origin.values()) for name in _COUNTED}

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import ssl
+import sys
 from typing import NamedTuple
 
 import certifi
 
 from aiosonic.exceptions import InvalidRequest
+from aiosonic.tls_sessions import ResumingContext
 
 __all__ = [
     "SHARED_CONTEXTS",
@@ -107,17 +109,18 @@ def create_default_context(
         cert: A client certificate to present when the server asks for one.
 
     Returns:
-        A new context.
+        A new context: a :class:`~aiosonic.tls_sessions.ResumingContext`, so
+        a connector can resume TLS sessions made with it.
     """
     if verify:
         cafile = os.environ.get("SSL_CERT_FILE")
         capath = os.environ.get("SSL_CERT_DIR")
         if cafile or capath:
-            context = ssl.create_default_context(cafile=cafile or None, capath=capath or None)
+            context = _verifying_context(cafile or None, capath or None)
         else:
-            context = ssl.create_default_context(cafile=certifi.where())
+            context = _verifying_context(certifi.where(), None)
     else:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context = ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -125,6 +128,28 @@ def create_default_context(
         context.set_alpn_protocols(list(alpn))
     if cert is not None:
         cert.load_into(context)
+    return context
+
+
+def _verifying_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """Build what ``ssl.create_default_context(cafile=, capath=)`` builds, as a ResumingContext.
+
+    The stdlib function always makes a plain :class:`ssl.SSLContext`; this
+    repeats its steps for a client (CPython 3.11-3.13), and
+    tests/test_tls_sessions.py checks the two agree on every setting.
+    """
+    context = ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.check_hostname = True
+    if sys.version_info >= (3, 13):
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT
+    if cafile or capath:
+        context.load_verify_locations(cafile, capath)
+    else:
+        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    keylog = os.environ.get("SSLKEYLOGFILE")
+    if keylog and not sys.flags.ignore_environment:
+        context.keylog_filename = keylog
     return context
 
 

@@ -332,6 +332,7 @@ def test_stats_counts_fields() -> None:
         "dns_hits",
         "dns_misses",
         "tls_handshakes",
+        "tls_resumed",
     ]
     with pytest.raises(AttributeError):
         OriginStats(scheme="http", host="h", port=80).idle = 1  # type: ignore[misc]
