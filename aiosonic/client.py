@@ -37,7 +37,7 @@ from aiosonic.auth import (
 )
 from aiosonic.connectors import PRELOAD_LIMIT, TCPConnector
 from aiosonic.cookies import CookieJar
-from aiosonic.exceptions import InvalidRequest, MaxRedirects, RequestTimeout
+from aiosonic.exceptions import InvalidRequest, MaxRedirects, NetworkError, RequestTimeout
 from aiosonic.headers import HttpHeaders
 from aiosonic.http2 import Http2Config
 from aiosonic.proxy import EnvironmentProxies, Proxy
@@ -49,7 +49,7 @@ from aiosonic.redirects import (
 )
 from aiosonic.request import BodyType, HeadersType, Request, SendOptions, build_request
 from aiosonic.response import HttpResponse
-from aiosonic.retry import send_with_retry
+from aiosonic.retry import retry_after, send_with_retry
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import CertType, as_client_cert
 from aiosonic.urls import ParamsType, ParsedURL, parse_url
@@ -414,8 +414,12 @@ class HTTPClient(HTTPVerbs, PublishedClientAttributes):
                     # No redirect and no auth flow: the one hop _send_following would send.
                     return await self._send_hop(request, options, scope)
                 # Nothing around that hop either (no hook, cookie jar or
-                # environment proxy): _send_hop() would only do this.
-                return await send_with_retry(request, self.connector.send, options, scope)
+                # environment proxy): _send_hop() would only do this, which is
+                # send_with_retry() with its first attempt awaited here.
+                try:
+                    return await self.connector.send(request, options, scope)
+                except NetworkError as exc:
+                    return await retry_after(exc, request, self.connector.send, options, scope)
         finally:
             self._active -= 1
             if not self._active and self._idle is not None:

@@ -15,7 +15,7 @@ import pytest
 
 from aiosonic.exceptions import ConnectionDisconnected, NetworkError
 from aiosonic.request import Request, SendOptions, build_request
-from aiosonic.retry import MAX_ATTEMPTS, may_retry, send_with_retry
+from aiosonic.retry import MAX_ATTEMPTS, may_retry, retry_after, send_with_retry
 from aiosonic.timeout import Timeouts
 from aiosonic.urls import parse_url
 
@@ -88,3 +88,41 @@ async def test_a_dead_keep_alive_connection_is_replaced_once() -> None:
 def test_may_retry_rules(exc: NetworkError, method: str, replayable: bool, expected: bool) -> None:
     assert may_retry(exc, request(method, replayable), 0) is expected
     assert not may_retry(exc, request(method, replayable), MAX_ATTEMPTS - 1)
+
+
+async def first_then_retry_after(req: Request, send: Script) -> str:
+    """The client's hot path: the first attempt awaited, then retry_after()."""
+    try:
+        return await send(req, OPTIONS, None)
+    except NetworkError as exc:
+        return await retry_after(exc, req, send, OPTIONS, None)
+
+
+@pytest.mark.parametrize(
+    ("method", "errors"),
+    [
+        ("GET", []),
+        ("POST", [error(reused=True)]),
+        ("GET", [error(reused=True, sent=True), error(reused=True, sent=True)]),
+        ("POST", [error(reused=True, sent=True)]),
+        ("GET", [error()]),
+        ("POST", [error(unprocessed=True, sent=True)] * (MAX_ATTEMPTS - 1)),
+        ("GET", [error(unprocessed=True)] * MAX_ATTEMPTS),
+        ("GET", [error(unprocessed=True), error(reused=True, sent=True)]),
+    ],
+)
+async def test_the_hoisted_first_attempt_retries_as_send_with_retry(
+    method: str, errors: list[NetworkError]
+) -> None:
+    outcomes = []
+    for form in (send_with_retry, None):
+        send, req = Script(*errors), request(method)
+        try:
+            if form is None:
+                result: object = await first_then_retry_after(req, send)
+            else:
+                result = await form(req, send, OPTIONS, None)
+        except NetworkError as exc:
+            result = exc
+        outcomes.append((result, len(send.calls)))
+    assert outcomes[0] == outcomes[1]
