@@ -104,6 +104,8 @@ if make_venv ours "$UVLOOP_SPEC"; then
     log "installing this checkout into venv ours (pip install -e $REPO_DIR)"
     if "$VENVS/ours/bin/python" -m pip install -q -e "$REPO_DIR" >"$RUN_ROOT/pip-ours.log" 2>&1; then
         CLIENT_ARGS+=(--venv "ours=$VENVS/ours/bin/python")
+        # The WebSocket floor is standard library only; this venv has the uvloop it needs.
+        CLIENT_ARGS+=(--venv "ws-floor=$VENVS/ours/bin/python")
     else
         log "WARNING: pip install -e of this checkout failed; tail of $RUN_ROOT/pip-ours.log:"
         tail -n 15 "$RUN_ROOT/pip-ours.log" >&2 || true

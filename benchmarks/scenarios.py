@@ -18,11 +18,14 @@ CLIENT_SCRIPTS = {
     "wreq": "wreq_client.py",
     "pyreqwest": "pyreqwest_client.py",
     "websockets": "websockets_client.py",
+    "ws-floor": "ws_floor_client.py",
 }
 OURS = "ours"
 # The clients of the WebSocket rows; the others have no WebSocket client, or (aiosonic
-# 1.3.3) are left out to keep `make bench` short.  websockets has no HTTP client.
-WS_CLIENTS = ("ours", "aiohttp", "websockets")
+# 1.3.3) are left out to keep `make bench` short.  websockets has no HTTP client, and
+# ws-floor is no client: the loop and the socket alone, the bound of the WebSocket rows.
+WS_CLIENTS = ("ours", "aiohttp", "websockets", "ws-floor")
+WS_ONLY = ("websockets", "ws-floor")
 _NOT_WS = tuple(c for c in CLIENT_SCRIPTS if c not in WS_CLIENTS)
 
 
@@ -37,7 +40,7 @@ class Row:
     tls: bool = False  # against --tls-url (nginx's TLS port, ALPN h2 + http/1.1)
     cold: bool = False  # new client per request: ms per iteration, lower is better
     loop: str = "asyncio"  # the client scripts' --loop, the same for every client
-    na: tuple[str, ...] = ("websockets",)  # clients this row does not apply to
+    na: tuple[str, ...] = WS_ONLY  # clients this row does not apply to
     ws: bool = False  # WebSocket echo against --ws-url: msg/s, own warm-up and duration
 
 
@@ -46,7 +49,7 @@ _SMALL_C64 = Row("get_small_c64", "GET 100 B, C=64", "get_small", "/small", 64)
 _TLS = Row("tls_get_small", "HTTPS/1.1 GET 100 B, C=64", "tls_get_small", "/small", 64, tls=True)
 _H2 = Row(
     "h2_get_small", "HTTP/2 GET 100 B, C=64", "h2_get_small", "/small", 64, tls=True,
-    na=("aiohttp", "websockets"),
+    na=("aiohttp", *WS_ONLY),
 )  # fmt: skip
 
 
