@@ -78,6 +78,12 @@ WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 DEFAULT_MAX_MSG_SIZE = 4 * 1024 * 1024
 #: Close payload: a 2-byte code and the reason, 125 bytes at most (RFC 6455 §5.5).
 _MAX_CONTROL_PAYLOAD = 125
+# Enum members as module constants: ``MessageType.TEXT`` costs a descriptor call
+# (about 70 ns on 3.11) on every message.
+_TEXT = MessageType.TEXT
+_BINARY = MessageType.BINARY
+_SEND_TEXT = Opcode.TEXT
+_SEND_BINARY = Opcode.BINARY
 #: Keep-alive ping payload size: random, so its pong is told from the user's.
 _KEEPALIVE_PAYLOAD_SIZE = 4
 #: Close code when the server does not answer a keep-alive ping in time.
@@ -205,7 +211,12 @@ class WebSocketConnection:
         Raises:
             ConnectionDisconnected: The connection is closed.
         """
-        await self.conn.send(Opcode.TEXT, message.encode())
+        data = message.encode()
+        conn = self.conn
+        if not conn.write_now(_SEND_TEXT, data):  # conn.send() without its coroutine
+            await conn.send(_SEND_TEXT, data)
+        elif conn.writing_paused:
+            await conn.drain()
 
     async def send_bytes(self, data: bytes) -> None:
         """Send a binary message.
@@ -213,7 +224,11 @@ class WebSocketConnection:
         Raises:
             ConnectionDisconnected: The connection is closed.
         """
-        await self.conn.send(Opcode.BINARY, data)
+        conn = self.conn
+        if not conn.write_now(_SEND_BINARY, data):  # as in send_text
+            await conn.send(_SEND_BINARY, data)
+        elif conn.writing_paused:
+            await conn.drain()
 
     async def send_json(self, data: Any) -> None:
         """Send ``data`` as JSON in a text message."""
@@ -256,15 +271,33 @@ class WebSocketConnection:
             ConnectionDisconnected: The connection is closed; a
                 WebSocketError (with ``close_code``) when it failed.
         """
-        message = await self.conn.receive(timeout)
-        if message.type is not MessageType.TEXT:
+        conn = self.conn
+        message = conn.take()
+        if message is None:
+            # What conn.receive() does, inline when unbounded: one coroutine less
+            # per message on the hot path.
+            if timeout is None:
+                while message is None:
+                    await conn.arrival()
+                    message = conn.take()
+            else:
+                message = await conn.receive(timeout)
+        if message.type is not _TEXT:
             raise ValueError("Expected a text message")
         return message.data  # type: ignore[return-value]
 
     async def receive_bytes(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - published API
         """Return the next message, which must be binary (see :meth:`receive_text`)."""
-        message = await self.conn.receive(timeout)
-        if message.type is not MessageType.BINARY:
+        conn = self.conn
+        message = conn.take()
+        if message is None:
+            if timeout is None:  # as in receive_text
+                while message is None:
+                    await conn.arrival()
+                    message = conn.take()
+            else:
+                message = await conn.receive(timeout)
+        if message.type is not _BINARY:
             raise ValueError("Expected a binary message")
         return message.raw_data
 
@@ -673,7 +706,7 @@ def _driver_for(
 
     The server may send its first messages with its answer to the upgrade.
     """
-    driver = driver_class(config)(core, request, config, url)
+    driver = driver_class(config, asyncio.get_running_loop())(core, request, config, url)
     driver.set_queue(*_queue_bounds(opts))
     return driver
 

@@ -34,6 +34,7 @@ from aiosonic import (
     WebSocketConnection,
     WebSocketMessageTooBig,
 )
+from aiosonic.drivers.websocket import MaskTolerantWebSocketDriver
 from aiosonic.exceptions import (
     ConnectionDisconnected,
     ConnectTimeout,
@@ -42,6 +43,7 @@ from aiosonic.exceptions import (
     WebSocketHandshakeError,
     WebSocketProtocolError,
 )
+from aiosonic.protocols.websocket import LOOP_READ_BUFFER_SIZE
 from aiosonic.proxy import Proxy
 from aiosonic.timeout import Timeouts
 from tests.conftest import RawServer
@@ -484,7 +486,9 @@ async def test_masked_server_frames_accepted_when_asked(raw_server: Any) -> None
     server = await raw_server(handler)
     async with WebSocketClient() as client:
         conn = await client.connect(_ws(server), accept_masked_frames=True, read_buffer_size=100)
-        assert type(conn.conn).__name__ == "MaskTolerantWebSocketDriver"
+        # The unmasking driver, reading 100 bytes at a time into its own buffer.
+        assert type(conn.conn).__name__ == "BufferedMaskTolerantWebSocketDriver"
+        assert isinstance(conn.conn, asyncio.BufferedProtocol)
         got = [message.data async for message in conn]
         assert got == ["masked é", b"\x00" * 200, b"ab" + b"c" * 70_000]
         assert conn.close_code == 1000 and conn.close_reason == "done"
@@ -503,13 +507,14 @@ async def test_accepting_masked_frames_keeps_every_other_check(raw_server: Any) 
         "reserved bits must be 0",
         accept_masked_frames=True,
     )
-    assert type(conn.conn).__name__ == "MaskTolerantWebSocketDriver"
+    assert isinstance(conn.conn, MaskTolerantWebSocketDriver)
 
 
 async def test_default_driver_has_no_unmasking_step(ws_echo: str) -> None:
     async with WebSocketClient() as client:
         conn = await client.connect(ws_echo)
-        assert type(conn.conn) is aiosonic.drivers.websocket.WebSocketDriver
+        assert not isinstance(conn.conn, MaskTolerantWebSocketDriver)
+        assert isinstance(conn.conn, aiosonic.drivers.websocket.WebSocketDriver)
 
 
 async def test_frame_over_max_frame_size_fails_1009_on_its_header(raw_server: Any) -> None:
@@ -940,8 +945,25 @@ async def test_tiny_read_buffer_splits_frames_across_reads(ws_echo: str) -> None
     """read_buffer_size=7: every frame arrives over several reads and is still whole."""
     async with WebSocketClient() as client:
         conn = await client.connect(ws_echo, read_buffer_size=7)
+        assert isinstance(conn.conn, asyncio.BufferedProtocol)
         assert len(conn.conn.get_buffer(-1)) == 7
         for text in ("a", "é" * 70, "z" * 70_000):
+            await conn.send_text(text)
+            assert await conn.receive_text(timeout=5) == text
+
+
+async def test_default_reads_follow_the_event_loop(ws_echo: str) -> None:
+    """read_buffer_size=None (default): uvloop's own reads; a 128 KiB buffer on asyncio's."""
+    on_uvloop = type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+    async with WebSocketClient() as client:
+        conn = await client.connect(ws_echo)
+        if on_uvloop:  # the loop reads into its own buffer; the connection keeps none
+            assert not isinstance(conn.conn, asyncio.BufferedProtocol)
+            assert not hasattr(conn.conn, "get_buffer")
+        else:  # its own reads would allocate 256 KiB per read
+            assert isinstance(conn.conn, asyncio.BufferedProtocol)
+            assert len(conn.conn.get_buffer(-1)) == LOOP_READ_BUFFER_SIZE
+        for text in ("a", "é" * 70, "z" * 300_000):  # more than one read of 256 KiB
             await conn.send_text(text)
             assert await conn.receive_text(timeout=5) == text
 

@@ -16,6 +16,7 @@ Seeded and bounded: each seed is one case, reproducible by its number.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import struct
@@ -29,6 +30,7 @@ from websockets.uri import parse_uri
 from websockets.utils import accept_key
 
 from aiosonic.drivers.websocket import WebSocketDriver, driver_class
+from aiosonic.exceptions import ReadTimeout
 from aiosonic.protocols.websocket import WebSocketConfig
 
 URL = "ws://example.test/ws"
@@ -149,7 +151,8 @@ def _driver(case: Case, fast: bool) -> tuple[WebSocketDriver, RecordingTransport
         parse_uri(URL), state=state, max_size=(config.max_message_size, config.max_frame_size)
     )
     request = core.connect() if case.with_head else None
-    driver = driver_class(config)(core, request, config, URL)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    driver = driver_class(config, loop)(core, request, config, URL)  # type: ignore[arg-type]
     driver.set_queue(*case.queue)
     if not fast:  # the core gets every byte, as before the fast path
         driver._framing = False
@@ -171,7 +174,11 @@ def _head(driver: WebSocketDriver) -> bytes:
     ).encode()
 
 
-async def _outcome(case: Case, cuts: list[int], fast: bool) -> dict[str, Any]:
+async def _outcome(
+    case: Case, cuts: list[int], fast: bool, loop_reads: bool = False
+) -> dict[str, Any]:
+    """Feed the stream cut at ``cuts``; ``loop_reads``: as bytes to data_received (uvloop's
+    default), else through the driver's own buffer (get_buffer/buffer_updated)."""
     driver, transport = _driver(case, fast)
     head = _head(driver) if case.with_head else b""
     stream = head + case.stream
@@ -186,6 +193,9 @@ async def _outcome(case: Case, cuts: list[int], fast: bool) -> dict[str, Any]:
     for start, stop in itertools.pairwise(bounds):
         for at in range(start, stop, READ_BUFFER):  # a read never passes the buffer
             piece = stream[at : min(stop, at + READ_BUFFER)]
+            if loop_reads:
+                driver.data_received(piece)
+                continue
             buffer = driver.get_buffer(-1)
             buffer[: len(piece)] = piece
             driver.buffer_updated(len(piece))
@@ -218,6 +228,7 @@ async def check(case: Case, cuts: list[int]) -> dict[str, Any]:
     fast = await _outcome(case, cuts, fast=True)
     core = await _outcome(case, cuts, fast=False)
     assert fast == core, (case.notes, cuts)
+    assert await _outcome(case, cuts, fast=True, loop_reads=True) == core, (case.notes, cuts)
     return fast
 
 
@@ -445,3 +456,31 @@ async def test_backpressure_pauses_reading_as_before() -> None:
     assert [(await driver.receive()).data for _ in range(7)] == [str(i) for i in range(7)]
     assert transport.sent()[1] == ["pause_reading", "resume_reading"]
     await check(case, [3, 17])
+
+
+async def test_a_receiver_cancelled_as_its_message_arrives_loses_nothing() -> None:
+    """The message waits in the queue until taken: cancelling the woken receiver keeps it."""
+    case = Case(b"", WebSocketConfig(read_buffer_size=READ_BUFFER), False, eof=False)
+    driver, _ = _driver(case, fast=True)
+    receiver = asyncio.create_task(driver.receive())
+    await asyncio.sleep(0)  # the receiver now waits for an arrival
+    assert len(driver._waiters) == 1
+    driver.data_received(frame(0x1, b"kept"))  # wakes it ...
+    receiver.cancel()  # ... and it is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await receiver
+    assert (await driver.receive(timeout=1)).data == "kept"
+
+
+async def test_timed_out_receives_leave_no_waiters_behind() -> None:
+    case = Case(b"", WebSocketConfig(read_buffer_size=READ_BUFFER), False, eof=False)
+    driver, _ = _driver(case, fast=True)
+    for _ in range(50):
+        with pytest.raises(ReadTimeout):
+            await driver.receive(timeout=0.001)
+    for _ in range(50):  # cancelled from outside, as asyncio.wait_for does
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(driver.receive(), 0.001)
+    assert len(driver._waiters) <= 1
+    driver.data_received(frame(0x2, b"next"))
+    assert (await driver.receive(timeout=1)).data == b"next"

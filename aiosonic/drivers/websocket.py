@@ -53,6 +53,7 @@ from aiosonic.protocols.websocket import (
     CLOSE_MESSAGE_TOO_BIG,
     CLOSE_PROTOCOL_ERROR,
     DEFAULT_QUEUE_MAXSIZE,
+    LOOP_READ_BUFFER_SIZE,
     InvalidUTF8,
     Message,
     MessageAssembler,
@@ -67,7 +68,14 @@ from aiosonic.protocols.websocket_frames import (
 from aiosonic.protocols.ws_unmask import MaskedFrameFilter
 from aiosonic.timeout import deadline
 
-__all__ = ["MaskTolerantWebSocketDriver", "WebSocketDriver", "driver_class"]
+__all__ = [
+    "BufferedMaskTolerantWebSocketDriver",
+    "BufferedReads",
+    "BufferedWebSocketDriver",
+    "MaskTolerantWebSocketDriver",
+    "WebSocketDriver",
+    "driver_class",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +92,7 @@ _HEAD_END = b"\r\n\r\n"
 _NO_LIMIT = 1 << 63
 
 
-class WebSocketDriver(asyncio.BufferedProtocol):
+class WebSocketDriver(asyncio.Protocol):
     """Drive one WebSocket connection: handshake, frames in and out, close.
 
     Args:
@@ -104,7 +112,6 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         self._config = config
         self.where = where
         self.transport: asyncio.Transport | None = None
-        self._buffer = memoryview(bytearray(config.read_buffer_size))
         self._assembler = MessageAssembler()
         self._encoder = DataFrameEncoder()
         #: Set when the server accepted the upgrade (or failed with why it did not).
@@ -113,12 +120,13 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         self.lost: asyncio.Future[None] = loop.create_future()
         self._close_received: asyncio.Future[None] = loop.create_future()
         self._messages: deque[Message] = deque()
-        self._waiters: deque[asyncio.Future[Message]] = deque()
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._pongs: deque[bytes] = deque()
         self._pong_waiters: deque[asyncio.Future[bytes]] = deque()
         self._ping_waiters: dict[bytes, asyncio.Future[None]] = {}
         self._reading_paused = False
-        self._writing_paused = False
+        #: Over ``write_buffer_size`` bytes are unsent: senders wait (:meth:`drain`).
+        self.writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         #: Why the connection ended, once it has; None while it is open.
         self.error: ConnectionDisconnected | WebSocketHandshakeError | None = None
@@ -139,6 +147,9 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         limits = [n for n in (core.max_message_size, core.max_fragment_size) if n is not None]
         #: The core's limit for a frame outside a fragmented message.
         self._fast_limit = min(limits) if limits else _NO_LIMIT
+        #: The send fast path (send): whether a data message may skip the core.
+        self._send_fast = False
+        self._refresh_send_path()
 
     def __repr__(self) -> str:
         state = self._core.state.name
@@ -147,7 +158,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         return (
             f"<WebSocketDriver [{self.where}, {state}, queued={len(self._messages)}, "
             f"reading={'paused' if self._reading_paused else 'on'}, "
-            f"writing={'paused' if self._writing_paused else 'on'}]>"
+            f"writing={'paused' if self.writing_paused else 'on'}]>"
         )
 
     # --- facts ----------------------------------------------------------------
@@ -208,17 +219,6 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         transport.set_write_buffer_limits(high=high, low=high // 4)
         self._core.send_request(self._request)
         self._flush()
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        """Return the read buffer (``read_buffer_size`` bytes), reused for every read."""
-        return self._buffer
-
-    def buffer_updated(self, nbytes: int) -> None:
-        """Take the ``nbytes`` just read into the buffer."""
-        # A view, not a copy: the core copies what it is fed into its own
-        # buffer (StreamReader.feed_data: ``buffer += data``) before this one is
-        # reused; the 16 MiB echoes of test_websocket_servers.py would show it if not.
-        self.data_received(cast(bytes, self._buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         """Take ``data`` from the socket: decode the common frames, feed the rest to the core.
@@ -364,6 +364,21 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         elif cut < len(data):
             self._feed_core(data[cut:])
 
+    def _refresh_send_path(self) -> None:
+        """Decide whether sends may skip the core; after every call that may change it.
+
+        The core changes state only when it is called (fed bytes or EOF, asked
+        to send or close) and the driver's ``error`` only here, so ``send``
+        reads one flag instead of asking the core each time.
+        """
+        core = self._core
+        self._send_fast = (
+            core.state is _OPEN
+            and self.error is None
+            and not core.expect_continuation_frame
+            and self._fast_path_allowed()
+        )
+
     def _fast_path_allowed(self) -> bool:
         """Whether received frames may skip the core: no extension, no frame-level debug log."""
         core = self._core
@@ -401,6 +416,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
             self._flush()
         if core.parser_exc is not None and self.error is None:
             self._fail(self._error_from(core.parser_exc))
+        self._refresh_send_path()
 
     def eof_received(self) -> bool | None:
         """Tell the core the server ended its side; the transport then closes."""
@@ -408,6 +424,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
             pending, self._pending = self._pending, bytearray()
             self._feed_core(pending)
         self._framing = False
+        self._send_fast = False
         self._core.receive_eof()
         self._flush()
         if self._core.parser_exc is not None and self.error is None:
@@ -417,6 +434,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Record why the connection ended and wake every waiter with it."""
         self.transport = None
+        self._send_fast = False
         if not self.opened.done():
             detail = f": {exc}" if exc is not None else ""
             error = WebSocketHandshakeError(
@@ -445,11 +463,11 @@ class WebSocketDriver(asyncio.BufferedProtocol):
 
     def pause_writing(self) -> None:
         """Make sends wait: over ``write_buffer_size`` bytes are unsent."""
-        self._writing_paused = True
+        self.writing_paused = True
 
     def resume_writing(self) -> None:
         """Let waiting sends go on."""
-        self._writing_paused = False
+        self.writing_paused = False
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
             if not waiter.done():
@@ -475,13 +493,17 @@ class WebSocketDriver(asyncio.BufferedProtocol):
             self.transport.close()
 
     def _deliver(self, message: Message) -> None:
+        messages = self._messages
         waiters = self._waiters
         while waiters:
             waiter = waiters.popleft()
             if not waiter.done():
-                waiter.set_result(message)
+                # The message waits in the queue until the woken receiver takes
+                # it, so a receiver cancelled in between loses nothing. It is
+                # not counted against queue_maxsize: it has a taker.
+                messages.append(message)
+                waiter.set_result(None)
                 return
-        messages = self._messages
         if len(messages) >= self._queue_maxsize and self._drop_frames:
             self.dropped_messages += 1
             return
@@ -510,6 +532,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         if not self._close_received.done():
             self._close_received.set_result(None)
         self.error = self._closed_error()
+        self._send_fast = False
         self._wake_all()
 
     def _closed_error(self) -> ConnectionDisconnected:
@@ -546,6 +569,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
     def _fail(self, error: ConnectionDisconnected) -> None:
         """End the connection with ``error``: send what the core queued, close TCP."""
         self.error = error
+        self._send_fast = False
         self._flush()
         if not self.opened.done():
             self.opened.set_exception(error)
@@ -561,7 +585,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         waiters, self._waiters = self._waiters, deque()
         for waiter in waiters:
             if not waiter.done():
-                waiter.set_exception(error)
+                waiter.set_result(None)  # take() raises the error once the queue is empty
         pong_waiters, self._pong_waiters = self._pong_waiters, deque()
         for pong_waiter in pong_waiters:
             if not pong_waiter.done():
@@ -571,11 +595,10 @@ class WebSocketDriver(asyncio.BufferedProtocol):
                 ping_waiter.set_exception(error)
         self._ping_waiters.clear()
 
-    async def receive(self, timeout: float | None = None) -> Message:  # noqa: ASYNC109 - receive_*(timeout=) of the API
-        """Return the next message, waiting at most ``timeout`` seconds for it.
+    def take(self) -> Message | None:
+        """Return the next queued message, or None when none has arrived yet.
 
         Raises:
-            ReadTimeout: No message within ``timeout``.
             WebSocketError: The connection failed (the cause and close code in it).
             ConnectionDisconnected: The connection is closed and no message is left.
         """
@@ -589,19 +612,49 @@ class WebSocketDriver(asyncio.BufferedProtocol):
             return message
         if self.error is not None:
             raise self.error
-        waiter: asyncio.Future[Message] = self._loop.create_future()
-        self._waiters.append(waiter)
-        try:
-            if timeout is None:
-                return await waiter
-            with deadline(timeout, lambda: ReadTimeout(self._timed_out("message", timeout))):
-                return await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                messages.appendleft(waiter.result())  # handed over as we were cancelled
-            elif not waiter.done():
-                waiter.cancel()
-            raise
+        return None
+
+    def arrival(self) -> asyncio.Future[None]:
+        """Return a future that is done when a message arrives or the connection ends.
+
+        With :meth:`take`, the receive path that needs no coroutine of its own:
+        ``message = take()``, and while it is None, ``await arrival()`` and take
+        again (another receiver may have taken the message first). A receiver
+        cancelled while waiting leaves its future cancelled; it is dropped here
+        or when the next message arrives.
+        """
+        waiters = self._waiters
+        while waiters and waiters[0].done():
+            waiters.popleft()
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        waiters.append(waiter)
+        return waiter
+
+    async def receive(self, timeout: float | None = None) -> Message:  # noqa: ASYNC109 - receive_*(timeout=) of the API
+        """Return the next message, waiting at most ``timeout`` seconds for it.
+
+        Raises:
+            ReadTimeout: No message within ``timeout``.
+            WebSocketError: The connection failed (the cause and close code in it).
+            ConnectionDisconnected: The connection is closed and no message is left.
+        """
+        message = self.take()
+        if message is not None:
+            return message
+        if timeout is None:
+            while message is None:
+                await self.arrival()
+                message = self.take()
+            return message
+        with deadline(timeout, lambda: ReadTimeout(self._timed_out("message", timeout))):
+            while message is None:
+                waiter = self.arrival()
+                try:
+                    await waiter
+                finally:
+                    waiter.cancel()  # no-op once done; a timed-out wait leaves no waiter
+                message = self.take()
+        return message
 
     async def receive_pong(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - receive_*(timeout=) of the API
         """Return the payload of the next pong not awaited by :meth:`ping_and_wait`.
@@ -642,8 +695,35 @@ class WebSocketDriver(asyncio.BufferedProtocol):
             elif transport.can_write_eof():
                 transport.write_eof()  # the core's signal to half-close
 
+    def write_now(self, opcode: Opcode, data: bytes) -> bool:
+        """Write one TEXT or BINARY message at once if nothing stands in the way; say if it did.
+
+        The send fast path, without a coroutine of its own: the core is OPEN
+        with nothing negotiated that changes frames (see ``_refresh_send_path``)
+        and ``max_write_buffer_size`` has room. The caller then awaits
+        :meth:`drain` if ``writing_paused``, as :meth:`send` does. The bytes
+        are those core.send_text/send_binary would write
+        (protocols/websocket_frames.py), in one write for small messages.
+        False: nothing was written, and :meth:`send` does it all.
+        """
+        transport = self.transport
+        if not self._send_fast or transport is None:
+            return False
+        limit = self._config.max_write_buffer_size
+        if limit is not None and transport.get_write_buffer_size() + len(data) > limit:
+            return False
+        head, body = self._encoder.encode(opcode, data)
+        if len(body) < _JOIN_BELOW:
+            transport.write(head + body)
+        else:
+            transport.write(head)
+            transport.write(body)
+        return True
+
     async def send(self, opcode: Opcode, data: bytes) -> None:
         """Send one message (TEXT, BINARY, PING or PONG), waiting while the socket is behind.
+
+        Returns once what is unsent is under ``write_buffer_size`` again.
 
         Raises:
             ConnectionDisconnected: The connection is closed or closing.
@@ -659,29 +739,14 @@ class WebSocketDriver(asyncio.BufferedProtocol):
                 )
             while transport.get_write_buffer_size() + len(data) > limit and self.error is None:
                 await self._drain()
+        if (opcode is _TEXT or opcode is _BINARY) and self.write_now(opcode, data):
+            if self.writing_paused:
+                await self._drain()
+            return
         transport = self.transport
         if self.error is not None or transport is None:
             raise self._send_error()
         core = self._core
-        if (
-            (opcode is _TEXT or opcode is _BINARY)
-            and core.state is _OPEN
-            and not core.extensions
-            and not core.expect_continuation_frame
-            and not core.writes
-            and not core.debug
-        ):
-            # The fast path: the same bytes as core.send_text/send_binary
-            # (protocols/websocket_frames.py), in one write for small messages.
-            head, body = self._encoder.encode(opcode, data)
-            if len(body) < _JOIN_BELOW:
-                transport.write(head + body)
-            else:
-                transport.write(head)
-                transport.write(body)
-            if self._writing_paused:
-                await self._drain()
-            return
         try:
             if opcode is _TEXT:
                 core.send_text(data)
@@ -693,8 +758,15 @@ class WebSocketDriver(asyncio.BufferedProtocol):
                 core.send_pong(data)
         except InvalidState as exc:
             raise self._send_error() from exc
+        finally:
+            self._refresh_send_path()
         self._flush()
-        if self._writing_paused:
+        if self.writing_paused:
+            await self._drain()
+
+    async def drain(self) -> None:
+        """Wait while writing is paused (over ``write_buffer_size`` bytes unsent)."""
+        if self.writing_paused and self.transport is not None:
             await self._drain()
 
     def _send_error(self) -> ConnectionDisconnected | WebSocketHandshakeError:
@@ -706,7 +778,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         )
 
     async def _drain(self) -> None:
-        if self.transport is None or not self._writing_paused:
+        if self.transport is None or not self.writing_paused:
             await asyncio.sleep(0)  # the buffer is over max_write_buffer_size only: yield
             return
         waiter: asyncio.Future[None] = self._loop.create_future()
@@ -735,6 +807,7 @@ class WebSocketDriver(asyncio.BufferedProtocol):
         core = self._core
         if core.state is _OPEN and self.error is None:
             core.send_close(code, reason)
+            self._send_fast = False
             self._flush()
         transport = self.transport
         if transport is None:
@@ -779,6 +852,62 @@ class MaskTolerantWebSocketDriver(WebSocketDriver):
         super().data_received(self._unmask(data))
 
 
-def driver_class(config: WebSocketConfig) -> type[WebSocketDriver]:
-    """Return the driver class for ``config`` (the mask-tolerant one when it asks for it)."""
-    return MaskTolerantWebSocketDriver if config.accept_masked_frames else WebSocketDriver
+class BufferedReads(asyncio.BufferedProtocol):
+    """Reads into a buffer the connection keeps (``read_buffer_size``, see driver_class).
+
+    A mixin after a driver class (``class X(WebSocketDriver, BufferedReads)``),
+    so the driver's methods come first and the event loop, seeing a
+    ``BufferedProtocol``, calls :meth:`get_buffer` and :meth:`buffer_updated`
+    instead of ``data_received``. Each read takes at most N bytes.
+    """
+
+    _config: WebSocketConfig
+    _read_buffer: memoryview | None = None
+
+    def data_received(self, data: bytes) -> None:  # the driver's, first in the MRO
+        raise NotImplementedError
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Return the read buffer (``read_buffer_size`` bytes), reused for every read."""
+        buffer = self._read_buffer
+        if buffer is None:
+            size = self._config.read_buffer_size or LOOP_READ_BUFFER_SIZE
+            buffer = self._read_buffer = memoryview(bytearray(size))
+        return buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Take the ``nbytes`` just read into the buffer."""
+        # A view, not a copy: the driver copies what it keeps (a payload, a
+        # partial frame) and the core copies what it is fed (StreamReader.feed_data:
+        # ``buffer += data``) before this buffer is reused; the 16 MiB echoes of
+        # test_websocket_servers.py would show it if not.
+        assert self._read_buffer is not None
+        self.data_received(self._read_buffer[:nbytes])  # type: ignore[arg-type]
+
+
+class BufferedWebSocketDriver(WebSocketDriver, BufferedReads):
+    """:class:`WebSocketDriver` reading into its own ``read_buffer_size`` buffer."""
+
+
+class BufferedMaskTolerantWebSocketDriver(MaskTolerantWebSocketDriver, BufferedReads):
+    """:class:`MaskTolerantWebSocketDriver` reading into its own ``read_buffer_size`` buffer."""
+
+
+def driver_class(config: WebSocketConfig, loop: asyncio.AbstractEventLoop) -> type[WebSocketDriver]:
+    """Return the driver class for ``config`` on ``loop``.
+
+    The mask-tolerant one when it asks for it, and one reading into its own
+    buffer when it sets ``read_buffer_size``, or leaves it None on a loop other
+    than uvloop (see DEFAULT_READ_BUFFER_SIZE); each option costs nothing when off.
+    """
+    own_reads = config.read_buffer_size is None and _reads_cheaply(loop)
+    if own_reads:
+        return MaskTolerantWebSocketDriver if config.accept_masked_frames else WebSocketDriver
+    if config.accept_masked_frames:
+        return BufferedMaskTolerantWebSocketDriver
+    return BufferedWebSocketDriver
+
+
+def _reads_cheaply(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop``'s own reads are cheaper than a buffer of ours: uvloop's are."""
+    return type(loop).__module__.partition(".")[0] == "uvloop"

@@ -55,8 +55,16 @@ DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 #: One frame's payload; the core buffers a whole frame before it yields it,
 #: so this bounds the memory of a frame still arriving.
 DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
-#: Bytes taken from the socket per read (the buffer handed to recv_into).
-DEFAULT_READ_BUFFER_SIZE = 128 * 1024
+#: ``read_buffer_size``'s default: None, chosen per event loop. On uvloop, the
+#: loop's own reads: it reads into one buffer per loop and hands over bytes of the
+#: size read, which costs two Python calls per read less than a buffer of ours
+#: and holds no buffer per idle connection. On asyncio's loops, a buffer of ours
+#: of :data:`LOOP_READ_BUFFER_SIZE` (``BufferedProtocol``): their own reads allocate
+#: 256 KiB per read, three system calls (mmap, mremap, munmap) that doubled the CPU
+#: per small message when measured (benchmarks/results/ws_bench.md).
+DEFAULT_READ_BUFFER_SIZE: int | None = None
+#: The read buffer a connection keeps where the loop's own reads are costly.
+LOOP_READ_BUFFER_SIZE = 128 * 1024
 #: Bytes the transport may hold unsent before a send waits for them to drain.
 DEFAULT_WRITE_BUFFER_SIZE = 128 * 1024
 #: Received messages kept until read; when full, the socket is not read.
@@ -75,7 +83,10 @@ class WebSocketConfig:
         max_frame_size: Most payload bytes of one received frame; checked on
             the frame header, before the payload is read. ``None``: no limit
             but ``max_message_size``.
-        read_buffer_size: Bytes read from the socket at a time.
+        read_buffer_size: Bytes read from the socket at a time, into a buffer
+            the connection keeps and reuses. ``None`` (the default): chosen
+            per event loop (see :data:`DEFAULT_READ_BUFFER_SIZE`): uvloop's own
+            reads, or a 128 KiB buffer of ours on asyncio's loops.
         write_buffer_size: Unsent bytes at which a send waits for the socket
             (backpressure).
         max_write_buffer_size: Most unsent bytes a send may leave buffered; a
@@ -102,7 +113,7 @@ class WebSocketConfig:
 
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
     max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE
-    read_buffer_size: int = DEFAULT_READ_BUFFER_SIZE
+    read_buffer_size: int | None = DEFAULT_READ_BUFFER_SIZE
     write_buffer_size: int = DEFAULT_WRITE_BUFFER_SIZE
     max_write_buffer_size: int | None = None
     compression: bool = False
@@ -119,9 +130,13 @@ class WebSocketConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name}={value} must be at least 1 (or None for no limit)")
-        for name in ("read_buffer_size", "write_buffer_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        if self.read_buffer_size is not None and self.read_buffer_size < 1:
+            raise ValueError(
+                f"read_buffer_size={self.read_buffer_size} must be at least 1 "
+                "(or None for the event loop's own reads)"
+            )
+        if self.write_buffer_size < 1:
+            raise ValueError(f"write_buffer_size={self.write_buffer_size} must be at least 1")
         bits = self.client_max_window_bits
         if bits is not None and not 9 <= bits <= 15:
             raise ValueError(f"client_max_window_bits={bits} must be 9 to 15 (zlib has no 8)")
