@@ -46,7 +46,6 @@ from aiosonic.backends import NetworkBackend, NetworkBackendInterface
 from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease, http11_head
 from aiosonic.connector_tracking import OpenWebSocket, OpenWebSockets, SlotWaiters
 from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE, DecodeLimits
-from aiosonic.dialer import TCPDialer
 from aiosonic.dns_cache import AnswerListener, DNSCache
 from aiosonic.drivers.http2 import Http2Config, HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver
@@ -58,7 +57,7 @@ from aiosonic.exceptions import (
 from aiosonic.h2_sharing import SharedConnections
 from aiosonic.happy_eyeballs import DEFAULT_DELAY, check_delay
 from aiosonic.leaks import OwnedTransports, Site, creation_site
-from aiosonic.opening import ConnectionOpener
+from aiosonic.opening import ConnectionOpener, OpenedConnection
 from aiosonic.pools import Pool, PoolConfig, PublishedPoolAdapter, SmartPool, as_pool
 from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.protocols.websocket import CLOSE_GOING_AWAY
@@ -88,8 +87,6 @@ UNREAD_SITES_SHOWN = 3
 logger = logging.getLogger(__name__)
 
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
-#: A transport's ``(host, port)`` address, or None when it has none (UNIX socket).
-Address = tuple[str, int] | None
 
 
 class TCPConnector(PublishedConnectorAttributes):
@@ -712,13 +709,7 @@ class TCPConnector(PublishedConnectorAttributes):
         try:
             async with scope:
                 started = time.perf_counter()
-                transport, driver, dialer = await self._opener.open(url, key, proxy)
-                if isinstance(driver, HTTP2Driver):
-                    try:
-                        await driver.wait_ready()  # the server's SETTINGS: its stream limit
-                    except BaseException:
-                        driver.close()
-                        raise
+                opened = await self._opener.open(url, key, proxy)
         except TimeoutError as exc:
             if not scope.expired():
                 raise  # not ours: a narrower deadline's
@@ -726,42 +717,33 @@ class TCPConnector(PublishedConnectorAttributes):
                 f"no connection within sock_connect={timeouts.sock_connect}s "
                 f"({url.host}:{url.port}{f' via {proxy.key}' if proxy else ''})"
             ) from exc
-        dns_seconds = dialer.dns_seconds if dialer is not None else 0.0
-        conn.attach(key, transport, driver)
+        driver = opened.driver
+        conn.attach(key, opened.transport, driver)
         owned = self._owned
         if owned is None:
             owned = self._owned = OwnedTransports(self, *self._made_by)
         owned.add(driver)
+        dns_seconds = opened.dns_seconds
         conn.connect_timings = (dns_seconds, time.perf_counter() - started - dns_seconds)
-        self._record(conn, url, transport, driver, dialer, proxy)
+        self._record(conn, url, opened)
         if isinstance(driver, HTTP11Driver) and key.http2 and url.is_secure:
             self._shared.remember_h11(key)
 
-    def _record(
-        self,
-        conn: Connection,
-        url: ParsedURL,
-        transport: asyncio.Transport,
-        driver: HTTP11Driver | HTTP2Driver,
-        dialer: TCPDialer | None,
-        proxy: Proxy | None,
-    ) -> None:
-        """Note a new connection: its addresses, and the book's counts (once per connection)."""
-        remote = _address(transport.get_extra_info("peername"))
-        driver.addresses = (remote, _address(transport.get_extra_info("sockname")))
-        # Only a direct TCP connection's peer is an address of the URL's host.
-        direct = dialer is not None and proxy is None and self.uds is None
+    def _record(self, conn: Connection, url: ParsedURL, opened: OpenedConnection) -> None:
+        """Note a new connection in the book, and keep its host's DNS answer fresh."""
+        remote = opened.driver.addresses[0]
         self._book.opened(
             (url.scheme, url.host, url.port),
             conn,
-            driver,
+            opened.driver,
             tls=url.is_secure,
-            tls_resumed=url.is_secure and _session_reused(transport),
-            dns_hits=dialer.dns_hits if dialer is not None else 0,
-            dns_misses=dialer.dns_misses if dialer is not None else 0,
-            peer_ip=remote[0] if direct and remote is not None else None,
+            tls_resumed=opened.tls_resumed,
+            dns_hits=opened.dns_hits,
+            dns_misses=opened.dns_misses,
+            peer_ip=remote[0] if opened.dialed_host and remote is not None else None,
         )
-        if direct:
+        # Only a direct TCP connection's peer is an address of the URL's host.
+        if opened.dialed_host:
             self.dns.keep_fresh(url.host, url.port)
 
     def _follow_dns(self, host: str, port: int, answers: list[dict[str, Any]]) -> bool:
@@ -979,19 +961,6 @@ def _dns_follower(connector: weakref.ref[TCPConnector]) -> AnswerListener:
         return alive is not None and alive._follow_dns(host, port, answers)
 
     return follow
-
-
-def _session_reused(transport: asyncio.BaseTransport) -> bool:
-    """Tell whether ``transport``'s TLS handshake resumed a session (no TLS: False)."""
-    ssl_object = transport.get_extra_info("ssl_object")  # a backend's may be its own
-    return isinstance(ssl_object, ssl.SSLObject) and ssl_object.session_reused
-
-
-def _address(info: Any) -> Address:
-    """``(host, port)`` of a ``peername``/``sockname`` (IPv6's 4-tuple too); None otherwise."""
-    if isinstance(info, tuple) and len(info) >= 2:
-        return str(info[0]), int(info[1])
-    return None
 
 
 def _normalise_pool_name(name: str) -> str:

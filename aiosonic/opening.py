@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from aiosonic.backends import NetworkBackendInterface
 from aiosonic.dialer import TCPDialer
@@ -52,9 +52,11 @@ from aiosonic.tls_sessions import TLSSessions
 from aiosonic.tunnel import open_tunnel, open_via_proxy
 from aiosonic.urls import ParsedURL, PoolKey
 
-__all__ = ["ConnectionOpener", "ConnectorSettings"]
+__all__ = ["ConnectionOpener", "ConnectorSettings", "OpenedConnection"]
 
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
+#: A transport's ``(host, port)`` address, or None when it has none (UNIX socket).
+Address = tuple[str, int] | None
 
 
 class ConnectorSettings(Protocol):
@@ -89,6 +91,27 @@ class ConnectorSettings(Protocol):
     def uds(self) -> str | None:
         """Path of the UNIX socket every connection goes to, or None."""
         ...
+
+
+class OpenedConnection(NamedTuple):
+    """A new connection, ready for its first request, and what opening it found out.
+
+    The driver's ``addresses`` are set (``(remote, local)``).
+    """
+
+    transport: asyncio.Transport
+    driver: HTTP11Driver | HTTP2Driver
+    #: Seconds spent resolving names (0.0 through a custom backend).
+    dns_seconds: float
+    #: Lookups the DNS cache answered.
+    dns_hits: int
+    #: Lookups the DNS cache sent to the resolver.
+    dns_misses: int
+    #: The TLS handshake with the origin resumed a session (False without TLS).
+    tls_resumed: bool
+    #: The peer is one of the URL host's resolved addresses: a direct TCP
+    #: dial, not a proxy, the ``uds`` socket or a custom backend's stream.
+    dialed_host: bool
 
 
 class ConnectionOpener:
@@ -162,19 +185,21 @@ class ConnectionOpener:
 
     async def open(
         self, url: ParsedURL, key: PoolKey, proxy: Proxy | None = None
-    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, TCPDialer | None]:
-        """Resolve, connect and (for https) handshake; return the dialer too (its DNS facts).
+    ) -> OpenedConnection:
+        """Open a connection to ``url`` shaped by ``key``, ready for its first request.
 
-        With a proxy, :func:`aiosonic.tunnel.open_via_proxy` does the proxy's
-        part; name resolution and TCP still go through the connector's DNS
-        cache. A direct TLS connection picks its driver from the ALPN result;
-        h2c (HTTP/2 over plain TCP) is used only with prior knowledge. The
-        caller bounds the call (``sock_connect``).
+        Resolve, connect and (for https) handshake, through ``proxy`` if
+        given, or over a custom backend's stream; an HTTP/2 connection is
+        ready once the server's SETTINGS came (its stream limit). The caller
+        bounds the whole call (``sock_connect``).
 
         Args:
             url: The request URL; its host and port are dialled.
             key: Its pool key: verification, the caller's SSL context, HTTP/2.
             proxy: The proxy to go through, if any.
+
+        Returns:
+            The connection, and its DNS, TLS and address facts.
 
         Raises:
             InvalidRequest: A proxy with a custom ``network_backend`` or with ``uds``.
@@ -183,20 +208,53 @@ class ConnectionOpener:
             ProxyError: The proxy refused the tunnel.
         """
         backend = self.network_backend
+        dialer: TCPDialer | None = None
         if backend is not None:
             if proxy is not None:
                 raise InvalidRequest(
                     f"a connector with network_backend={backend!r} cannot go through "
                     f"{proxy!r} (proxies need the default backend)"
                 )
-            return await self._open_stream(backend, url, key)
-        uds = self._settings.uds
-        if proxy is not None and uds is not None:
-            raise InvalidRequest(
-                f"a connector with uds={uds!r} connects to that socket only; "
-                f"it cannot go through {proxy!r}"
-            )
-        dialer = self._dialer(uds)
+            transport, driver = await self._open_stream(backend, url, key)
+            dialed_host = False
+        else:
+            uds = self._settings.uds
+            if proxy is not None and uds is not None:
+                raise InvalidRequest(
+                    f"a connector with uds={uds!r} connects to that socket only; "
+                    f"it cannot go through {proxy!r}"
+                )
+            dialer = self._dialer(uds)
+            transport, driver = await self._dial(dialer, url, key, proxy)
+            dialed_host = proxy is None and uds is None
+        if isinstance(driver, HTTP2Driver):
+            try:
+                await driver.wait_ready()  # the server's SETTINGS: its stream limit
+            except BaseException:
+                driver.close()
+                raise
+        remote = _address(transport.get_extra_info("peername"))
+        driver.addresses = (remote, _address(transport.get_extra_info("sockname")))
+        return OpenedConnection(
+            transport,
+            driver,
+            dialer.dns_seconds if dialer is not None else 0.0,
+            dialer.dns_hits if dialer is not None else 0,
+            dialer.dns_misses if dialer is not None else 0,
+            url.is_secure and _session_reused(transport),
+            dialed_host,
+        )
+
+    async def _dial(
+        self, dialer: TCPDialer, url: ParsedURL, key: PoolKey, proxy: Proxy | None
+    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver]:
+        """Dial ``url`` (or ``proxy``) with ``dialer``; pick the driver.
+
+        With a proxy, :func:`aiosonic.tunnel.open_via_proxy` does the proxy's
+        part; name resolution and TCP still go through ``dialer``. A direct
+        TLS connection picks its driver from the ALPN result; h2c (HTTP/2
+        over plain TCP) is used only with prior knowledge.
+        """
         tls = self._settings.tls
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
         limits = self.limits
@@ -225,12 +283,12 @@ class ConnectionOpener:
                 )
             session_dial.handshaken(transport.get_extra_info("ssl_object"))
             assert negotiator.driver is not None
-            return transport, negotiator.driver, dialer
+            return transport, negotiator.driver
         if proxy is None and key.http2 and h2_config.prior_knowledge:
             transport, h2_driver = await dialer.open_transport(
                 url.host, url.port, h2_factory, None, None
             )
-            return transport, h2_driver, dialer
+            return transport, h2_driver
         if proxy is not None:
             proxy_ssl = tls.get(key.verify) if proxy.scheme == "https" else None
             transport, driver = await open_via_proxy(
@@ -244,11 +302,11 @@ class ConnectionOpener:
                 ssl_ctx,
                 url.host if ssl_ctx is not None else None,
             )
-        return transport, driver, dialer
+        return transport, driver
 
     async def _open_stream(
         self, backend: NetworkBackendInterface, url: ParsedURL, key: PoolKey
-    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, None]:
+    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver]:
         """Open a connection through a custom backend's stream (TLS on it for ``https``)."""
         tls = self._settings.tls
         ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
@@ -284,7 +342,7 @@ class ConnectionOpener:
         except BaseException:
             await asyncio.shield(stream.close())
             raise
-        return transport, driver, None
+        return transport, driver
 
     async def open_websocket_transport(
         self,
@@ -329,3 +387,16 @@ class ConnectionOpener:
             return await open_tunnel(proxy, url, dialer, factory, ssl_ctx, proxy_ssl, self.limits)
         server_hostname = url.host if ssl_ctx is not None else None
         return await dialer.open_transport(url.host, url.port, factory, ssl_ctx, server_hostname)
+
+
+def _session_reused(transport: asyncio.BaseTransport) -> bool:
+    """Tell whether ``transport``'s TLS handshake resumed a session (no TLS: False)."""
+    ssl_object = transport.get_extra_info("ssl_object")  # a backend's may be its own
+    return isinstance(ssl_object, ssl.SSLObject) and ssl_object.session_reused
+
+
+def _address(info: Any) -> Address:
+    """``(host, port)`` of a ``peername``/``sockname`` (IPv6's 4-tuple too); None otherwise."""
+    if isinstance(info, tuple) and len(info) >= 2:
+        return str(info[0]), int(info[1])
+    return None
