@@ -2,16 +2,18 @@
 
 The connector picks the pool for an origin, waits for a slot (the
 ``pool_acquire`` deadline), and when the slot cannot carry the request as it
-is, opens a transport: DNS (through :class:`~aiosonic.dns_cache.DNSCache`), TCP,
-TLS with SNI and ALPN. DNS + TCP + TLS together are bounded by ``sock_connect``.
-Through a proxy, :mod:`aiosonic.tunnel` does the proxy's part (CONNECT, SOCKS5,
-TLS inside the tunnel) with this connector's DNS and TCP, under the same deadline.
-It also decides at release whether a connection is kept (synchronously:
-``Connection.check_in`` says whether to close it), and tracks leases so
-``wait_requests()`` can wait on an event instead of polling. It records each
-connection it opens in a :class:`~aiosonic.stats.ConnectionBook` (for
-``stats()``, at no cost per request), and takes out of reuse the connections
-whose peer address left their host's DNS answer when the cache refreshes it.
+is, has its :class:`~aiosonic.opening.ConnectionOpener` open a connection:
+DNS (through the connector's :class:`~aiosonic.dns_cache.DNSCache`), TCP, TLS
+with SNI and ALPN, a proxy tunnel or a custom backend's stream, and the
+driver for what was negotiated. How that is done lives in
+:mod:`aiosonic.opening`; the ``sock_connect`` deadline around all of it
+lives here. The connector also decides at release whether a connection is
+kept (synchronously: ``Connection.check_in`` says whether to close it), and
+tracks leases so ``wait_requests()`` can wait on an event instead of
+polling. It records each connection it opens in a
+:class:`~aiosonic.stats.ConnectionBook` (for ``stats()``, at no cost per
+request), and takes out of reuse the connections whose peer address left
+their host's DNS answer when the cache refreshes it.
 
 An HTTP/1.1 request leases a whole slot (:class:`~aiosonic.connection.HTTP11Lease`).
 HTTP/2 connections sit in the same pools. A request leases a *stream*
