@@ -2,16 +2,18 @@
 
 The connector picks the pool for an origin, waits for a slot (the
 ``pool_acquire`` deadline), and when the slot cannot carry the request as it
-is, opens a transport: DNS (through :class:`~aiosonic.dns_cache.DNSCache`), TCP,
-TLS with SNI and ALPN. DNS + TCP + TLS together are bounded by ``sock_connect``.
-Through a proxy, :mod:`aiosonic.tunnel` does the proxy's part (CONNECT, SOCKS5,
-TLS inside the tunnel) with this connector's DNS and TCP, under the same deadline.
-It also decides at release whether a connection is kept (synchronously:
-``Connection.check_in`` says whether to close it), and tracks leases so
-``wait_requests()`` can wait on an event instead of polling. It records each
-connection it opens in a :class:`~aiosonic.stats.ConnectionBook` (for
-``stats()``, at no cost per request), and takes out of reuse the connections
-whose peer address left their host's DNS answer when the cache refreshes it.
+is, has its :class:`~aiosonic.opening.ConnectionOpener` open a connection:
+DNS (through the connector's :class:`~aiosonic.dns_cache.DNSCache`), TCP, TLS
+with SNI and ALPN, a proxy tunnel or a custom backend's stream, and the
+driver for what was negotiated. How that is done lives in
+:mod:`aiosonic.opening`; the ``sock_connect`` deadline around all of it
+lives here. The connector also decides at release whether a connection is
+kept (synchronously: ``Connection.check_in`` says whether to close it), and
+tracks leases so ``wait_requests()`` can wait on an event instead of
+polling. It records each connection it opens in a
+:class:`~aiosonic.stats.ConnectionBook` (for ``stats()``, at no cost per
+request), and takes out of reuse the connections whose peer address left
+their host's DNS answer when the cache refreshes it.
 
 An HTTP/1.1 request leases a whole slot (:class:`~aiosonic.connection.HTTP11Lease`).
 HTTP/2 connections sit in the same pools. A request leases a *stream*
@@ -46,22 +48,18 @@ from aiosonic.backends import NetworkBackend, NetworkBackendInterface
 from aiosonic.connection import ACTIVE, Connection, HTTP2Stream, HTTP11Lease, http11_head
 from aiosonic.connector_tracking import OpenWebSocket, OpenWebSockets, SlotWaiters
 from aiosonic.decoders import MAX_CONTENT_ENCODINGS, MAX_DECOMPRESSED_SIZE, DecodeLimits
-from aiosonic.dialer import TCPDialer
 from aiosonic.dns_cache import AnswerListener, DNSCache
 from aiosonic.drivers.http2 import Http2Config, HTTP2Driver
 from aiosonic.drivers.http11 import HTTP11Driver
-from aiosonic.drivers.negotiate import ALPN_H2_AND_H11, ALPN_H11, ALPNNegotiator
-from aiosonic.drivers.stream_transport import StreamTransport
 from aiosonic.exceptions import (
     ConnectionPoolAcquireTimeout,
     ConnectorClosed,
     ConnectTimeout,
-    InvalidRequest,
-    TLSError,
 )
 from aiosonic.h2_sharing import SharedConnections
 from aiosonic.happy_eyeballs import DEFAULT_DELAY, check_delay
 from aiosonic.leaks import OwnedTransports, Site, creation_site
+from aiosonic.opening import ConnectionOpener, OpenedConnection
 from aiosonic.pools import Pool, PoolConfig, PublishedPoolAdapter, SmartPool, as_pool
 from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.protocols.websocket import CLOSE_GOING_AWAY
@@ -74,7 +72,6 @@ from aiosonic.tcp_helpers import SocketOptions
 from aiosonic.timeout import Timeouts, deadline
 from aiosonic.tls import SHARED_CONTEXTS, ClientCert
 from aiosonic.tls_sessions import TLSSessions
-from aiosonic.tunnel import open_tunnel, open_via_proxy
 from aiosonic.urls import ParsedURL, PoolKey, parse_url
 
 __all__ = ["PRELOAD_LIMIT", "Http2Config", "OpenWebSocket", "TCPConnector"]
@@ -92,8 +89,6 @@ UNREAD_SITES_SHOWN = 3
 logger = logging.getLogger(__name__)
 
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
-#: A transport's ``(host, port)`` address, or None when it has none (UNIX socket).
-Address = tuple[str, int] | None
 
 
 class TCPConnector(PublishedConnectorAttributes):
@@ -196,15 +191,12 @@ class TCPConnector(PublishedConnectorAttributes):
         self.dns.on_answer = _dns_follower(weakref.ref(self))
         self._book = ConnectionBook()
         self.conn_max_requests = conn_max_requests
-        self.limits = limits
         self.max_decompressed_size = max_decompressed_size
         self.max_content_encodings = max_content_encodings
         # The shared contexts, and this connector's sessions per pool key.
         self.tls = TLSSessions(SHARED_CONTEXTS, tls_session_resumption)
         self.http2 = http2
         self.http2_config = http2_config or Http2Config()
-        self.happy_eyeballs_delay = check_delay(happy_eyeballs_delay)
-        self.socket_options = socket_options
         self.uds = uds
         if type(network_backend) is NetworkBackend:
             network_backend = None  # the default: the connector's own fast path
@@ -213,7 +205,12 @@ class TCPConnector(PublishedConnectorAttributes):
                 "pass uds= or network_backend= (aiosonic.backends.UnixSocketBackend "
                 "maps origins to sockets), not both"
             )
-        self.network_backend = network_backend
+        # New connections: it reads dns, tls, http2, http2_config and uds from
+        # here at each open, and owns the settings only opening reads (see the
+        # properties below).
+        self._opener = ConnectionOpener(
+            self, socket_options, check_delay(happy_eyeballs_delay), network_backend, limits
+        )
         self._shared = SharedConnections()
         configs = dict(pool_configs or {})
         configs.setdefault(
@@ -298,6 +295,46 @@ class TCPConnector(PublishedConnectorAttributes):
         tb: TracebackType | None,
     ) -> None:
         await self.cleanup()
+
+    # The settings only opening reads live on the opener (one home each, so an
+    # assignment here takes effect with the next connection); none is read
+    # per request.
+
+    @property
+    def socket_options(self) -> SocketOptions | None:
+        """TCP options of every new connection (``socket_options=``)."""
+        return self._opener.socket_options
+
+    @socket_options.setter
+    def socket_options(self, value: SocketOptions | None) -> None:
+        self._opener.socket_options = value
+
+    @property
+    def happy_eyeballs_delay(self) -> float | None:
+        """Seconds between connection attempts to a host's addresses (``happy_eyeballs_delay=``)."""
+        return self._opener.happy_eyeballs_delay
+
+    @happy_eyeballs_delay.setter
+    def happy_eyeballs_delay(self, value: float | None) -> None:
+        self._opener.happy_eyeballs_delay = value
+
+    @property
+    def network_backend(self) -> NetworkBackendInterface | None:
+        """The custom backend connections go through, or None (``network_backend=``)."""
+        return self._opener.network_backend
+
+    @network_backend.setter
+    def network_backend(self, value: NetworkBackendInterface | None) -> None:
+        self._opener.network_backend = value
+
+    @property
+    def limits(self) -> H11Limits | None:
+        """HTTP/1.1 parser limits of every response (``limits=``)."""
+        return self._opener.limits
+
+    @limits.setter
+    def limits(self, value: H11Limits | None) -> None:
+        self._opener.limits = value
 
     @property
     def pool(self) -> Any:
@@ -674,13 +711,7 @@ class TCPConnector(PublishedConnectorAttributes):
         try:
             async with scope:
                 started = time.perf_counter()
-                transport, driver, dialer = await self._open(url, key, proxy)
-                if isinstance(driver, HTTP2Driver):
-                    try:
-                        await driver.wait_ready()  # the server's SETTINGS: its stream limit
-                    except BaseException:
-                        driver.close()
-                        raise
+                opened = await self._opener.open(url, key, proxy)
         except TimeoutError as exc:
             if not scope.expired():
                 raise  # not ours: a narrower deadline's
@@ -688,42 +719,33 @@ class TCPConnector(PublishedConnectorAttributes):
                 f"no connection within sock_connect={timeouts.sock_connect}s "
                 f"({url.host}:{url.port}{f' via {proxy.key}' if proxy else ''})"
             ) from exc
-        dns_seconds = dialer.dns_seconds if dialer is not None else 0.0
-        conn.attach(key, transport, driver)
+        driver = opened.driver
+        conn.attach(key, opened.transport, driver)
         owned = self._owned
         if owned is None:
             owned = self._owned = OwnedTransports(self, *self._made_by)
         owned.add(driver)
+        dns_seconds = opened.dns_seconds
         conn.connect_timings = (dns_seconds, time.perf_counter() - started - dns_seconds)
-        self._record(conn, url, transport, driver, dialer, proxy)
+        self._record(conn, url, opened)
         if isinstance(driver, HTTP11Driver) and key.http2 and url.is_secure:
             self._shared.remember_h11(key)
 
-    def _record(
-        self,
-        conn: Connection,
-        url: ParsedURL,
-        transport: asyncio.Transport,
-        driver: HTTP11Driver | HTTP2Driver,
-        dialer: TCPDialer | None,
-        proxy: Proxy | None,
-    ) -> None:
-        """Note a new connection: its addresses, and the book's counts (once per connection)."""
-        remote = _address(transport.get_extra_info("peername"))
-        driver.addresses = (remote, _address(transport.get_extra_info("sockname")))
-        # Only a direct TCP connection's peer is an address of the URL's host.
-        direct = dialer is not None and proxy is None and self.uds is None
+    def _record(self, conn: Connection, url: ParsedURL, opened: OpenedConnection) -> None:
+        """Note a new connection in the book, and keep its host's DNS answer fresh."""
+        remote = opened.driver.addresses[0]
         self._book.opened(
             (url.scheme, url.host, url.port),
             conn,
-            driver,
+            opened.driver,
             tls=url.is_secure,
-            tls_resumed=url.is_secure and _session_reused(transport),
-            dns_hits=dialer.dns_hits if dialer is not None else 0,
-            dns_misses=dialer.dns_misses if dialer is not None else 0,
-            peer_ip=remote[0] if direct and remote is not None else None,
+            tls_resumed=opened.tls_resumed,
+            dns_hits=opened.dns_hits,
+            dns_misses=opened.dns_misses,
+            peer_ip=remote[0] if opened.dialed_host and remote is not None else None,
         )
-        if direct:
+        # Only a direct TCP connection's peer is an address of the URL's host.
+        if opened.dialed_host:
             self.dns.keep_fresh(url.host, url.port)
 
     def _follow_dns(self, host: str, port: int, answers: list[dict[str, Any]]) -> bool:
@@ -820,7 +842,7 @@ class TCPConnector(PublishedConnectorAttributes):
         if self._shared.has_waiters:
             self._shared.notify()
 
-    # --- opening ------------------------------------------------------------
+    # --- opening ---------------------------------------------------------
 
     def context_with_cert(self, verify: bool, http2: bool, cert: ClientCert) -> ssl.SSLContext:
         """Return the shared SSL context that presents ``cert`` (one per configuration).
@@ -829,125 +851,13 @@ class TCPConnector(PublishedConnectorAttributes):
         (which holds the context) keeps connections of different
         certificates apart, and shares those of the same one.
         """
-        return self.tls.get(verify, ALPN_H2_AND_H11 if http2 or self.http2 else ALPN_H11, cert)
+        return self._opener.context_with_cert(verify, http2, cert)
 
     def ssl_context_for(
         self, url: ParsedURL, verify: bool, ssl_ctx: ssl.SSLContext | None
     ) -> ssl.SSLContext | None:
         """Return the SSL context a connection to ``url`` uses, or None for plaintext."""
-        if not url.is_secure:
-            return None
-        return ssl_ctx if ssl_ctx is not None else self.tls.get(verify)
-
-    async def _open(
-        self, url: ParsedURL, key: PoolKey, proxy: Proxy | None = None
-    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, TCPDialer | None]:
-        """Resolve, connect and (for https) handshake; return the dialer too (its DNS facts).
-
-        With a proxy, :func:`aiosonic.tunnel.open_via_proxy` does the proxy's
-        part; name resolution and TCP still go through this connector. A
-        direct TLS connection picks its driver from the ALPN result; h2c
-        (HTTP/2 over plain TCP) is used only with prior knowledge.
-        """
-        backend = self.network_backend
-        if backend is not None:
-            if proxy is not None:
-                raise InvalidRequest(
-                    f"a connector with network_backend={backend!r} cannot go through "
-                    f"{proxy!r} (proxies need the default backend)"
-                )
-            return await self._open_stream(backend, url, key)
-        if proxy is not None and self.uds is not None:
-            raise InvalidRequest(
-                f"a connector with uds={self.uds!r} connects to that socket only; "
-                f"it cannot go through {proxy!r}"
-            )
-        dialer = TCPDialer(self.dns, self.socket_options, self.happy_eyeballs_delay, self.uds)
-        ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
-        limits = self.limits
-        h2_config = self.http2_config
-
-        def driver_factory() -> HTTP11Driver:
-            return HTTP11Driver(limits)
-
-        def h2_factory() -> HTTP2Driver:
-            return HTTP2Driver(h2_config)
-
-        if proxy is None and ssl_ctx is not None:
-            if key.http2 and key.ssl is None:
-                ssl_ctx = self.tls.get(key.verify, ALPN_H2_AND_H11)
-            # A caller's context is used as it is, never changed: it may be
-            # shared, and an SSLContext can be neither copied nor asked which
-            # ALPN protocols it offers. It offers what its owner set, and the
-            # driver follows what the server picks from those.
-            with self.tls.dial(key, ssl_ctx) as session_dial:
-                transport, negotiator = await dialer.open_transport(
-                    url.host,
-                    url.port,
-                    lambda: ALPNNegotiator(h2_factory, driver_factory),
-                    ssl_ctx,
-                    url.host,
-                )
-            session_dial.handshaken(transport.get_extra_info("ssl_object"))
-            assert negotiator.driver is not None
-            return transport, negotiator.driver, dialer
-        if proxy is None and key.http2 and h2_config.prior_knowledge:
-            transport, h2_driver = await dialer.open_transport(
-                url.host, url.port, h2_factory, None, None
-            )
-            return transport, h2_driver, dialer
-        if proxy is not None:
-            proxy_ssl = self.tls.get(key.verify) if proxy.scheme == "https" else None
-            transport, driver = await open_via_proxy(
-                proxy, url, dialer, driver_factory, ssl_ctx, proxy_ssl, limits
-            )
-        else:
-            transport, driver = await dialer.open_transport(
-                url.host,
-                url.port,
-                driver_factory,
-                ssl_ctx,
-                url.host if ssl_ctx is not None else None,
-            )
-        return transport, driver, dialer
-
-    async def _open_stream(
-        self, backend: NetworkBackendInterface, url: ParsedURL, key: PoolKey
-    ) -> tuple[asyncio.Transport, HTTP11Driver | HTTP2Driver, None]:
-        """Open a connection through a custom backend's stream (TLS on it for ``https``)."""
-        ssl_ctx = self.ssl_context_for(url, key.verify, key.ssl)
-        if ssl_ctx is not None and key.http2 and key.ssl is None:
-            ssl_ctx = self.tls.get(key.verify, ALPN_H2_AND_H11)
-        # uvloop's start_tls does the handshake in the context the transport
-        # was made in (at connect), so the session is offered from there on.
-        session_dial = self.tls.dial(key, ssl_ctx)
-        with session_dial:
-            stream = await backend.connect(url.host, url.port)
-            try:
-                if ssl_ctx is not None:
-                    await stream.start_tls(ssl_ctx, url.host)
-            except BaseException as exc:
-                await asyncio.shield(stream.close())
-                if isinstance(exc, ssl.SSLError):
-                    raise TLSError.from_handshake(f"{url.host}:{url.port}", exc) from exc
-                raise
-        try:
-            h2 = False
-            if ssl_ctx is not None:
-                ssl_object = stream.get_extra_info("ssl_object")
-                session_dial.handshaken(ssl_object)
-                h2 = ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
-            else:
-                h2 = key.http2 and self.http2_config.prior_knowledge
-            driver: HTTP11Driver | HTTP2Driver = (
-                HTTP2Driver(self.http2_config) if h2 else HTTP11Driver(self.limits)
-            )
-            transport = StreamTransport(stream, driver)
-            transport.start()
-        except BaseException:
-            await asyncio.shield(stream.close())
-            raise
-        return transport, driver, None
+        return self._opener.ssl_context_for(url, verify, ssl_ctx)
 
     async def open_websocket_transport(
         self,
@@ -960,6 +870,7 @@ class TCPConnector(PublishedConnectorAttributes):
 
         The connection is the caller's for good: it is never in a pool, so it
         is never reused for HTTP. The caller bounds the call (``sock_connect``).
+        See :meth:`aiosonic.opening.ConnectionOpener.open_websocket_transport`.
 
         Args:
             url: The ``ws://``/``wss://`` URL; its host and port are dialled.
@@ -978,23 +889,7 @@ class TCPConnector(PublishedConnectorAttributes):
         """
         if self._closed:
             raise ConnectorClosed(f"the client was closed; not connecting to {url.url}")
-        if self.network_backend is not None:
-            raise InvalidRequest(
-                f"a connector with network_backend={self.network_backend!r} cannot open "
-                f"WebSockets yet ({url.url})"
-            )
-        dialer = TCPDialer(self.dns, self.socket_options, self.happy_eyeballs_delay, self.uds)
-        if proxy is not None:
-            if self.uds is not None:
-                raise InvalidRequest(
-                    f"a connector with uds={self.uds!r} connects to that socket only; "
-                    f"it cannot open {url.url} through {proxy!r}"
-                )
-            proxy_ssl = self.tls.get(True) if proxy.scheme == "https" else None
-            # Always a tunnel, ws:// too: a WebSocket is a byte stream of its own.
-            return await open_tunnel(proxy, url, dialer, factory, ssl_ctx, proxy_ssl, self.limits)
-        server_hostname = url.host if ssl_ctx is not None else None
-        return await dialer.open_transport(url.host, url.port, factory, ssl_ctx, server_hostname)
+        return await self._opener.open_websocket_transport(url, ssl_ctx, factory, proxy)
 
     def track_websocket(self, websocket: OpenWebSocket) -> None:
         """Count ``websocket`` as open until :meth:`forget_websocket`; cleanup() closes it.
@@ -1068,19 +963,6 @@ def _dns_follower(connector: weakref.ref[TCPConnector]) -> AnswerListener:
         return alive is not None and alive._follow_dns(host, port, answers)
 
     return follow
-
-
-def _session_reused(transport: asyncio.BaseTransport) -> bool:
-    """Tell whether ``transport``'s TLS handshake resumed a session (no TLS: False)."""
-    ssl_object = transport.get_extra_info("ssl_object")  # a backend's may be its own
-    return isinstance(ssl_object, ssl.SSLObject) and ssl_object.session_reused
-
-
-def _address(info: Any) -> Address:
-    """``(host, port)`` of a ``peername``/``sockname`` (IPv6's 4-tuple too); None otherwise."""
-    if isinstance(info, tuple) and len(info) >= 2:
-        return str(info[0]), int(info[1])
-    return None
 
 
 def _normalise_pool_name(name: str) -> str:

@@ -52,6 +52,12 @@ RULES = [
     ),
     # Retry is policy around "send once": no I/O of its own.
     Rule("aiosonic/retry.py", forbid=IO),
+    # Opening a connection is below the connector: it reads the connector's
+    # settings through a Protocol and knows no pool, slot or lease.
+    Rule(
+        "aiosonic/opening.py",
+        forbid=("aiosonic.connectors", "aiosonic.pools", "aiosonic.connection", "aiosonic.client"),
+    ),
 ]
 
 
