@@ -200,7 +200,7 @@ async def test_rst_no_error_after_full_response_keeps_response(h2_server) -> Non
         for piece in range(50):
             pulled.append(piece)
             yield b"u" * 1000
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # a slow producer: the upload outlives the answer
 
     server = await h2_server(script)
     async with pk_client() as client:
@@ -385,6 +385,8 @@ async def test_zero_window_then_window_update(h2_server) -> None:
         await conn.respond(warm.stream_id, b"warm")
         await conn.wait_until(lambda: len(conn.requests) == 2)
         upload = max(conn.requests)
+        # A time to watch for DATA that must not come: no event marks "would have
+        # sent by now". A correct client passes however short this is.
         await asyncio.sleep(0.3)
         paused_bytes.append(len(conn.requests[upload].body))
         conn.window_update(size, upload)
