@@ -271,6 +271,7 @@ class H2ScriptConn:
         self.goaway: h2.events.ConnectionTerminated | None = None  # the client's GOAWAY
         self.errors: list[Exception] = []  # protocol violations by the client
         self.settings_acked = 0
+        self.pings_acked = 0  # PING ACKs from the client, for ping_round_trip()
         self.sent: dict[int, int] = {}  # stream id -> DATA bytes sent by send_data
         self.max_open_streams = 0  # most client streams open at once
         self.closed = asyncio.Event()  # the client closed (EOF) or we did
@@ -323,6 +324,8 @@ class H2ScriptConn:
             self.goaway = event
         elif isinstance(event, h2.events.SettingsAcknowledged):
             self.settings_acked += 1
+        elif isinstance(event, h2.events.PingAckReceived):
+            self.pings_acked += 1
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5) -> None:
         """Wait for ``predicate()``, re-checked after each batch of client frames."""
@@ -339,6 +342,18 @@ class H2ScriptConn:
 
     async def wait_closed(self, timeout: float = 30) -> None:
         await asyncio.wait_for(self.closed.wait(), timeout)
+
+    async def ping_round_trip(self, timeout: float = 5) -> None:
+        """Send a PING and wait for the client's ACK.
+
+        The client reads frames in order, so once it acknowledges the PING it
+        has read every frame sent before it; and what it wrote before the ACK
+        (a WINDOW_UPDATE, say) reached us with it or earlier.
+        """
+        target = self.pings_acked + 1
+        self.h2.ping(b"%08d" % target)
+        self.flush()
+        await self.wait_until(lambda: self.pings_acked >= target, timeout)
 
     def send_headers(self, stream_id: int, status: int = 200, headers=(), end=False) -> None:
         self.h2.send_headers(stream_id, [(":status", str(status)), *headers], end_stream=end)
@@ -430,6 +445,7 @@ class H2ScriptServer:
         self.script_errors: list[BaseException] = []
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._conn_made = asyncio.Condition()
 
     @property
     def url(self) -> str:
@@ -440,10 +456,18 @@ class H2ScriptServer:
         """Every request received, connection by connection, by stream id."""
         return [r for conn in self.conns for r in conn.requests.values()]
 
+    async def conn(self, index: int = 0, timeout: float = 5) -> H2ScriptConn:
+        """Connection ``index`` (0: the first accepted), waiting for it to be accepted."""
+        async with asyncio.timeout(timeout), self._conn_made:
+            await self._conn_made.wait_for(lambda: len(self.conns) > index)
+        return self.conns[index]
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = H2ScriptConn(len(self.conns), reader, writer, self.settings)
         self.conns.append(conn)
         self._tasks.add(task := asyncio.current_task())  # type: ignore[arg-type]
+        async with self._conn_made:
+            self._conn_made.notify_all()
         if self.before_settings:
             conn.write_raw(self.before_settings)
         conn.h2.initiate_connection()

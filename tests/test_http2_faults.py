@@ -18,7 +18,7 @@ from functools import partial
 
 import hpack
 import pytest
-from conftest import read_request
+from conftest import read_request, wait_until
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 from h2_servers import H2ScriptConn, H2ScriptServer, answer_all, h2_tls_context
@@ -200,7 +200,7 @@ async def test_rst_no_error_after_full_response_keeps_response(h2_server) -> Non
         for piece in range(50):
             pulled.append(piece)
             yield b"u" * 1000
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # a slow producer: the upload outlives the answer
 
     server = await h2_server(script)
     async with pk_client() as client:
@@ -306,7 +306,7 @@ async def test_abrupt_close_fails_each_open_stream(h2_server) -> None:
         await conn.wait_until(lambda: len(conn.order) == 3)
         conn.send_headers(conn.order[1], 200, [("content-length", "100")])
         await conn.send_data(conn.order[1], b"partial", end=False)
-        await asyncio.sleep(0.05)
+        await conn.ping_round_trip()  # the client has read the head and the partial body
         conn.abort()
 
     server = await h2_server(first_then(half_answer_then_abort))
@@ -385,6 +385,8 @@ async def test_zero_window_then_window_update(h2_server) -> None:
         await conn.respond(warm.stream_id, b"warm")
         await conn.wait_until(lambda: len(conn.requests) == 2)
         upload = max(conn.requests)
+        # A time to watch for DATA that must not come: no event marks "would have
+        # sent by now". A correct client passes however short this is.
         await asyncio.sleep(0.3)
         paused_bytes.append(len(conn.requests[upload].body))
         conn.window_update(size, upload)
@@ -416,8 +418,18 @@ async def test_unread_body_is_bounded_by_stream_window(h2_server) -> None:
     server = await h2_server(big_answer)
     async with pk_client(h2={"initial_stream_window": window}) as client:
         response = await client.get(f"{server.url}/big")
-        await asyncio.sleep(0.3)  # nobody reads: the server may send one window
-        stalled = server.conns[0].sent[1]
+        conn = server.conns[0]
+
+        def server_stalled_or_done() -> bool:
+            return conn.sent.get(1, 0) == size or conn.h2.local_flow_control_window(1) == 0
+
+        # Nobody reads: the server may send one window, then waits for credit.
+        assert await wait_until(server_stalled_or_done)
+        # Credit the client hands back for frames it has read (it must not, unread)
+        # reaches the server before the second ACK, and reopens the flow.
+        await conn.ping_round_trip()
+        await conn.ping_round_trip()
+        stalled = conn.sent[1]
         digest = hashlib.sha256()
         async for chunk in response.read_chunks():
             digest.update(chunk)
@@ -527,9 +539,8 @@ async def test_lost_connection_tells_each_stream_whether_it_was_reused(h2_server
 
 async def server_has_requests(server: H2ScriptServer, count: int) -> None:
     """Wait until connection 0 of ``server`` has ``count`` complete requests."""
-    while not server.conns:
-        await asyncio.sleep(0)
-    await server.conns[0].wait_until(lambda: len(server.conns[0].order) >= count)
+    conn = await server.conn(0)
+    await conn.wait_until(lambda: len(conn.order) >= count)
 
 
 @pytest.mark.parametrize(

@@ -181,9 +181,9 @@ async def test_close_fails_a_request_waiting_for_a_pool_slot(raw_server) -> None
     first = asyncio.create_task(client.get(server.url + "/1"))
     await received.wait()
     waiting = asyncio.create_task(client.get(server.url + "/2"))
-    # Nothing between the call and the pool's queue waits: one loop turn gets it
-    # there (the message below proves it was waiting, not refused at the door).
-    await asyncio.sleep(0)
+    # Close only once the request is queued for the pool's one slot (the message
+    # below also proves it was waiting, not refused at the door).
+    assert await wait_until(lambda: len(client.connector.pool._waiters) == 1)
     await client.connector.cleanup()  # passed in, so closing it is the caller's job
     with pytest.raises(ConnectorClosed, match="client was closed while this request waited"):
         await asyncio.wait_for(asyncio.shield(waiting), 5)

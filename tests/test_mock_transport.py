@@ -102,14 +102,20 @@ async def test_async_handler_streamed_bodies_and_hooks() -> None:
 
 
 async def test_timeouts_run_for_real() -> None:
-    async def slow(request: MockRequest) -> MockResponse:
-        await asyncio.sleep(5)
+    entered = asyncio.Event()
+
+    async def stalled(request: MockRequest) -> MockResponse:
+        entered.set()
+        await asyncio.Event().wait()  # never set: only the client's timeout ends this wait
         return MockResponse(200)
 
-    transport = MockTransport(slow, timeouts=Timeouts(sock_read=0.1))
+    transport = MockTransport(stalled, timeouts=Timeouts(sock_read=0.1))
     async with HTTPClient(transport) as client:
         with pytest.raises(ReadTimeout):
-            await client.get("http://s.test/")
+            # A sock_read that never fires fails here (a bare TimeoutError), not hangs.
+            async with asyncio.timeout(5):
+                await client.get("http://s.test/")
+        assert entered.is_set()
         assert transport.is_all_free()
     await transport.cleanup()
 

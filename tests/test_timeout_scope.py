@@ -61,8 +61,12 @@ def test_bad_budgets_are_refused(bad: object) -> None:
         aiosonic.timeout(bad)  # type: ignore[arg-type]
 
 
-async def _slow_server(raw_server: RawFactory, delay: float) -> RawServer:
-    """Answer each request on a connection after ``delay`` seconds."""
+async def _slow_server(raw_server: RawFactory, delay: float | None) -> RawServer:
+    """Answer each request on a connection after ``delay`` seconds.
+
+    With ``delay=None``, never answer: wait until the client hangs up (or the
+    fixture closes the server), so a deadline under test is the only way out.
+    """
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
@@ -70,7 +74,10 @@ async def _slow_server(raw_server: RawFactory, delay: float) -> RawServer:
                 await read_request(reader)
             except asyncio.IncompleteReadError:
                 return
-            await asyncio.sleep(delay)
+            if delay is None:
+                await reader.read()
+                return
+            await asyncio.sleep(delay)  # latency: each request succeeds on its own
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             await writer.drain()
 
@@ -101,7 +108,7 @@ async def test_scope_bounds_many_requests(raw_server: RawFactory) -> None:
 
 
 async def test_tightest_deadline_wins(raw_server: RawFactory) -> None:
-    server = await _slow_server(raw_server, 0.3)
+    server = await _slow_server(raw_server, None)
     async with aiosonic.HTTPClient() as client:
         # The request's own request_timeout is tighter: its error, not the scope's.
         tight = Timeouts(request_timeout=0.1)
@@ -118,7 +125,7 @@ async def test_tightest_deadline_wins(raw_server: RawFactory) -> None:
 
 
 async def test_nested_scopes_name_the_one_that_fired(raw_server: RawFactory) -> None:
-    server = await _slow_server(raw_server, 0.3)
+    server = await _slow_server(raw_server, None)
     async with aiosonic.HTTPClient() as client:
         with pytest.raises(ScopeTimeout, match=r"aiosonic.timeout\(0.1\)"):
             async with aiosonic.timeout(5) as outer, aiosonic.timeout(0.1) as inner:
@@ -130,16 +137,24 @@ async def test_nested_scopes_name_the_one_that_fired(raw_server: RawFactory) -> 
 
 
 async def _streaming_server(raw_server: RawFactory, pause: float) -> RawServer:
-    """Send a head and one chunk at once, then the rest of the body after ``pause``."""
+    """Send a head and one chunk at once, then the rest of the body after ``pause``.
+
+    To ``GET /stall`` the rest never comes: the server waits for the client to hang up.
+    """
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             try:
-                await read_request(reader)
+                head = await read_request(reader)
             except asyncio.IncompleteReadError:
                 return
             writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
             await writer.drain()
+            if head.startswith(b"GET /stall "):
+                await reader.read()
+                return
+            # The pause is what the test is about: it must outlast a 0.2 s scope.
+            # (Scope and pause run on one loop, so the order of the two is fixed.)
             await asyncio.sleep(pause)
             writer.write(b"6\r\nsecond\r\n0\r\n\r\n")
             await writer.drain()
@@ -162,20 +177,22 @@ async def test_cancel_lifts_the_deadline_on_a_streamed_body(raw_server: RawFacto
                 chunks.append(chunk)
         assert b"".join(chunks) == b"firstsecond"
         assert t.state == "cancelled" and not t.expired() and t.deadline is None
-        # The same, not cancelled, must fail: the pause outlasts the scope.
+        # The same, not cancelled, must fail: here the rest never comes.
         with pytest.raises(ScopeTimeout):
             async with (
                 aiosonic.timeout(0.2),
-                client.stream("GET", server.url + "/") as response,
+                client.stream("GET", server.url + "/stall") as response,
             ):
                 assert response.stream is not None
                 async for _ in response.stream:
                     pass
         # The interrupted connection was closed, not pooled with half a body:
-        # the next request gets a whole, right answer.
+        # the next request gets a whole, right answer (on the stalled connection
+        # it would get none; the guard turns that into a failure, not a hang).
         assert client.connector.is_all_free()
-        response = await client.get(server.url + "/")
-        assert await response.content() == b"firstsecond"
+        async with asyncio.timeout(5):
+            response = await client.get(server.url + "/")
+            assert await response.content() == b"firstsecond"
 
 
 async def test_cancel_before_entering_never_arms() -> None:

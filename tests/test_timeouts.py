@@ -6,9 +6,11 @@
 * ``request_timeout`` -> ``RequestTimeout``: ``request()`` as a whole.
 
 Servers stall by waiting on an event nobody sets; the only wall-clock waits
-are the deadlines under test (a few tenths of a second) and a server that
-drips bytes on a fixed period. After each timeout the same client must serve
-a request to a healthy server, and the connector must end with nothing leased.
+are the deadlines under test (a few tenths of a second), a server that drips
+bytes on a fixed period and two that answer late on purpose (the latency one
+deadline must cut and another must not). After each timeout the same client
+must serve a request to a healthy server, and the connector must end with
+nothing leased.
 """
 
 from __future__ import annotations
@@ -359,7 +361,7 @@ async def test_per_request_timeouts_override_the_connectors(raw_server: Any) -> 
         while True:
             head = await read_request(reader)
             if b" /slow " in head:
-                await asyncio.sleep(0.4)
+                await asyncio.sleep(0.4)  # the latency under test: past 0.2 s, within 2 s
             writer.write(echo_response(head))
             await writer.drain()
 
@@ -402,7 +404,7 @@ async def test_no_sock_read_on_a_reused_connection_is_not_cut_by_an_earlier_one(
         writer.write(echo_response(await read_request(reader)))
         await writer.drain()
         head = await read_request(reader)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # the latency under test: past the first request's 0.2 s
         writer.write(echo_response(head))
         await writer.drain()
         await reader.read()

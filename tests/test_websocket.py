@@ -662,7 +662,9 @@ async def test_server_that_never_answers_close_is_dropped(raw_server: Any) -> No
         loop = asyncio.get_running_loop()
         started = loop.time()
         await conn.close()
-        assert loop.time() - started < 2
+        # 0.2 s expected; unbounded or the 10 s default would fail. 5 s, not a tight
+        # bound, so a stalled CI machine does not fail a close that was bounded.
+        assert loop.time() - started < 5
         assert conn.conn.transport is None and not conn.connected
 
 
