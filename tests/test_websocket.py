@@ -242,7 +242,7 @@ async def test_custom_headers_reach_the_handshake(raw_server: Any) -> None:
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         seen.append(await _accept(reader, writer))
-        await reader.read()
+        await _until_close(reader, writer)
 
     server = await raw_server(handler)
     async with WebSocketClient() as client:
@@ -424,17 +424,56 @@ async def _accept(
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def scripted(send: bytes, extra_headers: bytes = b"", record: list[bytes] | None = None) -> Script:
-    """A server that accepts, sends ``send``, then records all the client sends until EOF."""
+def scripted(
+    send: bytes,
+    extra_headers: bytes = b"",
+    record: list[bytes] | None = None,
+    answer_close: bool = False,
+) -> Script:
+    """A server that accepts, sends ``send``, then records all the client sends until EOF.
+
+    ``answer_close``: answer the client's close frame, so a test whose client
+    closes normally does not wait out ``close_timeout``.
+    """
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _accept(reader, writer, extra_headers)
         writer.write(send)
-        received = await reader.read(-1)
+        received = await (_until_close(reader, writer) if answer_close else reader.read(-1))
         if record is not None:
             record.append(received)
 
     return handler
+
+
+async def _until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    """Read what the client sends; answer its close frame; return everything up to EOF.
+
+    The close handshake of a server that has nothing more to say, for tests
+    that are not about closing: without it the client's close waits
+    ``close_timeout`` (10 s) for an answer. Frame headers are walked as they
+    arrive; only a close frame's payload is unmasked.
+    """
+    data = bytearray()
+    pos = 0  # the start of the next frame not walked yet
+    answered = False
+    while chunk := await reader.read(65536):
+        data += chunk
+        while not answered and len(data) - pos >= 2:
+            length, head = data[pos + 1] & 0x7F, 2
+            if length == 126:
+                length, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                length, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
+            end = pos + head + 4 + length
+            if end > len(data):
+                break  # the rest of this frame has not arrived
+            if data[pos] & 0x0F == 0x8:
+                ((_, payload),) = client_frames(bytes(data[pos:end]))
+                writer.write(frame(0x8, payload[:2]))
+                answered = True
+            pos = end
+    return bytes(data)
 
 
 async def _fails_with(
@@ -570,7 +609,8 @@ async def test_utf8_character_split_across_fragments_is_fine(raw_server: Any) ->
         scripted(
             frame(0x1, euro[:1], fin=False)
             + frame(0x0, euro[1:2], fin=False)
-            + frame(0x0, euro[2:])
+            + frame(0x0, euro[2:]),
+            answer_close=True,
         )
     )
     async with WebSocketClient() as client:
@@ -643,7 +683,7 @@ async def test_server_ping_answered_while_not_receiving(raw_server: Any) -> None
         writer.write(frame(0x9, b"are you there"))
         data = await reader.read(64)
         pong.set_result(client_frames(data))
-        await reader.read()
+        await _until_close(reader, writer)
 
     server = await raw_server(handler)
     async with WebSocketClient() as client:
@@ -740,7 +780,7 @@ async def test_slow_consumer_pauses_reading(raw_server: Any) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _accept(reader, writer)
         writer.write(many)
-        await reader.read()
+        await _until_close(reader, writer)
 
     server = await raw_server(handler)
     async with WebSocketClient() as client:
@@ -755,8 +795,20 @@ async def test_slow_consumer_pauses_reading(raw_server: Any) -> None:
         assert "reading=on" in repr(conn.conn)
 
 
+async def test_close_reads_the_answer_past_a_full_queue(raw_server: Any) -> None:
+    """Reading paused by a full queue does not keep the server's close frame unread."""
+    flood = frame(0x1, b"m") * 50
+    server = await raw_server(scripted(flood, answer_close=True))
+    async with WebSocketClient() as client:
+        conn = await client.connect(_ws(server), conn_opts={"queue_maxsize": 2}, close_timeout=30)
+        assert await _wait_for(lambda: "reading=paused" in repr(conn.conn))
+        await asyncio.wait_for(conn.close(), 5)  # the handshake, not close_timeout
+        assert conn.close_code == 1000
+
+
 async def test_drop_frames_drops_instead_of_pausing(raw_server: Any) -> None:
-    server = await raw_server(scripted(b"".join(frame(0x1, str(i).encode()) for i in range(10))))
+    frames = b"".join(frame(0x1, str(i).encode()) for i in range(10))
+    server = await raw_server(scripted(frames, answer_close=True))
     async with WebSocketClient() as client:
         conn = await client.connect(
             _ws(server), conn_opts={"queue_maxsize": 2, "drop_frames": True}
@@ -766,7 +818,7 @@ async def test_drop_frames_drops_instead_of_pausing(raw_server: Any) -> None:
 
 
 async def test_0_23_queue_keywords(raw_server: Any) -> None:
-    server = await raw_server(scripted(frame(0x1, b"x") * 10))
+    server = await raw_server(scripted(frame(0x1, b"x") * 10, answer_close=True))
     async with WebSocketClient() as client:
         conn = await client.connect(
             _ws(server), conn_opts={"text_queue_maxsize": 4, "binary_queue_maxsize": 2}
@@ -976,7 +1028,7 @@ async def test_send_waits_while_the_server_does_not_read(raw_server: Any) -> Non
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _accept(reader, writer)
         await reading.wait()  # reads nothing until told
-        await reader.read()
+        await _until_close(reader, writer)
 
     server = await raw_server(handler)
     async with WebSocketClient() as client:

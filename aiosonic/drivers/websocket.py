@@ -812,6 +812,13 @@ class WebSocketDriver(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
+        if self._reading_paused:
+            # A full queue must not keep the server's close frame unread. From
+            # here on, messages past queue_maxsize are dropped, not queued, so
+            # a server that floods instead of closing cannot grow memory.
+            self._drop_frames = True
+            self._reading_paused = False
+            transport.resume_reading()
         try:
             with deadline(self._config.close_timeout, lambda: ReadTimeout("close")):
                 await asyncio.shield(self._close_received)
