@@ -271,32 +271,29 @@ class WebSocketConnection:
             ConnectionDisconnected: The connection is closed; a
                 WebSocketError (with ``close_code``) when it failed.
         """
-        conn = self.conn
-        message = conn.take()
-        if message is None:
-            # What conn.receive() does, inline when unbounded: one coroutine less
-            # per message on the hot path.
-            if timeout is None:
-                while message is None:
-                    await conn.arrival()
-                    message = conn.take()
-            else:
-                message = await conn.receive(timeout)
+        if timeout is None:
+            # What conn.receive() does, inline: one coroutine less per message.
+            conn = self.conn
+            message = conn.poll()
+            while not isinstance(message, Message):
+                await message
+                message = conn.poll()
+        else:
+            message = await self.conn.receive(timeout)
         if message.type is not _TEXT:
             raise ValueError("Expected a text message")
         return message.data  # type: ignore[return-value]
 
     async def receive_bytes(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - published API
         """Return the next message, which must be binary (see :meth:`receive_text`)."""
-        conn = self.conn
-        message = conn.take()
-        if message is None:
-            if timeout is None:  # as in receive_text
-                while message is None:
-                    await conn.arrival()
-                    message = conn.take()
-            else:
-                message = await conn.receive(timeout)
+        if timeout is None:  # as in receive_text
+            conn = self.conn
+            message = conn.poll()
+            while not isinstance(message, Message):
+                await message
+                message = conn.poll()
+        else:
+            message = await self.conn.receive(timeout)
         if message.type is not _BINARY:
             raise ValueError("Expected a binary message")
         return message.raw_data

@@ -149,6 +149,7 @@ class WebSocketDriver(asyncio.Protocol):
         self._fast_limit = min(limits) if limits else _NO_LIMIT
         #: The send fast path (send): whether a data message may skip the core.
         self._send_fast = False
+        self._write_limit = config.max_write_buffer_size
         self._refresh_send_path()
 
     def __repr__(self) -> str:
@@ -595,8 +596,14 @@ class WebSocketDriver(asyncio.Protocol):
                 ping_waiter.set_exception(error)
         self._ping_waiters.clear()
 
-    def take(self) -> Message | None:
-        """Return the next queued message, or None when none has arrived yet.
+    def poll(self) -> Message | asyncio.Future[None]:
+        """Return the next queued message, or a future that is done when one may be there.
+
+        The receive path without a coroutine of its own: while ``poll()``
+        returns a future, await it and poll again (another receiver may have
+        taken the message first). A receiver cancelled while waiting leaves
+        its future cancelled; it is dropped here or when the next message
+        arrives, so timed-out receives leave nothing behind.
 
         Raises:
             WebSocketError: The connection failed (the cause and close code in it).
@@ -612,17 +619,6 @@ class WebSocketDriver(asyncio.Protocol):
             return message
         if self.error is not None:
             raise self.error
-        return None
-
-    def arrival(self) -> asyncio.Future[None]:
-        """Return a future that is done when a message arrives or the connection ends.
-
-        With :meth:`take`, the receive path that needs no coroutine of its own:
-        ``message = take()``, and while it is None, ``await arrival()`` and take
-        again (another receiver may have taken the message first). A receiver
-        cancelled while waiting leaves its future cancelled; it is dropped here
-        or when the next message arrives.
-        """
         waiters = self._waiters
         while waiters and waiters[0].done():
             waiters.popleft()
@@ -638,22 +634,16 @@ class WebSocketDriver(asyncio.Protocol):
             WebSocketError: The connection failed (the cause and close code in it).
             ConnectionDisconnected: The connection is closed and no message is left.
         """
-        message = self.take()
-        if message is not None:
-            return message
-        if timeout is None:
-            while message is None:
-                await self.arrival()
-                message = self.take()
+        message = self.poll()
+        if isinstance(message, Message):
             return message
         with deadline(timeout, lambda: ReadTimeout(self._timed_out("message", timeout))):
-            while message is None:
-                waiter = self.arrival()
+            while not isinstance(message, Message):
                 try:
-                    await waiter
+                    await message
                 finally:
-                    waiter.cancel()  # no-op once done; a timed-out wait leaves no waiter
-                message = self.take()
+                    message.cancel()  # no-op once done; a timed-out wait leaves no waiter
+                message = self.poll()
         return message
 
     async def receive_pong(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - receive_*(timeout=) of the API
@@ -709,7 +699,7 @@ class WebSocketDriver(asyncio.Protocol):
         transport = self.transport
         if not self._send_fast or transport is None:
             return False
-        limit = self._config.max_write_buffer_size
+        limit = self._write_limit
         if limit is not None and transport.get_write_buffer_size() + len(data) > limit:
             return False
         head, body = self._encoder.encode(opcode, data)

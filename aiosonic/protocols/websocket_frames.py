@@ -111,14 +111,6 @@ class DataFrameEncoder:
         left = (len(self._pool) - self._offset) // 4
         return f"<DataFrameEncoder [{left} masking keys left]>"
 
-    def _mask(self) -> bytes:
-        offset = self._offset
-        if offset >= len(self._pool):
-            self._pool = self._random_bytes(4 * MASK_POOL_SIZE)
-            offset = 0
-        self._offset = offset + 4
-        return self._pool[offset : offset + 4]
-
     def encode(self, opcode: int, data: bytes) -> tuple[bytes, bytes]:
         """Return the header (with its masking key) and the masked payload of one frame.
 
@@ -126,7 +118,12 @@ class DataFrameEncoder:
             opcode: A data opcode (0x1 TEXT or 0x2 BINARY); FIN is set.
             data: The whole message's payload.
         """
-        mask = self._mask()
+        offset = self._offset  # the next masking key of the pool (refilled when used up)
+        if offset >= len(self._pool):
+            self._pool = self._random_bytes(4 * MASK_POOL_SIZE)
+            offset = 0
+        self._offset = offset + 4
+        mask = self._pool[offset : offset + 4]
         length = len(data)
         if length < 126:
             head = _HEAD_7.pack(_FIN | opcode, _MASKED | length, mask)
