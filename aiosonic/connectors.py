@@ -868,24 +868,10 @@ class TCPConnector(PublishedConnectorAttributes):
     ) -> tuple[asyncio.Transport, _P]:
         """Open a socket for a WebSocket with this connector's DNS cache, dialer and TLS.
 
-        The connection is the caller's for good: it is never in a pool, so it
-        is never reused for HTTP. The caller bounds the call (``sock_connect``).
-        See :meth:`aiosonic.opening.ConnectionOpener.open_websocket_transport`.
-
-        Args:
-            url: The ``ws://``/``wss://`` URL; its host and port are dialled.
-            ssl_ctx: TLS settings, or None for plaintext.
-            factory: Builds the protocol of the new transport.
-            proxy: A SOCKS5 proxy, or an HTTP(S) proxy: a CONNECT tunnel,
-                with TLS to the origin inside it for ``wss://``.
-
-        Raises:
-            ConnectorClosed: The connector was closed.
-            InvalidRequest: The connector has a custom ``network_backend``, or
-                ``uds`` and a proxy.
-            ConnectError: The host did not resolve or refused the connection.
-            TLSError: The TLS handshake or certificate check failed.
-            ProxyError: The proxy refused the tunnel.
+        Never pooled, never reused for HTTP; the caller bounds the call
+        (``sock_connect``). Arguments and errors: see
+        :meth:`aiosonic.opening.ConnectionOpener.open_websocket_transport`;
+        also ``ConnectorClosed`` once the connector is closed.
         """
         if self._closed:
             raise ConnectorClosed(f"the client was closed; not connecting to {url.url}")
