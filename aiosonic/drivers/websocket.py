@@ -83,7 +83,8 @@ _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 _PING, _PONG, _CLOSE = Opcode.PING, Opcode.PONG, Opcode.CLOSE
 _OPEN = State.OPEN
 #: Payloads below this are joined to their header for one write; bigger ones
-#: go in two writes rather than pay for a copy of the payload.
+#: go with ``writelines`` rather than pay for a copy of the payload: one writev
+#: on uvloop (strace: one system call per 1 MiB message instead of two).
 _JOIN_BELOW = 64 * 1024
 _TEXT_MESSAGE, _BINARY_MESSAGE = MessageType.TEXT, MessageType.BINARY
 #: The HTTP/1.1 answer to the upgrade ends at its empty line (RFC 9112 §2.1).
@@ -706,8 +707,7 @@ class WebSocketDriver(asyncio.Protocol):
         if len(body) < _JOIN_BELOW:
             transport.write(head + body)
         else:
-            transport.write(head)
-            transport.write(body)
+            transport.writelines((head, body))
         return True
 
     async def send(self, opcode: Opcode, data: bytes) -> None:
