@@ -195,8 +195,9 @@ class TCPConnector(PublishedConnectorAttributes):
         self.max_content_encodings = max_content_encodings
         # The shared contexts, and this connector's sessions per pool key.
         self.tls = TLSSessions(SHARED_CONTEXTS, tls_session_resumption)
-        self.http2 = http2
-        self.http2_config = http2_config or Http2Config()
+        self._pool_keys: dict[str, tuple[SendOptions, PoolKey]] = {}
+        self._http2 = http2
+        self._http2_config = http2_config or Http2Config()
         self.uds = uds
         if type(network_backend) is NetworkBackend:
             network_backend = None  # the default: the connector's own fast path
@@ -230,7 +231,6 @@ class TCPConnector(PublishedConnectorAttributes):
         # three times this lookup, which hits when the options are equal (the
         # client's default SendOptions are one object). Only send() reads it;
         # tests/test_connector.py checks it against pool_key().
-        self._pool_keys: dict[str, tuple[SendOptions, PoolKey]] = {}
         self._leased = 0
         # Set when the last lease comes back; made only while wait_free_pool()
         # waits, so a request toggles no Event (two calls each way) at low load.
@@ -299,6 +299,29 @@ class TCPConnector(PublishedConnectorAttributes):
     # The settings only opening reads live on the opener (one home each, so an
     # assignment here takes effect with the next connection); none is read
     # per request.
+
+    # The two settings that shape pool keys: assigning one forgets the memoised
+    # keys, so the next request, even to a URL already used, gets its own.
+
+    @property
+    def http2(self) -> bool:
+        """Whether HTTP/2 is offered on every request (``http2=``)."""
+        return self._http2
+
+    @http2.setter
+    def http2(self, value: bool) -> None:
+        self._http2 = value
+        self._pool_keys.clear()
+
+    @property
+    def http2_config(self) -> Http2Config:
+        """HTTP/2 windows, limits and h2c of new connections (``http2_config=``)."""
+        return self._http2_config
+
+    @http2_config.setter
+    def http2_config(self, value: Http2Config) -> None:
+        self._http2_config = value
+        self._pool_keys.clear()
 
     @property
     def socket_options(self) -> SocketOptions | None:
@@ -505,8 +528,8 @@ class TCPConnector(PublishedConnectorAttributes):
             options.ssl if secure else None,
             proxy.pool_id if proxy is not None else None,
             proxy is None
-            and (options.http2 or self.http2)
-            and (secure or self.http2_config.prior_knowledge),
+            and (options.http2 or self._http2)
+            and (secure or self._http2_config.prior_knowledge),
         )
 
     def _remember_pool_key(self, url: ParsedURL, options: SendOptions) -> PoolKey:

@@ -14,6 +14,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from conftest import HTTPServer
 from h2_servers import H2ScriptConn
@@ -22,6 +23,7 @@ import aiosonic
 from aiosonic import Http2Config, TCPConnector
 from aiosonic.backends import NetworkBackend, NetworkBackendInterface, NetworkStreamInterface
 from aiosonic.drivers.http11 import HTTP11Driver
+from aiosonic.exceptions import RemoteProtocolError
 from aiosonic.opening import ConnectionOpener, OpenedConnection
 from aiosonic.protocols.h11_events import H11Limits
 from aiosonic.tcp_helpers import SocketOptions
@@ -177,3 +179,20 @@ async def test_the_connector_delegates_its_opening_methods() -> None:
     assert shared is connector._opener.ssl_context_for(parse_url("https://h/"), True, None)
     assert shared is not None
     await connector.cleanup()
+
+
+async def test_http2_settings_assigned_later_reach_a_url_already_used(
+    http_server: HTTPServer,
+) -> None:
+    """The memoised pool key of a URL is forgotten when http2/http2_config change."""
+    server = await serve_ok(http_server)
+    connector = TCPConnector()
+    async with aiosonic.HTTPClient(connector) as client:
+        response = await client.get(server.url + "/")
+        assert response.http_version == "1.1" and await response.content() == b"ok"
+        connector.http2 = True
+        connector.http2_config = Http2Config(prior_knowledge=True)
+        # h2c now: a new connection with the HTTP/2 preface, which this
+        # HTTP/1.1-only server refuses; the pooled HTTP/1.1 one is not used.
+        with pytest.raises(RemoteProtocolError, match="speaking HTTP/2"):
+            await client.get(server.url + "/")
