@@ -587,7 +587,7 @@ class WebSocketDriver(asyncio.Protocol):
         waiters, self._waiters = self._waiters, deque()
         for waiter in waiters:
             if not waiter.done():
-                waiter.set_result(None)  # take() raises the error once the queue is empty
+                waiter.set_result(None)  # poll() raises the error once the queue is empty
         pong_waiters, self._pong_waiters = self._pong_waiters, deque()
         for pong_waiter in pong_waiters:
             if not pong_waiter.done():
