@@ -53,6 +53,7 @@ def test_same_bytes_as_frame_serialize(
     monkeypatch.setattr(secrets, "token_bytes", lambda n: b"\x12\x34\x56\x78")
     reference = Frame(opcode, payload).serialize(mask=True)
     assert head + body == reference
+    assert encoder.frame(opcode, payload) == reference  # the one-piece form, the same bytes
     parsed = _parse(head + body)
     assert (parsed.opcode, parsed.data, parsed.fin) == (opcode, payload, True)
 
@@ -64,6 +65,8 @@ def test_masking_keys_come_from_the_pool_in_order() -> None:
     assert keys[0] == bytes([0, 0, 0, 0]) and keys[1] == bytes([0, 0, 0, 1])
     assert len(set(keys[:MASK_POOL_SIZE])) == MASK_POOL_SIZE  # never a key twice
     assert repr(encoder) == f"<DataFrameEncoder [{MASK_POOL_SIZE - 1} masking keys left]>"
+    # frame() takes the next key from the same pool.
+    assert encoder.frame(Opcode.BINARY, b"")[2:6] == (MASK_POOL_SIZE + 1).to_bytes(4, "big")
 
 
 def test_default_keys_are_random() -> None:

@@ -175,13 +175,16 @@ def _head(driver: WebSocketDriver) -> bytes:
 
 
 async def _outcome(
-    case: Case, cuts: list[int], fast: bool, loop_reads: bool = False
+    case: Case, cuts: list[int] | None, fast: bool, loop_reads: bool = False
 ) -> dict[str, Any]:
-    """Feed the stream cut at ``cuts``; ``loop_reads``: as bytes to data_received (uvloop's
-    default), else through the driver's own buffer (get_buffer/buffer_updated)."""
+    """Feed the stream cut at ``cuts`` (None: one read per frame, the head in one of its
+    own); ``loop_reads``: as bytes to data_received (uvloop's default), else through the
+    driver's own buffer (get_buffer/buffer_updated)."""
     driver, transport = _driver(case, fast)
     head = _head(driver) if case.with_head else b""
     stream = head + case.stream
+    if cuts is None:
+        cuts = [len(head), *(len(head) + offset for offset in case.boundaries)]
     if not fast:
         # The core alone, one frame per read: what the driver did before, minus
         # one quirk of its batches. When the driver itself failed a frame (bad
@@ -224,7 +227,7 @@ async def _outcome(
     }
 
 
-async def check(case: Case, cuts: list[int]) -> dict[str, Any]:
+async def check(case: Case, cuts: list[int] | None) -> dict[str, Any]:
     fast = await _outcome(case, cuts, fast=True)
     core = await _outcome(case, cuts, fast=False)
     assert fast == core, (case.notes, cuts)
@@ -373,6 +376,38 @@ async def test_random_streams_match_the_core(seed: int) -> None:
     rng = random.Random(seed + 10_000)
     for _ in range(3):
         await check(case, _random_cuts(rng, len(case.stream) + 200))
+    await check(case, None)  # a read per frame, as a request/response exchange reads
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        # A 16-bit length (126) in a read of 2 + 126 bytes: not a 7-bit frame of 126.
+        struct.pack("!BBH", 0x82, 126, 124) + b"b" * 124,
+        struct.pack("!BBH", 0x81, 126, 124) + b"t" * 124,
+        # A 64-bit length (127) in a read of 2 + 127 bytes.
+        struct.pack("!BBQ", 0x82, 127, 119) + b"q" * 119,
+        frame(0x1, b"x" * 125),  # the longest 7-bit frame
+        frame(0x1, b"bad\xff"),  # invalid UTF-8: the core's 1007
+        frame(0x2, b"x" * 100, mask=b"abcd"),  # masked: the core's 1002
+        frame(0x1, b"x" * 100, rsv=4),  # RSV1 without an extension
+        frame(0x1, b"a", fin=False) + frame(0x0, b"b"),
+        frame(0x1, b"a", fin=False) + frame(0x1, b"b"),  # TEXT inside a fragmented message
+        frame(0x2, b"a", fin=False) + frame(0x2, b"b"),
+    ],
+)
+@pytest.mark.parametrize("limit", [None, 50, 124])
+async def test_one_frame_reads_match_the_core(stream: bytes, limit: int | None) -> None:
+    """Reads of exactly one frame (the driver's shortest path) against the core alone,
+    also with a max_frame_size under the frame's size."""
+    boundaries = [len(stream)] if stream[0] & 0x80 else [3, len(stream)]
+    config = WebSocketConfig(max_frame_size=limit, read_buffer_size=READ_BUFFER)
+    for with_head in (False, True):
+        case = Case(stream, config, with_head, eof=False, boundaries=boundaries)
+        outcome = await check(case, None)
+        if limit is not None and stream[0] == 0x81 and limit < stream[1] < 126:
+            assert outcome["error"][2] == 1009  # over the limit, failed by the core
+            assert outcome["messages"] == []
 
 
 def _small_stream() -> bytes:

@@ -240,8 +240,33 @@ class WebSocketDriver(asyncio.Protocol):
             self._receive_unframed(data)
             return
         core = self._core
-        view: bytes | bytearray | memoryview = data
         pending = self._pending
+        if not pending and not self._core_owes:
+            # The commonest read of all (a request/response exchange): exactly
+            # one whole small TEXT or BINARY frame. The same checks as the loop
+            # below, on the only frame there is.
+            size = len(data) - 2
+            if (
+                0 <= size < 126  # the 7-bit length (RFC 6455 §5.2), and no MASK bit
+                and data[1] == size
+                and size <= self._fast_limit
+                and core.current_size is None
+            ):
+                first = data[0]
+                if first == 0x81:
+                    raw = bytes(data[2:])  # a copy: ``data`` may be the read buffer
+                    try:
+                        message = Message(_TEXT_MESSAGE, raw.decode(), raw, 0x1)
+                    except UnicodeDecodeError:
+                        pass  # the loop below gives it to the core, which fails it with 1007
+                    else:
+                        self._hand_over(message)
+                        return
+                elif first == 0x82:
+                    raw = bytes(data[2:])
+                    self._hand_over(Message(_BINARY_MESSAGE, raw, raw, 0x2))
+                    return
+        view: bytes | bytearray | memoryview = data
         if pending:
             pending += data
             if len(pending) < self._need:
@@ -494,6 +519,15 @@ class WebSocketDriver(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def _hand_over(self, message: Message) -> None:
+        """Queue ``message`` for the receiver waiting first; :meth:`_deliver` when none is."""
+        waiters = self._waiters
+        if waiters and not waiters[0].done():
+            self._messages.append(message)  # taken by the woken receiver (see _deliver)
+            waiters.popleft().set_result(None)
+        else:
+            self._deliver(message)
+
     def _deliver(self, message: Message) -> None:
         messages = self._messages
         waiters = self._waiters
@@ -703,11 +737,10 @@ class WebSocketDriver(asyncio.Protocol):
         limit = self._write_limit
         if limit is not None and transport.get_write_buffer_size() + len(data) > limit:
             return False
-        head, body = self._encoder.encode(opcode, data)
-        if len(body) < _JOIN_BELOW:
-            transport.write(head + body)
+        if len(data) < _JOIN_BELOW:
+            transport.write(self._encoder.frame(opcode, data))
         else:
-            transport.writelines((head, body))
+            transport.writelines(self._encoder.encode(opcode, data))
         return True
 
     async def send(self, opcode: Opcode, data: bytes) -> None:

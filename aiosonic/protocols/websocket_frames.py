@@ -100,16 +100,32 @@ class DataFrameEncoder:
             pass a fixed one).
     """
 
-    __slots__ = ("_offset", "_pool", "_random_bytes")
+    __slots__ = ("_keys", "_random_bytes")
 
     def __init__(self, random_bytes: Callable[[int], bytes] = os.urandom) -> None:
         self._random_bytes = random_bytes
-        self._pool = b""
-        self._offset = 0
+        #: Masking keys not used yet, the next one last (``pop()``).
+        self._keys: list[bytes] = []
 
     def __repr__(self) -> str:
-        left = (len(self._pool) - self._offset) // 4
-        return f"<DataFrameEncoder [{left} masking keys left]>"
+        return f"<DataFrameEncoder [{len(self._keys)} masking keys left]>"
+
+    def frame(self, opcode: int, data: bytes) -> bytes:
+        """Return one whole (FIN) masked frame carrying ``data``, header and payload in one.
+
+        For small payloads: the payload is copied once more, into the frame.
+        :meth:`encode` leaves the two apart for big ones.
+
+        Args:
+            opcode: A data opcode (0x1 TEXT or 0x2 BINARY).
+            data: The whole message's payload.
+        """
+        keys = self._keys
+        mask = keys.pop() if keys else self._refill()
+        length = len(data)
+        if length < 126:
+            return _HEAD_7.pack(_FIN | opcode, _MASKED | length, mask) + apply_mask(data, mask)
+        return _head(opcode, length, mask) + apply_mask(data, mask)
 
     def encode(self, opcode: int, data: bytes) -> tuple[bytes, bytes]:
         """Return the header (with its masking key) and the masked payload of one frame.
@@ -118,17 +134,23 @@ class DataFrameEncoder:
             opcode: A data opcode (0x1 TEXT or 0x2 BINARY); FIN is set.
             data: The whole message's payload.
         """
-        offset = self._offset  # the next masking key of the pool (refilled when used up)
-        if offset >= len(self._pool):
-            self._pool = self._random_bytes(4 * MASK_POOL_SIZE)
-            offset = 0
-        self._offset = offset + 4
-        mask = self._pool[offset : offset + 4]
-        length = len(data)
-        if length < 126:
-            head = _HEAD_7.pack(_FIN | opcode, _MASKED | length, mask)
-        elif length < 65536:
-            head = _HEAD_16.pack(_FIN | opcode, _MASKED | 126, length, mask)
-        else:
-            head = _HEAD_64.pack(_FIN | opcode, _MASKED | 127, length, mask)
-        return head, apply_mask(data, mask)
+        keys = self._keys
+        mask = keys.pop() if keys else self._refill()
+        return _head(opcode, len(data), mask), apply_mask(data, mask)
+
+    def _refill(self) -> bytes:
+        """Draw :data:`MASK_POOL_SIZE` new masking keys; return one of them."""
+        pool = self._random_bytes(4 * MASK_POOL_SIZE)
+        keys = [pool[i : i + 4] for i in range(4 * MASK_POOL_SIZE - 4, -1, -4)]  # in order
+        key = keys.pop()
+        self._keys = keys
+        return key
+
+
+def _head(opcode: int, length: int, mask: bytes) -> bytes:
+    """The header of a whole masked frame of ``length`` payload bytes (RFC 6455 §5.2)."""
+    if length < 126:
+        return _HEAD_7.pack(_FIN | opcode, _MASKED | length, mask)
+    if length < 65536:
+        return _HEAD_16.pack(_FIN | opcode, _MASKED | 126, length, mask)
+    return _HEAD_64.pack(_FIN | opcode, _MASKED | 127, length, mask)
