@@ -253,18 +253,23 @@ class WebSocketDriver(asyncio.Protocol):
                 and core.current_size is None
             ):
                 first = data[0]
+                message = None
                 if first == 0x81:
                     raw = bytes(data[2:])  # a copy: ``data`` may be the read buffer
                     try:
                         message = Message(_TEXT_MESSAGE, raw.decode(), raw, 0x1)
                     except UnicodeDecodeError:
                         pass  # the loop below gives it to the core, which fails it with 1007
-                    else:
-                        self._hand_over(message)
-                        return
                 elif first == 0x82:
                     raw = bytes(data[2:])
-                    self._hand_over(Message(_BINARY_MESSAGE, raw, raw, 0x2))
+                    message = Message(_BINARY_MESSAGE, raw, raw, 0x2)
+                if message is not None:
+                    waiters = self._waiters
+                    if waiters and not waiters[0].done():  # a receiver waits: _deliver's case
+                        self._messages.append(message)
+                        waiters.popleft().set_result(None)
+                    else:
+                        self._deliver(message)
                     return
         view: bytes | bytearray | memoryview = data
         if pending:
@@ -518,15 +523,6 @@ class WebSocketDriver(asyncio.Protocol):
         self.error = error
         if self.transport is not None:
             self.transport.close()
-
-    def _hand_over(self, message: Message) -> None:
-        """Queue ``message`` for the receiver waiting first; :meth:`_deliver` when none is."""
-        waiters = self._waiters
-        if waiters and not waiters[0].done():
-            self._messages.append(message)  # taken by the woken receiver (see _deliver)
-            waiters.popleft().set_result(None)
-        else:
-            self._deliver(message)
 
     def _deliver(self, message: Message) -> None:
         messages = self._messages
