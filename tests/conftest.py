@@ -215,12 +215,13 @@ class RawServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            # Closing the transports ends handlers blocked on reads cleanly;
-            # cancel only those still running after that.
+            # Closing the transports ends handlers blocked on reads cleanly, in
+            # a turn or two of the loop; cancel those still running after that
+            # (handlers that stall on purpose: a sleep, an event never set).
             for writer in list(self._writers):
                 writer.transport.abort()
             if self._tasks:
-                _, pending = await asyncio.wait(list(self._tasks), timeout=1)
+                _, pending = await asyncio.wait(list(self._tasks), timeout=0.2)
                 for task in pending:
                     task.cancel()
             await self._server.wait_closed()
