@@ -23,7 +23,7 @@ OPTIONS = SendOptions(True, None, Timeouts())
 
 
 def request(method: str = "GET", replayable: bool = True) -> Request:
-    built = build_request(method, parse_url("http://h.test/x"), None, None, None, None, False)
+    built = build_request(method, parse_url("http://h.test/x"))
     built.replayable = replayable
     return built
 
