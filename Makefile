@@ -130,7 +130,7 @@ compat-manifest: $(STAMP)
 	$(PY) tests/compat/make_manifest.py
 
 docs: $(STAMP)
-	$(VENV)/bin/sphinx-build -q -b html docs docs/_build/html
+	$(VENV)/bin/sphinx-build -q -W -b html docs docs/_build/html
 	@echo "docs built in docs/_build/html/index.html"
 
 clean:

@@ -80,8 +80,8 @@ class Difference:
 
 
 def _expand_releases(spec: str, line: int) -> tuple[str, ...]:
-    """Turn ``*``, ``1.3.3`` or ``0.30.1..1.3.3`` (inclusive) into manifest releases."""
-    if spec == "*":
+    """Turn ``all``, ``1.3.3`` or ``0.30.1..1.3.3`` (inclusive) into manifest releases."""
+    if spec == "all":
         return tuple(RELEASES)
     low, _, high = spec.partition("..")
     high = high or low
