@@ -145,6 +145,11 @@ class WebSocketDriver(asyncio.Protocol):
         self._need = 2
         #: Bytes of the current frame the core still has to be fed.
         self._core_owes = 0
+        #: A fast-path frame whose payload is still arriving (``_collect``): its
+        #: header, the payload's pieces so far, and how many bytes are missing.
+        self._payload_head = b""
+        self._payload: list[bytes] = []
+        self._payload_left = 0
         limits = [n for n in (core.max_message_size, core.max_fragment_size) if n is not None]
         #: The core's limit for a frame outside a fragmented message.
         self._fast_limit = min(limits) if limits else _NO_LIMIT
@@ -233,12 +238,18 @@ class WebSocketDriver(asyncio.Protocol):
         arrives, so the core only ever sees frames from a boundary on and keeps
         every check it makes (opcodes, RSV bits, masking, sizes on the header,
         control frames, close); invalid UTF-8 also goes to the core, which
-        fails with 1007 as before. A partial fast-path frame waits in
-        ``_pending`` until it is complete.
+        fails with 1007 as before. A fast-path frame whose payload is still
+        arriving is collected in pieces (:meth:`_collect`); a frame header cut
+        by a read waits in ``_pending``.
         """
         if not self._framing:
             self._receive_unframed(data)
             return
+        if self._payload_left:
+            rest = self._collect(data)
+            if not rest:
+                return
+            data = rest  # type: ignore[assignment]
         core = self._core
         pending = self._pending
         if not pending and not self._core_owes:
@@ -310,9 +321,11 @@ class WebSocketDriver(asyncio.Protocol):
                     head, length = 10, int.from_bytes(view[pos + 2 : pos + 10], "big")
                 if length <= limit:
                     stop = pos + head + length
-                    if stop > end:
-                        need = head + length
-                        break
+                    if stop > end:  # the payload's first piece: collect the rest as it comes
+                        self._payload_head = bytes(view[pos : pos + head])
+                        self._payload = [bytes(view[pos + head : end])]
+                        self._payload_left = stop - end
+                        return
                     raw = bytes(view[pos + head : stop])
                     if first == 0x82:
                         self._deliver(Message(_BINARY_MESSAGE, raw, raw, 0x2))
@@ -345,6 +358,38 @@ class WebSocketDriver(asyncio.Protocol):
         if pos < end:
             self._pending = bytearray(view[pos:])  # a copy: ``data`` may be the read buffer
             self._need = need
+
+    def _collect(self, data: bytes) -> bytes | memoryview | None:
+        """Take the next piece of a fast-path frame's payload; deliver it once whole.
+
+        The pieces are joined once, at the end: one copy of the payload, where
+        a growing buffer would copy it again at each resize.
+
+        Returns:
+            What ``data`` holds after the frame (empty or None: nothing). When
+            a text payload is not UTF-8, the whole frame comes back first, for
+            the frame loop to give to the core (which fails it with 1007).
+        """
+        left = self._payload_left
+        if len(data) < left:
+            self._payload.append(bytes(data))  # a copy only of the read buffer's view
+            self._payload_left = left - len(data)
+            return None
+        pieces = self._payload
+        pieces.append(bytes(data[:left]))
+        head = self._payload_head
+        self._payload_head, self._payload, self._payload_left = b"", [], 0
+        raw = b"".join(pieces)
+        rest = data[left:]
+        if head[0] == 0x82:
+            self._deliver(Message(_BINARY_MESSAGE, raw, raw, 0x2))
+            return rest
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            return head + raw + bytes(rest)
+        self._deliver(Message(_TEXT_MESSAGE, text, raw, 0x1))
+        return rest
 
     def _to_core(
         self, chunk: bytes | bytearray | memoryview, rest: bytes | bytearray | memoryview
@@ -455,6 +500,12 @@ class WebSocketDriver(asyncio.Protocol):
         if self._pending:  # a partial frame: the core reports it as it did before
             pending, self._pending = self._pending, bytearray()
             self._feed_core(pending)
+        elif self._payload_left:  # the same, for a frame being collected
+            # (websockets 16 and 17 end a connection cut mid-frame as one cut at a
+            # frame boundary, so no outcome shows this; the core still sees every byte.)
+            partial = self._payload_head + b"".join(self._payload)
+            self._payload_head, self._payload, self._payload_left = b"", [], 0
+            self._feed_core(partial)
         self._framing = False
         self._send_fast = False
         self._core.receive_eof()
