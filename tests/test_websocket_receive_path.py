@@ -194,15 +194,21 @@ async def _outcome(
         cuts = cuts + [len(head) + offset for offset in case.boundaries]
     bounds = [0, *sorted(c for c in cuts if 0 < c < len(stream)), len(stream)]
     for start, stop in itertools.pairwise(bounds):
-        for at in range(start, stop, READ_BUFFER):  # a read never passes the buffer
-            piece = stream[at : min(stop, at + READ_BUFFER)]
+        at = start
+        while at < stop:  # a read never passes the buffer it is given
             if loop_reads:
+                piece = stream[at : min(stop, at + READ_BUFFER)]
                 driver.data_received(piece)
+                at += len(piece)
                 continue
             buffer = driver.get_buffer(-1)
+            piece = stream[at : min(stop, at + len(buffer))]
             buffer[: len(piece)] = piece
             driver.buffer_updated(len(piece))
-            buffer[: len(piece)] = b"\xee" * len(piece)  # the next read reuses it
+            assert driver._read_buffer is not None
+            if buffer.obj is driver._read_buffer.obj:  # the next read reuses it
+                buffer[: len(piece)] = b"\xee" * len(piece)
+            at += len(piece)
     if case.eof:
         driver.eof_received()
     driver.connection_lost(None)
@@ -447,6 +453,9 @@ async def test_every_two_way_split_matches_the_core(with_head: bool) -> None:
         (frame(0x1, b"x", rsv=4), 1002),
         (frame(0x2, b"", length=1 << 30), 1009),
         (frame(0x2, b"", length=70_000), 1009),
+        # Bad UTF-8 at the end of a text payload read in place (more than a read buffer).
+        (frame(0x1, b"a" * 20_000 + b"\xff"), 1007),
+        (frame(0x1, b"a" * 20_000 + b"\xff") + frame(0x1, b"after"), 1007),
     ],
 )
 async def test_faults_close_with_the_core_code(stream: bytes, code: int) -> None:
@@ -456,6 +465,38 @@ async def test_faults_close_with_the_core_code(stream: bytes, code: int) -> None
     assert outcome["messages"] == [(outcome["messages"][0][0], "first", b"first", 1)]
     assert outcome["error"][2] == code
     assert outcome["sent"][1][-1] == "close"  # TCP closed after the close frame
+
+
+async def test_a_big_payload_is_read_in_place() -> None:
+    """Reads go straight into a buffer of the payload's size once more than a read
+    buffer is missing, and to the read buffer again after the frame (or at EOF)."""
+    payload = bytes(range(256)) * 80  # 20,480 bytes
+    config = WebSocketConfig(read_buffer_size=READ_BUFFER)
+    for eof in (False, True):
+        case = Case(b"", config, with_head=False, eof=False)
+        driver, _ = _driver(case, fast=True)
+        stream = frame(0x2, payload) + frame(0x1, b"next")
+        first = driver.get_buffer(-1)
+        first[:100] = stream[:100]
+        driver.buffer_updated(100)  # the header and 96 bytes of payload
+        target = driver.get_buffer(-1)
+        assert target.obj is not first.obj and len(target) == len(payload) - 96
+        target[:1000] = stream[100:1100]
+        driver.buffer_updated(1000)
+        if eof:
+            driver.eof_received()
+            assert driver.get_buffer(-1).obj is first.obj  # never an empty view
+            continue
+        rest = driver.get_buffer(-1)
+        assert len(rest) == len(payload) - 1096
+        rest[:] = stream[1100 : 4 + len(payload)]
+        driver.buffer_updated(len(rest))
+        again = driver.get_buffer(-1)
+        assert again.obj is first.obj
+        again[:6] = stream[4 + len(payload) :]
+        driver.buffer_updated(6)
+        messages = [await driver.receive(timeout=1) for _ in range(2)]
+        assert [m.data for m in messages] == [payload, "next"]
 
 
 async def test_an_oversize_header_fails_before_its_payload() -> None:

@@ -9,11 +9,13 @@ message must still go through the core and be compressed (RSV1 set, RFC 7692 §6
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import zlib
 from typing import Any
 
 from aiosonic import WebSocketClient
+from aiosonic.drivers.websocket import _joins_pieces
 from tests.conftest import wait_until
 from tests.test_websocket import _ws, client_frames, close_code_of, scripted
 
@@ -74,3 +76,18 @@ async def test_compressed_messages_go_through_the_core(raw_server: Any) -> None:
     assert len(first) < len(TEXT.encode()) // 4
     inflated = zlib.decompressobj(-15).decompress(first + b"\x00\x00\xff\xff")
     assert inflated == TEXT.encode()
+
+
+def test_big_messages_avoid_a_joining_writelines() -> None:
+    """asyncio's default writelines joins the pieces (a copy of the payload); a
+    transport with its own (uvloop's, asyncio's socket transports from 3.12) does not."""
+
+    class Joining(asyncio.WriteTransport):
+        pass
+
+    class Vectored(asyncio.WriteTransport):
+        def writelines(self, list_of_data: Any) -> None:
+            pass
+
+    assert _joins_pieces(Joining())
+    assert not _joins_pieces(Vectored())

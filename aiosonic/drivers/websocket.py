@@ -84,7 +84,8 @@ _PING, _PONG, _CLOSE = Opcode.PING, Opcode.PONG, Opcode.CLOSE
 _OPEN = State.OPEN
 #: Payloads below this are joined to their header for one write; bigger ones
 #: go with ``writelines`` rather than pay for a copy of the payload: one writev
-#: on uvloop (strace: one system call per 1 MiB message instead of two).
+#: on uvloop (strace: one system call per 1 MiB message instead of two). Where
+#: writelines would join them itself (see _joins_pieces), two writes.
 _JOIN_BELOW = 64 * 1024
 _TEXT_MESSAGE, _BINARY_MESSAGE = MessageType.TEXT, MessageType.BINARY
 #: The HTTP/1.1 answer to the upgrade ends at its empty line (RFC 9112 §2.1).
@@ -375,12 +376,15 @@ class WebSocketDriver(asyncio.Protocol):
             self._payload.append(bytes(data))  # a copy only of the read buffer's view
             self._payload_left = left - len(data)
             return None
-        pieces = self._payload
-        pieces.append(bytes(data[:left]))
-        head = self._payload_head
-        self._payload_head, self._payload, self._payload_left = b"", [], 0
+        self._payload.append(bytes(data[:left]))
+        self._payload_left = 0
+        return self._payload_done(data[left:])
+
+    def _payload_done(self, rest: bytes | memoryview) -> bytes | memoryview:
+        """Deliver the frame collected, now whole; return ``rest`` (see :meth:`_collect`)."""
+        head, pieces = self._payload_head, self._payload
+        self._payload_head, self._payload = b"", []
         raw = b"".join(pieces)
-        rest = data[left:]
         if head[0] == 0x82:
             self._deliver(Message(_BINARY_MESSAGE, raw, raw, 0x2))
             return rest
@@ -786,6 +790,10 @@ class WebSocketDriver(asyncio.Protocol):
             return False
         if len(data) < _JOIN_BELOW:
             transport.write(self._encoder.frame(opcode, data))
+        elif _joins_pieces(transport):
+            head, body = self._encoder.encode(opcode, data)
+            transport.write(head)
+            transport.write(memoryview(body))  # what is unsent is copied once, not sliced first
         else:
             transport.writelines(self._encoder.encode(opcode, data))
         return True
@@ -940,26 +948,61 @@ class BufferedReads(asyncio.BufferedProtocol):
 
     _config: WebSocketConfig
     _read_buffer: memoryview | None = None
+    #: Where the rest of a big fast-path payload is read to, in place (see get_buffer).
+    _in_place: memoryview | None = None
+    #: Whether a big payload may be read in place: not when a filter must see
+    #: every byte first (the mask-tolerant driver).
+    _reads_in_place = True
+    # The driver's (WebSocketDriver), first in the MRO:
+    _payload: list[bytes]
+    _payload_left: int
 
     def data_received(self, data: bytes) -> None:  # the driver's, first in the MRO
         raise NotImplementedError
 
+    def _payload_done(self, rest: bytes | memoryview) -> bytes | memoryview:
+        raise NotImplementedError
+
     def get_buffer(self, sizehint: int) -> memoryview:
-        """Return the read buffer (``read_buffer_size`` bytes), reused for every read."""
+        """Return where the next read goes: the read buffer, reused for every read.
+
+        While a fast-path frame's payload is being collected and what is
+        missing is more than the read buffer holds, the reads go instead
+        straight into a buffer of the payload's size, so its bytes are not
+        copied out of the read buffer piece by piece first.
+        """
         buffer = self._read_buffer
         if buffer is None:
             size = self._config.read_buffer_size or LOOP_READ_BUFFER_SIZE
             buffer = self._read_buffer = memoryview(bytearray(size))
-        return buffer
+        left = self._payload_left
+        target = self._in_place
+        if target is None or not left:  # (not left: the frame was given up, at EOF)
+            if left <= len(buffer) or not self._reads_in_place:
+                self._in_place = None
+                return buffer
+            target = self._in_place = memoryview(bytearray(left))
+        return target[len(target) - left :]
 
     def buffer_updated(self, nbytes: int) -> None:
-        """Take the ``nbytes`` just read into the buffer."""
-        # A view, not a copy: the driver copies what it keeps (a payload, a
-        # partial frame) and the core copies what it is fed (StreamReader.feed_data:
-        # ``buffer += data``) before this buffer is reused; the 16 MiB echoes of
-        # test_websocket_servers.py would show it if not.
-        assert self._read_buffer is not None
-        self.data_received(self._read_buffer[:nbytes])  # type: ignore[arg-type]
+        """Take the ``nbytes`` just read into the buffer (or into the payload's, in place)."""
+        target = self._in_place
+        if target is None:
+            # A view, not a copy: the driver copies what it keeps (a payload, a
+            # partial frame) and the core copies what it is fed (StreamReader.feed_data:
+            # ``buffer += data``) before this buffer is reused; the 16 MiB echoes of
+            # test_websocket_servers.py would show it if not.
+            assert self._read_buffer is not None
+            self.data_received(self._read_buffer[:nbytes])  # type: ignore[arg-type]
+            return
+        start = len(target) - self._payload_left
+        self._payload.append(target[start : start + nbytes])  # type: ignore[arg-type]
+        self._payload_left -= nbytes
+        if not self._payload_left:  # whole: joined (one copy) and delivered
+            self._in_place = None
+            rest = self._payload_done(b"")
+            if rest:  # a text payload that is not UTF-8: the frame, for the core
+                self.data_received(rest)  # type: ignore[arg-type]
 
 
 class BufferedWebSocketDriver(WebSocketDriver, BufferedReads):
@@ -968,6 +1011,8 @@ class BufferedWebSocketDriver(WebSocketDriver, BufferedReads):
 
 class BufferedMaskTolerantWebSocketDriver(MaskTolerantWebSocketDriver, BufferedReads):
     """:class:`MaskTolerantWebSocketDriver` reading into its own ``read_buffer_size`` buffer."""
+
+    _reads_in_place = False  # every byte goes through the unmasking filter first
 
 
 def driver_class(config: WebSocketConfig, loop: asyncio.AbstractEventLoop) -> type[WebSocketDriver]:
@@ -983,6 +1028,16 @@ def driver_class(config: WebSocketConfig, loop: asyncio.AbstractEventLoop) -> ty
     if config.accept_masked_frames:
         return BufferedMaskTolerantWebSocketDriver
     return BufferedWebSocketDriver
+
+
+def _joins_pieces(transport: asyncio.BaseTransport) -> bool:
+    """Whether ``transport.writelines`` joins its pieces into one bytes first.
+
+    asyncio's default does (b"".join, then write): a copy of a big payload.
+    uvloop's transports and asyncio's socket transports from Python 3.12 on
+    send the pieces with one vectored system call instead.
+    """
+    return getattr(type(transport), "writelines", None) is asyncio.WriteTransport.writelines
 
 
 def _reads_cheaply(loop: asyncio.AbstractEventLoop) -> bool:
