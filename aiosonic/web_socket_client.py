@@ -34,7 +34,8 @@ from aiosonic.connection import HTTP2Stream
 from aiosonic.connectors import TCPConnector
 from aiosonic.drivers.h2_websocket import H2WebSocketDriver, H2WebSocketStream
 from aiosonic.drivers.stream_transport import StreamTransport
-from aiosonic.drivers.websocket import WebSocketDriver, driver_class
+from aiosonic.drivers.websocket import WebSocketDriver
+from aiosonic.drivers.websocket_reads import driver_class
 from aiosonic.exceptions import (
     ConnectionDisconnected,
     ConnectorClosed,

@@ -34,7 +34,7 @@ from aiosonic import (
     WebSocketConnection,
     WebSocketMessageTooBig,
 )
-from aiosonic.drivers.websocket import MaskTolerantWebSocketDriver
+from aiosonic.drivers.websocket_reads import MaskTolerantWebSocketDriver
 from aiosonic.exceptions import (
     ConnectionDisconnected,
     ConnectTimeout,

@@ -29,7 +29,8 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 from websockets.utils import accept_key
 
-from aiosonic.drivers.websocket import WebSocketDriver, driver_class
+from aiosonic.drivers.websocket import WebSocketDriver
+from aiosonic.drivers.websocket_reads import driver_class
 from aiosonic.exceptions import ReadTimeout
 from aiosonic.protocols.websocket import WebSocketConfig
 
