@@ -300,12 +300,21 @@ async def test_protocol_handler(ws_echo: str) -> None:
 async def test_wss_through_the_connectors_tls(
     tls_server_context: ssl.SSLContext, tls_client_context: ssl.SSLContext
 ) -> None:
-    async with ws_server.serve(_echo, "127.0.0.1", 0, ssl=tls_server_context) as server:
+    serve = ws_server.serve(_echo, "127.0.0.1", 0, ssl=tls_server_context, max_size=None)
+    async with serve as server:
         port = server.sockets[0].getsockname()[1]
         async with WebSocketClient() as client:
             conn = await client.connect(f"wss://127.0.0.1:{port}/", ssl=tls_client_context)
             await conn.send_text("secure")
             assert await conn.receive_text(timeout=5) == "secure"
+            # Messages of many reads through TLS: read in place on asyncio's loops,
+            # header and payload written apart where writelines would join them.
+            big = os.urandom(3 * 1024 * 1024 + 17)
+            await conn.send_bytes(big)
+            assert await conn.receive_bytes(timeout=20) == big
+            text = "añ€😀" * 150_000
+            await conn.send_text(text)
+            assert await conn.receive_text(timeout=20) == text
             assert conn.conn.transport is not None
             assert conn.conn.transport.get_extra_info("ssl_object") is not None
         async with WebSocketClient() as client:
