@@ -30,7 +30,7 @@ from websockets.uri import parse_uri
 from websockets.utils import accept_key
 
 from aiosonic.drivers.websocket import WebSocketDriver
-from aiosonic.drivers.websocket_reads import driver_class
+from aiosonic.drivers.websocket_reads import IN_PLACE_CHUNK, driver_class
 from aiosonic.exceptions import ReadTimeout
 from aiosonic.protocols.websocket import WebSocketConfig
 
@@ -203,6 +203,7 @@ async def _outcome(
                 at += len(piece)
                 continue
             buffer = driver.get_buffer(-1)
+            assert len(buffer) > 0  # as the loop requires (a read of 0 bytes is EOF)
             piece = stream[at : min(stop, at + len(buffer))]
             buffer[: len(piece)] = piece
             driver.buffer_updated(len(piece))
@@ -498,6 +499,36 @@ async def test_a_big_payload_is_read_in_place() -> None:
         driver.buffer_updated(6)
         messages = [await driver.receive(timeout=1) for _ in range(2)]
         assert [m.data for m in messages] == [payload, "next"]
+
+
+async def test_in_place_memory_follows_what_arrived() -> None:
+    """A header announcing 16 MiB gets a buffer of IN_PLACE_CHUNK, not 16 MiB; a
+    payload of several chunks arrives whole, read by read as the loop would."""
+    size = 2 * IN_PLACE_CHUNK + 12_345
+    payload = random.Random(7).randbytes(size)
+    config = WebSocketConfig(read_buffer_size=READ_BUFFER)
+    driver, _ = _driver(Case(b"", config, with_head=False, eof=False), fast=True)
+    stream = frame(0x2, payload)
+    at, sizes = 0, []
+    for _ in range(1000):  # bounded: a read of 0 bytes would never end
+        if at == len(stream):
+            break
+        buffer = driver.get_buffer(-1)
+        assert len(buffer) > 0
+        sizes.append(len(buffer))
+        piece = stream[at : at + min(len(buffer), 300_000)]  # reads shorter than asked, too
+        buffer[: len(piece)] = piece
+        driver.buffer_updated(len(piece))
+        at += len(piece)
+    assert at == len(stream)
+    assert max(sizes) == IN_PLACE_CHUNK
+    assert (await driver.receive(timeout=1)).data == payload
+
+    driver, _ = _driver(Case(b"", config, with_head=False, eof=False), fast=True)
+    head = frame(0x2, b"", length=16 * 1024 * 1024)
+    driver.get_buffer(-1)[: len(head)] = head
+    driver.buffer_updated(len(head))
+    assert len(driver.get_buffer(-1)) == IN_PLACE_CHUNK
 
 
 async def test_an_oversize_header_fails_before_its_payload() -> None:

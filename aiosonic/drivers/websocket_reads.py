@@ -28,12 +28,17 @@ from aiosonic.protocols.websocket import LOOP_READ_BUFFER_SIZE, WebSocketConfig
 from aiosonic.protocols.ws_unmask import MaskedFrameFilter
 
 __all__ = [
+    "IN_PLACE_CHUNK",
     "BufferedMaskTolerantWebSocketDriver",
     "BufferedReads",
     "BufferedWebSocketDriver",
     "MaskTolerantWebSocketDriver",
     "driver_class",
 ]
+
+#: The most bytes of a big payload read in place into one buffer: memory for a
+#: frame grows as its bytes arrive, never by more than this ahead of them.
+IN_PLACE_CHUNK = 1024 * 1024
 
 
 class MaskTolerantWebSocketDriver(WebSocketDriver):
@@ -65,8 +70,12 @@ class BufferedReads(asyncio.BufferedProtocol):
 
     _config: WebSocketConfig
     _read_buffer: memoryview | None = None
-    #: Where the rest of a big fast-path payload is read to, in place (see get_buffer).
+    #: Where the rest of a big fast-path payload is read to, in place (see
+    #: get_buffer), and how much of it is filled.
     _in_place: memoryview | None = None
+    _in_place_at = 0
+    #: Whether the buffer get_buffer handed out last is ``_in_place``.
+    _reading_in_place = False
     #: Whether a big payload may be read in place: not when a filter must see
     #: every byte first (the mask-tolerant driver).
     _reads_in_place = True
@@ -85,26 +94,29 @@ class BufferedReads(asyncio.BufferedProtocol):
 
         While a fast-path frame's payload is being collected and what is
         missing is more than the read buffer holds, the reads go instead
-        straight into a buffer of the payload's size, so its bytes are not
-        copied out of the read buffer piece by piece first.
+        straight into buffers the payload keeps (:data:`IN_PLACE_CHUNK` bytes
+        at most each, so memory follows what has arrived, not what a header
+        announced), and its bytes are not copied out of the read buffer first.
         """
         buffer = self._read_buffer
         if buffer is None:
             size = self._config.read_buffer_size or LOOP_READ_BUFFER_SIZE
             buffer = self._read_buffer = memoryview(bytearray(size))
         left = self._payload_left
+        if left <= len(buffer) or not self._reads_in_place:
+            self._reading_in_place = False
+            return buffer
         target = self._in_place
-        if target is None or not left:  # (not left: the frame was given up, at EOF)
-            if left <= len(buffer) or not self._reads_in_place:
-                self._in_place = None
-                return buffer
-            target = self._in_place = memoryview(bytearray(left))
-        return target[len(target) - left :]
+        at = self._in_place_at
+        if target is None or at == len(target):
+            target = self._in_place = memoryview(bytearray(min(left, IN_PLACE_CHUNK)))
+            at = self._in_place_at = 0
+        self._reading_in_place = True
+        return target[at:]  # never past the frame: no chunk is bigger than what is left
 
     def buffer_updated(self, nbytes: int) -> None:
         """Take the ``nbytes`` just read into the buffer (or into the payload's, in place)."""
-        target = self._in_place
-        if target is None:
+        if not self._reading_in_place:
             # A view, not a copy: the driver copies what it keeps (a payload, a
             # partial frame) and the core copies what it is fed (StreamReader.feed_data:
             # ``buffer += data``) before this buffer is reused; the 16 MiB echoes of
@@ -112,11 +124,15 @@ class BufferedReads(asyncio.BufferedProtocol):
             assert self._read_buffer is not None
             self.data_received(self._read_buffer[:nbytes])  # type: ignore[arg-type]
             return
-        start = len(target) - self._payload_left
-        self._payload.append(target[start : start + nbytes])  # type: ignore[arg-type]
+        target = self._in_place
+        assert target is not None
+        at = self._in_place_at
+        self._payload.append(target[at : at + nbytes])  # type: ignore[arg-type]
+        self._in_place_at = at + nbytes
         self._payload_left -= nbytes
         if not self._payload_left:  # whole: joined (one copy) and delivered
             self._in_place = None
+            self._reading_in_place = False
             rest = self._payload_done(b"")
             if rest:  # a text payload that is not UTF-8: the frame, for the core
                 self.data_received(rest)  # type: ignore[arg-type]
