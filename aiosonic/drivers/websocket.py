@@ -279,7 +279,7 @@ class WebSocketDriver(asyncio.Protocol):
             pending += data
             if len(pending) < self._need:
                 return
-            view = memoryview(pending)  # one copy per message, below; not resized again
+            view = memoryview(pending)  # a header cut by the last read, and this read after it
             self._pending = bytearray()
         pos = 0
         end = len(view)
